@@ -1,0 +1,235 @@
+"""The ``shipml`` command line. Thin: each command parses its options and calls one module.
+
+Errors that users can fix (:class:`~shipml.errors.ShipmlError`) print one line saying
+what is wrong and what to do, and exit with status 1; never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from shipml import __version__
+from shipml.errors import ShipmlError
+from shipml.store import Store
+
+app = typer.Typer(
+    name="shipml",
+    help="From a trained model to a versioned, containerized REST service.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+models_app = typer.Typer(
+    help="List, inspect, alias and remove model versions.", no_args_is_help=True
+)
+app.add_typer(models_app, name="models")
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
+
+StoreOption = Annotated[
+    str | None,
+    typer.Option(
+        "--store", help="Store URL or folder (default: $SHIPML_STORE or ~/.shipml/store)."
+    ),
+]
+ProjectOption = Annotated[
+    Path | None, typer.Option("--project", "-p", help="Project folder (default: the nearest one).")
+]
+
+
+def _store(url: str | None) -> Store:
+    """The store the user means: --store, $SHIPML_STORE, the project's, or the default."""
+    from shipml.project import find_project, load_project
+    from shipml.train import store_url
+
+    root = None if (url or os.environ.get("SHIPML_STORE")) else find_project()
+    return Store(store_url(url, load_project(root) if root else None))
+
+
+@app.command()
+def init(
+    folder: Annotated[Path, typer.Argument(help="Folder to create the project in.")],
+    template: Annotated[str, typer.Option(help="iris, sentiment or blank.")] = "blank",
+) -> None:
+    """Create a new project: shipml.yaml, train.py, requirements.txt (and score.py)."""
+    from shipml.templates import create_project
+
+    files = create_project(folder, template)
+    console.print(f"Created {template} project in {folder}: {', '.join(files)}")
+    console.print(f"Next: cd {folder} && shipml train")
+
+
+@app.command()
+def train(project: ProjectOption = None, store: StoreOption = None) -> None:
+    """Run the project's training script and register the model as a new version."""
+    from shipml.project import load_project
+    from shipml.store import Store
+    from shipml.train import store_url, train_project
+
+    spec = load_project(project)
+    target = Store(store_url(store, spec))
+    console.print(f"Training {spec.name} ({spec.train.name}) into {target.url}")
+    manifest, digest = train_project(spec, target)
+    metrics = ", ".join(f"{k} {v:.4f}" for k, v in manifest.metrics.items()) or "no metrics"
+    console.print(f"[green]Registered {manifest.ref}[/green] ({digest[:19]}…): {metrics}")
+    console.print(f"Serve it with: shipml serve {manifest.name}@latest")
+
+
+@app.command()
+def serve(
+    model: Annotated[str, typer.Argument(help="name, name:N, name@alias or a model file.")],
+    store: StoreOption = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+) -> None:
+    """Serve a model over HTTP, with its web playground at /."""
+    from shipml.project import find_project, load_project
+    from shipml.serving.server import run_server
+    from shipml.serving.settings import load_settings
+    from shipml.store import parse_reference
+
+    root = find_project()
+    project = load_project(root) if root else None
+    ref = parse_reference(model)
+    settings = load_settings(
+        project.serve if project else None, host=host, port=port, workers=workers
+    )
+    if ref.path is None:
+        # Resolve and verify once, here, so a bad reference fails now and every worker
+        # serves the same version even if a new one is published meanwhile.
+        target = _store(store)
+        local = target.fetch(ref, settings.cache_dir)
+        settings = settings.with_overrides(model=local.manifest.ref, store=target.url)
+        console.print(f"Serving {local.manifest.ref} ({local.digest[:19]}…) from {target.url}")
+        example = local.manifest.example
+    else:
+        settings = settings.with_overrides(model=str(ref.path))
+        example = None
+    url = f"http://{settings.host}:{settings.port}"
+    record = orjson.dumps(example).decode() if example is not None else "<record>"
+    print(f"Playground: {url}/   API docs: {url}/docs")
+    print(f"Try: curl -X POST {url}/predict -H 'Content-Type: application/json' -d '{record}'")
+    sys.stdout.flush()
+    run_server(settings)
+
+
+@app.command()
+def predict(
+    model: Annotated[str, typer.Argument(help="name, name:N, name@alias or a model file.")],
+    input: Annotated[str, typer.Option("--input", "-i", help="JSON, or @file with JSON.")],
+    store: StoreOption = None,
+) -> None:
+    """Score JSON input with a model, in this process, and print the JSON answer."""
+    from shipml.scoring import model_from_file
+    from shipml.serving.metrics import Metrics
+    from shipml.serving.service import Service
+    from shipml.store import parse_reference
+
+    body = Path(input[1:]).read_bytes() if input.startswith("@") else input.encode()
+    ref = parse_reference(model)
+    path = ref.path
+    if path is not None:
+        service = Service(lambda: model_from_file(path), Metrics())
+    else:
+        target = _store(store)
+        service = Service(lambda: target.fetch(ref), Metrics())
+    service.load_now()
+    result = asyncio.run(service.predict(body, "cli"))
+    options = orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY
+    sys.stdout.write(orjson.dumps(result, option=options).decode() + "\n")
+
+
+@models_app.command("list")
+def models_list(
+    name: Annotated[str | None, typer.Argument(help="Only this model.")] = None,
+    store: StoreOption = None,
+) -> None:
+    """List models and their versions, newest last."""
+    target = _store(store)
+    table = Table("model", "created", "aliases", "digest", "metrics")
+    for model in [name] if name else target.models():
+        aliases = target.aliases(model)
+        for version in target.versions(model):
+            manifest, digest = target.manifest(model, version)
+            names = sorted(a for a, v in aliases.items() if v == version)
+            metrics = ", ".join(f"{k}={v:.3f}" for k, v in manifest.metrics.items())
+            table.add_row(manifest.ref, manifest.created, ", ".join(names), digest[7:19], metrics)
+    if not table.rows:
+        console.print(f"No models in {target.url} yet; run 'shipml train' in a project.")
+        return
+    console.print(table)
+
+
+@models_app.command("show")
+def models_show(
+    model: Annotated[str, typer.Argument(help="name, name:N or name@alias.")],
+    store: StoreOption = None,
+) -> None:
+    """Print a version's manifest (JSON) and its digest."""
+    from shipml.store import parse_reference
+
+    target = _store(store)
+    ref = parse_reference(model)
+    manifest, digest = target.manifest(ref.name, target.resolve(ref))
+    document = {"digest": digest, **orjson.loads(manifest.to_bytes())}
+    sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+@models_app.command("alias")
+def models_alias(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[int, typer.Argument(help="Version number.")],
+    alias: Annotated[str, typer.Argument(help="Alias, e.g. production.")],
+    store: StoreOption = None,
+) -> None:
+    """Point NAME@ALIAS at VERSION (moving it if it exists)."""
+    target = _store(store)
+    target.set_alias(name, alias, version)
+    console.print(f"{name}@{alias} -> {name}:{version}")
+
+
+@models_app.command("rm")
+def models_rm(
+    model: Annotated[str, typer.Argument(help="name:N or name@alias.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    store: StoreOption = None,
+) -> None:
+    """Delete a version (its aliases go with it; blobs no other version uses are freed)."""
+    from shipml.store import parse_reference
+
+    target = _store(store)
+    ref = parse_reference(model)
+    version = target.resolve(ref)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise ShipmlError(f"refusing to delete {ref.name}:{version} without --yes")
+        typer.confirm(f"Delete {ref.name}:{version}?", abort=True)
+    dropped = target.remove(ref.name, version)
+    extra = f" and aliases {', '.join(dropped)}" if dropped else ""
+    console.print(f"Removed {ref.name}:{version}{extra}")
+
+
+@app.command()
+def version() -> None:
+    """Print the shipml version."""
+    console.print(__version__)
+
+
+def main() -> None:
+    try:
+        app()
+    except ShipmlError as exc:
+        errors.print(f"[red]error:[/red] {exc.message}", highlight=False)
+        raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None

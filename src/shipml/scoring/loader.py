@@ -1,0 +1,129 @@
+"""Turn a verified local model folder into a :class:`~shipml.scoring.base.Scorer`.
+
+Before any pickle is opened, the library versions the model was trained with are
+compared with the ones installed: a different major version of the model's framework
+(or of numpy) refuses to load, naming both versions; any other difference is a warning
+in the log. Pickles only load from a folder whose digests were just verified against
+its manifest (:func:`shipml.store.Store.fetch`).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+import joblib
+
+from shipml.errors import IntegrityError, ProjectError, ShipmlError
+from shipml.scoring.azureml import AzureMLScorer
+from shipml.scoring.base import Scorer
+from shipml.scoring.predictor import PredictorScorer
+from shipml.scoring.schema import infer_schema
+from shipml.scoring.sklearn import SklearnScorer
+from shipml.store.manifest import Manifest, library_versions, sha256_digest
+from shipml.store.store import LocalModel
+
+log = logging.getLogger("shipml")
+# A major-version change of these breaks pickles outright, so it is an error, not a warning.
+STRICT_LIBRARIES = ("numpy",)
+
+
+class LibraryMismatch(ShipmlError):
+    code = "library_mismatch"
+
+
+def check_libraries(manifest: Manifest) -> list[str]:
+    """Compare trained-with and installed versions; return the warnings, raise on breakage."""
+    installed = library_versions()
+    strict = {*STRICT_LIBRARIES, manifest.framework.get("name", "")}
+    problems: list[str] = []
+    for library, trained in manifest.libraries.items():
+        current = installed.get(library)
+        if current == trained:
+            continue
+        if library == "python":
+            if current.split(".")[:2] != trained.split(".")[:2]:  # type: ignore[union-attr]
+                problems.append(
+                    f"{manifest.ref} was trained on Python {trained}, running {current}"
+                )
+            continue
+        if current is None:
+            if library in strict:
+                raise LibraryMismatch(
+                    f"{manifest.ref} needs {library} (trained with {library}=={trained}) but "
+                    f"it is not installed: pip install {library}=={trained}"
+                )
+            continue
+        message = (
+            f"{manifest.ref} was trained with {library}=={trained} but {library}=={current} "
+            "is installed"
+        )
+        if library in strict and current.split(".")[0] != trained.split(".")[0]:
+            raise LibraryMismatch(
+                f"{message}; a different major version cannot load it safely. "
+                f"Install {library}=={trained} or retrain the model."
+            )
+        problems.append(message + f"; pin {library}=={trained} to be sure it behaves the same")
+    for problem in problems:
+        log.warning(problem)
+    return problems
+
+
+def load_scorer(local: LocalModel) -> Scorer:
+    """Load the model in ``local`` with its scoring contract."""
+    manifest = local.manifest
+    check_libraries(manifest)
+    if manifest.contract == "azureml":
+        return AzureMLScorer(local.folder, manifest)
+    if manifest.contract == "class":
+        return PredictorScorer(local.folder, manifest)
+    if manifest.contract == "sklearn":
+        if not manifest.model_file:
+            raise IntegrityError(f"{manifest.ref} names no model file in its manifest")
+        return SklearnScorer(load_model_file(local.folder / manifest.model_file), manifest)
+    raise ProjectError(f"{manifest.ref} uses an unknown scoring contract {manifest.contract!r}")
+
+
+def load_model_file(path: Path) -> Any:
+    """Unpickle a model file, logging (not raising) scikit-learn's version warnings."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if path.suffix == ".skops":
+            import skops.io  # type: ignore[import-not-found]
+
+            model = skops.io.load(path, trusted=skops.io.get_untrusted_types(file=path))
+        else:
+            model = joblib.load(path)
+    for warning in caught:
+        log.warning("loading %s: %s", path.name, warning.message)
+    return model
+
+
+def model_from_file(path: Path) -> LocalModel:
+    """A :class:`LocalModel` for a bare model file given on the command line.
+
+    There is no store manifest to check it against, so the file is the user's explicit
+    choice: only pass files you trust (pickles run code when loaded).
+    """
+    data = path.read_bytes()
+    model = load_model_file(path)
+    schema = infer_schema(model=model)
+    if schema is None:
+        raise ProjectError(
+            f"{path} does not say which features it takes (no feature_names_in_ or "
+            "n_features_in_); register it with shipml.save_model(..., training_data=...)"
+        )
+    from shipml.store.manifest import FileEntry
+
+    manifest = Manifest(
+        name=path.stem.lower(),
+        version=0,
+        created="",
+        contract="sklearn",
+        files={path.name: FileEntry(digest=sha256_digest(data), size=len(data))},
+        model_file=path.name,
+        input_schema=schema,
+    )
+    return LocalModel(folder=path.parent, manifest=manifest, digest=sha256_digest(data))

@@ -1,0 +1,79 @@
+"""Zero-code scoring for scikit-learn models: the schema comes from the training data.
+
+Classifiers answer ``{"label": …, "probabilities": {class: p, …}}`` (the label is the
+most probable class, so it always agrees with the probabilities shown); regressors
+answer ``{"prediction": …}``. Requests are converted straight from parsed JSON to a
+numpy matrix; pandas is used only for models fitted on a DataFrame, which refuse
+anything else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from shipml.errors import InvalidInput
+from shipml.scoring.base import Prepared, split_payload
+from shipml.scoring.schema import InputSchema
+from shipml.store.manifest import Manifest
+
+
+class SklearnScorer:
+    contract = "sklearn"
+    batchable = True
+
+    def __init__(self, model: Any, manifest: Manifest) -> None:
+        if manifest.input_schema is None:
+            raise InvalidInput(
+                f"{manifest.ref} has no input schema; save it with training_data or "
+                "feature_names so shipml knows the features"
+            )
+        self.model = model
+        self.schema = InputSchema(manifest.input_schema)
+        self._proba = hasattr(model, "predict_proba") and hasattr(model, "classes_")
+        classes = getattr(model, "classes_", None)
+        self.classes: list[Any] = np.asarray(classes).tolist() if classes is not None else []
+        self._keys = [str(c) for c in self.classes]
+        self._frame_columns = (
+            list(self.schema.names) if hasattr(model, "feature_names_in_") else None
+        )
+        self.task = "classification" if self.classes else "regression"
+        self.output_schema: dict[str, Any] | None = self._output_schema()
+
+    def prepare(self, payload: Any, body: bytes) -> Prepared:
+        items, single, rows = split_payload(payload)
+        return Prepared(self.schema.matrix(items, rows), len(items), single)
+
+    def concat(self, parts: list[Any]) -> Any:
+        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+    def predict(self, data: Any) -> list[dict[str, Any]]:
+        if len(data) == 0:
+            return []
+        if self._frame_columns is not None:
+            import pandas as pd  # type: ignore[import-untyped]  # only DataFrame-fitted models
+
+            data = pd.DataFrame(data, columns=self._frame_columns)
+        if self._proba:
+            proba = self.model.predict_proba(data)
+            best = proba.argmax(axis=1).tolist()
+            keys, classes = self._keys, self.classes
+            return [
+                {"label": classes[i], "probabilities": dict(zip(keys, row, strict=True))}
+                for i, row in zip(best, proba.tolist(), strict=True)
+            ]
+        predictions = np.asarray(self.model.predict(data)).tolist()
+        key = "label" if self.classes else "prediction"
+        return [{key: value} for value in predictions]
+
+    def _output_schema(self) -> dict[str, Any]:
+        if not self.classes:
+            return {"type": "object", "properties": {"prediction": {"type": "number"}}}
+        properties: dict[str, Any] = {"label": {"enum": self.classes}}
+        if self._proba:
+            properties["probabilities"] = {
+                "type": "object",
+                "properties": {key: {"type": "number"} for key in self._keys},
+            }
+        return {"type": "object", "properties": properties, "required": list(properties)}

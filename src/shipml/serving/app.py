@@ -1,0 +1,203 @@
+"""The ASGI application: routing, body limits, auth, errors, request ids, metrics.
+
+A plain ASGI callable over the declarative route table in :mod:`shipml.serving.endpoints`.
+It is hand-written rather than built on a framework because per-request overhead is
+what decides throughput on small models (see docs/architecture.md): the whole path
+from socket to model is a dict lookup, a header scan and one ``orjson`` call each way.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import orjson
+
+from shipml.errors import (
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    ShipmlError,
+)
+from shipml.serving.auth import ApiKeys
+from shipml.serving.endpoints import Endpoints, Request, Response, Route
+from shipml.serving.metrics import Metrics
+from shipml.serving.service import Service
+from shipml.serving.settings import ServeSettings
+from shipml.store import LocalModel
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+log = logging.getLogger("shipml")
+SAFE_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class ClientGone(Exception):
+    """The client disconnected before sending its whole body."""
+
+
+class App:
+    """Route requests to endpoints; everything HTTP-specific happens here and only here."""
+
+    def __init__(self, service: Service, settings: ServeSettings, metrics: Metrics) -> None:
+        self.service = service
+        self.settings = settings
+        self.metrics = metrics
+        self.keys = ApiKeys(settings.api_keys)
+        self.endpoints = Endpoints(service, metrics, auth=self.keys.enabled)
+        self._exact: dict[str, dict[str, Route]] = {}
+        self._patterns: list[tuple[re.Pattern[str], dict[str, Route]]] = []
+        for route in self.endpoints.routes():
+            if "{" in route.path:
+                regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", route.path) + "$")
+                for pattern, methods in self._patterns:
+                    if pattern.pattern == regex.pattern:
+                        methods[route.method] = route
+                        break
+                else:
+                    self._patterns.append((regex, {route.method: route}))
+            else:
+                self._exact.setdefault(route.path, {})[route.method] = route
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._timers: dict[str, Any] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self.service.start()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.service.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def _match(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
+        methods = self._exact.get(path)
+        params: dict[str, str] = {}
+        if methods is None:
+            for pattern, candidates in self._patterns:
+                found = pattern.match(path)
+                if found:
+                    methods, params = candidates, found.groupdict()
+                    break
+            else:
+                raise NotFound(f"no route {path}; see /docs for the routes of this service")
+        route = methods.get(method)
+        if route is None:
+            raise MethodNotAllowed(method, path, tuple(methods))
+        return route, params
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        method: str = scope["method"]
+        path: str = scope["path"]
+        request_id = content_length = authorization = api_key = None
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                content_length = value
+            elif name == b"x-request-id" and SAFE_REQUEST_ID.match(value):
+                request_id = value.decode()
+            elif name == b"authorization":
+                authorization = value
+            elif name == b"x-api-key":
+                api_key = value
+        request_id = request_id or os.urandom(8).hex()
+        label = "unmatched"
+        metrics = self.metrics
+        metrics.in_flight.inc()
+        try:
+            route, params = self._match(method, path)
+            label = route.path
+            if route.protected and self.keys.enabled:
+                self.keys.check(authorization, api_key)
+            body = b""
+            if route.reads_body:
+                body = await self._read_body(receive, content_length)
+            response = await route.endpoint(Request(method, path, body, request_id, params))
+        except ShipmlError as exc:
+            response = self._error(exc, request_id)
+        except ClientGone:
+            metrics.in_flight.dec()
+            return
+        except Exception:
+            log.exception("request %s %s %s failed", request_id, method, path)
+            response = self._error(ShipmlError("internal error; see the service log"), request_id)
+        headers = [
+            (b"content-type", response.content_type),
+            (b"content-length", str(len(response.body)).encode()),
+            (b"x-request-id", request_id.encode()),
+            *response.headers,
+        ]
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await send({"type": "http.response.body", "body": response.body})
+        metrics.in_flight.dec()
+        key = (label, method, response.status)
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self._counters[key] = metrics.requests.labels(label, method, str(key[2]))
+        counter.inc()
+        timer = self._timers.get(label)
+        if timer is None:
+            timer = self._timers[label] = metrics.latency.labels(label)
+        timer.observe(time.perf_counter() - started)
+
+    async def _read_body(self, receive: Receive, content_length: bytes | None) -> bytes:
+        limit = self.settings.max_body_bytes
+        if content_length is not None and content_length.isdigit() and int(content_length) > limit:
+            raise PayloadTooLarge(limit)
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        body: bytes = message.get("body", b"")
+        if not message.get("more_body"):
+            if len(body) > limit:
+                raise PayloadTooLarge(limit)
+            return body
+        chunks, size = [body], len(body)
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientGone
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(limit)
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                return b"".join(chunks)
+
+    @staticmethod
+    def _error(exc: ShipmlError, request_id: str) -> Response:
+        body = orjson.dumps(
+            {"error": {"code": exc.code, "message": exc.message, "request_id": request_id}}
+        )
+        headers: list[tuple[bytes, bytes]] = []
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            headers.append((b"retry-after", str(retry_after).encode()))
+        if isinstance(exc, MethodNotAllowed):
+            headers.append((b"allow", ", ".join(exc.allowed).encode()))
+        if exc.status == 401:
+            headers.append((b"www-authenticate", b'Bearer realm="shipml"'))
+        return Response(exc.status, body, headers=headers)
+
+
+def create_app(settings: ServeSettings, source: Callable[[], LocalModel]) -> App:
+    """The ASGI app serving the model that ``source`` fetches."""
+    metrics = Metrics()
+    return App(Service(source, metrics), settings, metrics)

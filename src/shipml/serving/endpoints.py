@@ -1,0 +1,183 @@
+"""The route table and its endpoints: each one only translates HTTP to a Service call.
+
+Every endpoint takes a :class:`Request` and returns a :class:`Response`; errors are
+raised as :class:`~shipml.errors.ShipmlError` and rendered by the app in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+import orjson
+
+from shipml import __version__
+from shipml.errors import InvalidJSON, ModelError, NotFound
+from shipml.serving import oip
+from shipml.serving.metrics import Metrics
+from shipml.serving.openapi import build_openapi
+from shipml.serving.service import Service
+
+JSON = b"application/json"
+# The pages hold no inline script or style, so the policy can forbid both.
+CSP = (
+    b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    b"connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+PAGE_HEADERS = [
+    (b"content-security-policy", CSP),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-cache"),
+]
+CONTENT_TYPES = {
+    ".html": b"text/html; charset=utf-8",
+    ".js": b"text/javascript; charset=utf-8",
+    ".css": b"text/css; charset=utf-8",
+    ".svg": b"image/svg+xml",
+    ".png": b"image/png",
+    ".ico": b"image/x-icon",
+}
+
+
+@dataclass(slots=True)
+class Request:
+    method: str
+    path: str
+    body: bytes
+    request_id: str
+    params: dict[str, str]
+
+
+@dataclass(slots=True)
+class Response:
+    status: int
+    body: bytes
+    content_type: bytes = JSON
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # may hold {params}
+    endpoint: Endpoint
+    protected: bool = True  # needs an API key when keys are configured
+    reads_body: bool = False
+
+
+def json_response(value: Any, status: int = 200) -> Response:
+    try:
+        body = orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY)
+    except TypeError as exc:
+        raise ModelError(f"the model's answer cannot be written as JSON: {exc}") from None
+    return Response(status, body)
+
+
+class Endpoints:
+    def __init__(self, service: Service, metrics: Metrics, auth: bool) -> None:
+        self.service = service
+        self.metrics = metrics
+        self.auth = auth
+        self.static = _load_static()
+        self._openapi: bytes | None = None
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("POST", "/predict", self.predict, reads_body=True),
+            Route("GET", "/info", self.info),
+            Route("GET", "/health/live", self.live, protected=False),
+            Route("GET", "/health/ready", self.ready, protected=False),
+            Route("GET", "/metrics", self.prometheus),
+            Route("GET", "/openapi.json", self.openapi, protected=False),
+            Route("GET", "/", self.page("index.html"), protected=False),
+            Route("GET", "/docs", self.page("docs.html"), protected=False),
+            Route("GET", "/static/{file}", self.asset, protected=False),
+            Route("GET", "/v2", self.v2_server),
+            Route("GET", "/v2/health/live", self.live, protected=False),
+            Route("GET", "/v2/health/ready", self.ready, protected=False),
+            Route("GET", "/v2/models/{name}", self.v2_metadata),
+            Route("GET", "/v2/models/{name}/ready", self.v2_model_ready, protected=False),
+            Route("POST", "/v2/models/{name}/infer", self.v2_infer, reads_body=True),
+            Route(
+                "POST", "/v2/models/{name}/versions/{version}/infer", self.v2_infer, reads_body=True
+            ),
+        ]
+
+    async def predict(self, request: Request) -> Response:
+        return json_response(await self.service.predict(request.body, request.request_id))
+
+    async def info(self, request: Request) -> Response:
+        return json_response(self.service.info())
+
+    async def live(self, request: Request) -> Response:
+        return json_response({"status": "alive"})
+
+    async def ready(self, request: Request) -> Response:
+        self.service.info()  # raises NotReady (503) until loaded and warmed
+        return json_response({"status": "ready", "model": self.service.info()["ref"]})
+
+    async def prometheus(self, request: Request) -> Response:
+        return Response(200, self.metrics.render(), self.metrics.content_type.encode())
+
+    async def openapi(self, request: Request) -> Response:
+        if self._openapi is None:
+            document = build_openapi(self.service.info(), self.service.example_output, self.auth)
+            self._openapi = orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY)
+        return Response(200, self._openapi)
+
+    def page(self, name: str) -> Endpoint:
+        async def endpoint(request: Request) -> Response:
+            return self._file(name)
+
+        return endpoint
+
+    async def asset(self, request: Request) -> Response:
+        return self._file(request.params["file"])
+
+    def _file(self, name: str) -> Response:
+        if name not in self.static:
+            raise NotFound(f"no such file: {name}")
+        body, content_type = self.static[name]
+        return Response(200, body, content_type, PAGE_HEADERS)
+
+    async def v2_server(self, request: Request) -> Response:
+        return json_response({"name": "shipml", "version": __version__, "extensions": []})
+
+    async def v2_metadata(self, request: Request) -> Response:
+        return json_response(oip.metadata(self.service, request.params["name"]))
+
+    async def v2_model_ready(self, request: Request) -> Response:
+        oip.metadata(self.service, request.params["name"])
+        return json_response({"name": request.params["name"], "ready": True})
+
+    async def v2_infer(self, request: Request) -> Response:
+        try:
+            payload = orjson.loads(request.body)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidJSON(f"the body is not valid JSON: {exc}") from None
+        records, infer_id = oip.records_from_request(self.service, request.params["name"], payload)
+        results = await self.service.predict_payload(
+            records, orjson.dumps(records), request.request_id
+        )
+        if not isinstance(results, list):
+            results = [results]
+        return json_response(oip.response(self.service, results, infer_id))
+
+
+def _load_static() -> dict[str, tuple[bytes, bytes]]:
+    """The web assets, read once: they are small and served from memory."""
+    folder = resources.files("shipml.serving") / "static"
+    files: dict[str, tuple[bytes, bytes]] = {}
+    if not folder.is_dir():
+        return files
+    for entry in folder.iterdir():
+        suffix = "." + entry.name.rsplit(".", 1)[-1]
+        if entry.is_file() and suffix in CONTENT_TYPES:
+            files[entry.name] = (entry.read_bytes(), CONTENT_TYPES[suffix])
+    return files

@@ -1,0 +1,116 @@
+"""The process model: gunicorn supervises uvicorn workers; each loads the model after fork.
+
+gunicorn restarts a worker that dies and drains on SIGTERM (stop accepting, finish
+in-flight requests within ``graceful_timeout``, exit); uvicorn with uvloop and
+httptools does the HTTP. The ASGI app is imported only inside the workers: the
+Prometheus client must see ``PROMETHEUS_MULTIPROC_DIR`` before it is first imported.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+from uvicorn_worker import UvicornWorker
+
+from shipml.serving.settings import ServeSettings
+from shipml.store import LocalModel, Store, parse_reference
+
+LOG_FORMAT = "%(asctime)s shipml[%(process)d] %(levelname)s %(message)s"
+
+
+class Worker(UvicornWorker):  # type: ignore[misc]
+    """uvicorn with uvloop + httptools and no per-request access log (PEERS.md: it halves
+    throughput); requests are counted in ``/metrics`` instead."""
+
+    CONFIG_KWARGS = {"loop": "auto", "http": "auto", "access_log": False, "server_header": False}
+
+
+class AccessLogWorker(Worker):
+    CONFIG_KWARGS = {**Worker.CONFIG_KWARGS, "access_log": True}
+
+
+def model_source(settings: ServeSettings) -> Callable[[], LocalModel]:
+    """A function that fetches and verifies the configured model (run in each worker)."""
+    ref = parse_reference(settings.model)
+    if ref.path is not None:
+        path = ref.path
+
+        def from_file() -> LocalModel:
+            from shipml.scoring import model_from_file
+
+            return model_from_file(path)
+
+        return from_file
+
+    def from_store() -> LocalModel:
+        return Store(settings.store).fetch(ref, settings.cache_dir)
+
+    return from_store
+
+
+def configure_logging() -> None:
+    logger = logging.getLogger("shipml")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
+def build_app(settings: ServeSettings) -> Any:
+    """Create the ASGI app in this process (a worker, or a test)."""
+    from shipml.serving.app import create_app
+
+    configure_logging()
+    return create_app(settings, model_source(settings))
+
+
+class _Gunicorn(BaseApplication):  # type: ignore[misc]
+    def __init__(self, settings: ServeSettings) -> None:
+        self.settings = settings
+        super().__init__()
+
+    def load_config(self) -> None:
+        s = self.settings
+        options = {
+            "bind": [f"[{s.host}]:{s.port}" if ":" in s.host else f"{s.host}:{s.port}"],
+            "workers": s.workers,
+            "worker_class": f"{__name__}.{'AccessLogWorker' if s.access_log else 'Worker'}",
+            "timeout": s.timeout,
+            "graceful_timeout": s.graceful_timeout,
+            "keepalive": s.keepalive,
+            "accesslog": "-" if s.access_log else None,
+            "errorlog": "-",
+            "loglevel": "info",
+            "proc_name": "shipml",
+            "child_exit": _child_exit,
+            # gunicorn's control socket would write under $HOME: not on a read-only root.
+            "control_socket_disable": True,
+        }
+        for key, value in options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        return build_app(self.settings)
+
+
+def _child_exit(server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
+def run_server(settings: ServeSettings) -> None:
+    """Serve until SIGTERM/SIGINT. Blocks."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="shipml-metrics-")
+    if "prometheus_client" in sys.modules:  # would keep counting per process only
+        raise RuntimeError("prometheus_client was imported before the server set it up")
+    _Gunicorn(settings).run()

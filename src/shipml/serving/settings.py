@@ -1,0 +1,87 @@
+"""Serving settings: one typed object, every field overridable by a ``SHIPML_*`` variable.
+
+Precedence, highest first: command-line flags, ``SHIPML_*`` environment variables, the
+project's ``serve:`` section, the defaults below. Containers are configured through the
+environment alone.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from shipml.errors import ProjectError
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    model: str = ""  # a model reference: name, name:N, name@alias or a file path
+    store: str | None = None  # the store URL; None means the default store
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    max_body_bytes: int = 1_048_576
+    timeout: int = 60  # seconds a worker may spend silent before it is restarted
+    graceful_timeout: int = 20  # seconds to drain in-flight requests on SIGTERM
+    keepalive: int = 5
+    access_log: bool = False  # one log line per request costs ~60 µs; metrics count instead
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+    cache_dir: Path | None = None
+
+    def with_overrides(self, **values: Any) -> ServeSettings:
+        """A copy with the given (non-None) values replaced."""
+        return replace(self, **{k: v for k, v in values.items() if v is not None})
+
+
+def load_settings(project_serve: dict[str, Any] | None = None, **flags: Any) -> ServeSettings:
+    """Build settings from defaults, the project's ``serve:`` section, the environment, flags."""
+    settings = ServeSettings()
+    known = {f.name: f for f in fields(ServeSettings)}
+    for key, value in (project_serve or {}).items():
+        if key not in known or key in ("api_keys", "model", "store"):
+            raise ProjectError(
+                f"shipml.yaml: key 'serve.{key}' is not known; the keys are: "
+                + ", ".join(k for k in known if k not in ("api_keys", "model", "store"))
+            )
+        settings = replace(settings, **{key: _convert(key, value, known[key].type)})
+    for name, spec in known.items():
+        raw = os.environ.get(f"SHIPML_{name.upper()}")
+        if raw is not None and name != "api_keys":
+            settings = replace(
+                settings, **{name: _convert(f"SHIPML_{name.upper()}", raw, spec.type)}
+            )
+    settings = replace(settings, api_keys=read_api_keys())
+    return settings.with_overrides(**flags)
+
+
+def read_api_keys() -> tuple[str, ...]:
+    """Keys from ``SHIPML_API_KEYS`` (comma-separated) and ``SHIPML_API_KEYS_FILE``.
+
+    The file form suits a mounted Kubernetes or Docker secret: one key per line.
+    """
+    keys = [k.strip() for k in os.environ.get("SHIPML_API_KEYS", "").split(",")]
+    path = os.environ.get("SHIPML_API_KEYS_FILE")
+    if path:
+        try:
+            keys += [line.strip() for line in Path(path).read_text().splitlines()]
+        except OSError as exc:
+            raise ProjectError(f"SHIPML_API_KEYS_FILE={path} cannot be read: {exc}") from exc
+    return tuple(k for k in keys if k)
+
+
+def _convert(key: str, value: Any, kind: Any) -> Any:
+    kind = str(kind)
+    try:
+        if kind == "int":
+            return int(value)
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            return str(value).strip().lower() in ("1", "true", "yes", "on")
+        if "Path" in kind:
+            return Path(value)
+    except (TypeError, ValueError):
+        raise ProjectError(f"{key} must be a whole number, got {value!r}") from None
+    return str(value)

@@ -1,0 +1,18 @@
+"""The model store: where trained models live, versioned and verified (DESIGN §5)."""
+
+from shipml.store.manifest import FileEntry, Manifest, library_versions, sha256_digest
+from shipml.store.reference import Reference, parse_reference
+from shipml.store.store import LocalModel, Store, default_store_url, verify_folder
+
+__all__ = [
+    "FileEntry",
+    "LocalModel",
+    "Manifest",
+    "Reference",
+    "Store",
+    "default_store_url",
+    "library_versions",
+    "parse_reference",
+    "sha256_digest",
+    "verify_folder",
+]

@@ -1,0 +1,145 @@
+"""Storage backends: the few byte-level operations the store needs, on any fsspec URL.
+
+The store's correctness rests on two of them: ``create`` must be an *exclusive,
+all-or-nothing* create (it is how version numbers are taken), and ``write`` must never
+leave a half-written object visible. The local backend gets both from the filesystem
+(hard link of a complete temporary file; rename); object stores get them from the
+service (``If-None-Match: *`` via fsspec's ``mode="create"``; single-shot uploads).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Protocol
+
+import fsspec
+
+from shipml.errors import StoreError
+
+
+class Backend(Protocol):
+    url: str
+
+    def read(self, path: str) -> bytes: ...
+    def write(self, path: str, data: bytes) -> None: ...
+    def create(self, path: str, data: bytes) -> bool: ...
+    def exists(self, path: str) -> bool: ...
+    def listdir(self, path: str) -> list[str]: ...
+    def delete(self, path: str) -> None: ...
+    def local_path(self, path: str) -> Path | None: ...
+
+
+class LocalBackend:
+    """A folder on this machine: the embedded default store, nothing to start."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.expanduser().resolve()
+        self.url = str(self.root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, path: str) -> Path:
+        return self.root / path
+
+    def read(self, path: str) -> bytes:
+        return self._path(path).read_bytes()
+
+    def _temp(self, target: Path, data: bytes) -> Path:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        return Path(name)
+
+    def write(self, path: str, data: bytes) -> None:
+        target = self._path(path)
+        self._temp(target, data).replace(target)
+
+    def create(self, path: str, data: bytes) -> bool:
+        target = self._path(path)
+        temp = self._temp(target, data)
+        try:
+            os.link(temp, target)  # atomic and exclusive: fails if target exists
+        except FileExistsError:
+            return False
+        finally:
+            temp.unlink()
+        return True
+
+    def exists(self, path: str) -> bool:
+        return self._path(path).exists()
+
+    def listdir(self, path: str) -> list[str]:
+        folder = self._path(path)
+        if not folder.is_dir():
+            return []
+        return sorted(p.name for p in folder.iterdir() if not p.name.startswith(".tmp-"))
+
+    def delete(self, path: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._path(path).unlink()
+
+    def local_path(self, path: str) -> Path | None:
+        return self._path(path)
+
+
+class FsspecBackend:
+    """Any other fsspec filesystem: ``az://``, ``s3://``, ``gs://``, ``memory://``."""
+
+    def __init__(self, url: str, **options: Any) -> None:
+        self.url = url.rstrip("/")
+        try:
+            self.fs, root = fsspec.core.url_to_fs(self.url, **options)
+        except (ImportError, ValueError) as exc:
+            protocol = url.split("://", 1)[0]
+            extra = {"az": "shipml[azure]", "abfs": "shipml[azure]"}.get(protocol, "")
+            hint = f"; install it with: pip install '{extra}'" if extra else ""
+            raise StoreError(f"cannot open store {url!r}: {exc}{hint}") from exc
+        self.root = str(root).rstrip("/")
+
+    def _path(self, path: str) -> str:
+        return f"{self.root}/{path}"
+
+    def read(self, path: str) -> bytes:
+        data: bytes = self.fs.cat_file(self._path(path))
+        return data
+
+    def write(self, path: str, data: bytes) -> None:
+        self.fs.pipe_file(self._path(path), data)
+
+    def create(self, path: str, data: bytes) -> bool:
+        try:
+            self.fs.pipe_file(self._path(path), data, mode="create")
+        except FileExistsError:
+            return False
+        return True
+
+    def exists(self, path: str) -> bool:
+        return bool(self.fs.exists(self._path(path)))
+
+    def listdir(self, path: str) -> list[str]:
+        try:
+            entries = self.fs.ls(self._path(path), detail=False, refresh=True)
+        except FileNotFoundError:
+            return []
+        return sorted(str(entry).rstrip("/").rsplit("/", 1)[-1] for entry in entries)
+
+    def delete(self, path: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm_file(self._path(path))
+
+    def local_path(self, path: str) -> Path | None:
+        return None
+
+
+def open_backend(url: str) -> Backend:
+    """The backend for ``url``: a plain path or ``file://`` is local, anything else fsspec."""
+    if "://" not in url:
+        return LocalBackend(Path(url))
+    if url.startswith("file://"):
+        return LocalBackend(Path(url.removeprefix("file://")))
+    return FsspecBackend(url)

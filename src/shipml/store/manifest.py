@@ -1,0 +1,83 @@
+"""The manifest: everything known about one model version, in one JSON document.
+
+The manifest is written last and never changed, so its sha256 (the *model digest*)
+identifies the version's exact contents everywhere: in ``/info``, image labels and logs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from typing import Any
+
+import orjson
+
+from shipml.errors import IntegrityError
+
+MANIFEST_SCHEMA = 1
+# Libraries whose exact versions decide whether a pickled model loads and behaves the same.
+TRACKED_LIBRARIES = ("scikit-learn", "numpy", "scipy", "joblib", "onnxruntime", "skl2onnx")
+CONTRACTS = ("sklearn", "azureml", "class")
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    digest: str  # "sha256:<hex>"
+    size: int
+
+
+@dataclass
+class Manifest:
+    """One model version. ``files`` maps the file's path inside the model folder to its blob."""
+
+    name: str
+    version: int
+    created: str
+    contract: str
+    files: dict[str, FileEntry]
+    model_file: str | None = None
+    framework: dict[str, str] = field(default_factory=dict)
+    libraries: dict[str, str] = field(default_factory=dict)
+    scoring: dict[str, Any] = field(default_factory=dict)
+    input_schema: dict[str, Any] | None = None
+    example: Any = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    source: dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+    schema: int = MANIFEST_SCHEMA
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}:{self.version}"
+
+    def to_bytes(self) -> bytes:
+        # No key sorting: field order is already fixed by the dataclass, and sorting would
+        # also reorder user data such as the input schema's properties.
+        return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, where: str) -> Manifest:
+        try:
+            raw = orjson.loads(data)
+            raw["files"] = {path: FileEntry(**entry) for path, entry in raw["files"].items()}
+            return cls(**raw)
+        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            raise IntegrityError(f"manifest {where} is unreadable or incomplete: {exc}") from exc
+
+
+def sha256_digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    """Python and the installed versions of the libraries a model file depends on."""
+    versions = {"python": platform.python_version()}
+    for name in TRACKED_LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions

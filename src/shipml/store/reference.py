@@ -1,0 +1,82 @@
+"""Model references: ``name``, ``name:3``, ``name@production`` or a file path.
+
+A reference is parsed once, at the edge (command line, environment), into a
+:class:`Reference`; everything inside shipml works on the parsed form.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from shipml.errors import ReferenceError_
+
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
+ALIAS_PATTERN = re.compile(r"^[a-z][a-z0-9._-]{0,63}$")
+LATEST = "latest"
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A parsed model reference; exactly one of ``version``, ``alias`` and ``path`` is set."""
+
+    name: str
+    version: int | None = None
+    alias: str | None = None
+    path: Path | None = None
+
+    def __str__(self) -> str:
+        if self.path is not None:
+            return str(self.path)
+        if self.version is not None:
+            return f"{self.name}:{self.version}"
+        return f"{self.name}@{self.alias or LATEST}"
+
+
+def check_name(name: str) -> str:
+    """Return ``name`` if it is a valid model name, else raise an error that says why."""
+    if not NAME_PATTERN.match(name):
+        raise ReferenceError_(
+            f"invalid model name {name!r}: use lower-case letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def check_alias(alias: str) -> str:
+    if not ALIAS_PATTERN.match(alias):
+        raise ReferenceError_(
+            f"invalid alias {alias!r}: use lower-case letters, digits, '.', '_' or '-', "
+            "starting with a letter (for example 'production')"
+        )
+    return alias
+
+
+def parse_reference(text: str) -> Reference:
+    """Parse ``text``; a string naming an existing file is a path reference.
+
+    >>> parse_reference("iris:3")
+    Reference(name='iris', version=3, alias=None, path=None)
+    """
+    candidate = Path(text)
+    if candidate.suffix in {".joblib", ".pkl", ".pickle", ".skops"} or candidate.is_file():
+        if not candidate.is_file():
+            raise ReferenceError_(f"model file {text!r} does not exist")
+        return Reference(name=_name_from_path(candidate), path=candidate.resolve())
+    if "@" in text:
+        name, _, alias = text.partition("@")
+        return Reference(name=check_name(name), alias=check_alias(alias))
+    if ":" in text:
+        name, _, number = text.partition(":")
+        if not number.isdigit() or int(number) < 1:
+            raise ReferenceError_(
+                f"invalid version in {text!r}: write NAME:N with N a number from 1, or NAME@ALIAS"
+            )
+        return Reference(name=check_name(name), version=int(number))
+    return Reference(name=check_name(text), alias=LATEST)
+
+
+def _name_from_path(path: Path) -> str:
+    cleaned = re.sub(r"[^a-z0-9._-]", "-", path.stem.lower()).strip("-._")
+    return cleaned or "model"

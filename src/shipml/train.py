@@ -1,0 +1,105 @@
+"""``shipml train``: run a project's training script and publish what it saved.
+
+The script runs in its own process (so a crash or a ``sys.exit`` in user code cannot
+take shipml with it) with ``SHIPML_OUTPUT`` naming a staging folder. Once it exits
+cleanly, the staged model, the scoring script and the environment file are published
+together as the next version of the project's model.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import orjson
+
+from shipml.errors import TrainingError
+from shipml.project import Project, find_project, load_project, read_requirements
+from shipml.saving import STAGED, staged_manifest
+from shipml.store import Manifest, Store, default_store_url
+
+
+def store_url(explicit: str | None, project: Project | None) -> str:
+    """The store to use: ``--store``, else ``$SHIPML_STORE``, else the project's, else local."""
+    if explicit:
+        return explicit
+    if os.environ.get("SHIPML_STORE"):
+        return os.environ["SHIPML_STORE"]
+    if project is not None and project.store:
+        store = project.store
+        return store if "://" in store else str(project.root / store)
+    return default_store_url()
+
+
+def train_project(project: Project, store: Store) -> tuple[Manifest, str]:
+    """Run ``project``'s training script and publish the result into ``store``."""
+    with tempfile.TemporaryDirectory(prefix="shipml-train-") as output:
+        env = {**os.environ, "SHIPML_OUTPUT": output, "PYTHONUNBUFFERED": "1"}
+        process = subprocess.run(
+            [sys.executable, str(project.train)], cwd=project.root, env=env, check=False
+        )
+        if process.returncode != 0:
+            raise TrainingError(
+                f"{project.train.name} failed with exit code {process.returncode} "
+                "(its output is above); nothing was registered"
+            )
+        return publish_staged(Path(output), project.root, store)
+
+
+def publish_staged(
+    folder: Path, project_root: Path | None, store: Store | None = None
+) -> tuple[Manifest, str]:
+    """Publish what ``save_model`` staged in ``folder``, with the project's code."""
+    staged_file = folder / STAGED
+    if not staged_file.is_file():
+        raise TrainingError(
+            "the training script finished without saving a model: call "
+            "shipml.save_model(model, training_data=X, ...) at its end"
+        )
+    staged = orjson.loads(staged_file.read_bytes())
+    root = project_root or find_project()
+    project = load_project(root) if root else None
+    name = staged.get("name") or (project.name if project else None)
+    if not name:
+        raise TrainingError("save_model needs name=... when no shipml.yaml is around")
+    contract = (project.contract if project else None) or "sklearn"
+    manifest = staged_manifest(staged, name, contract)
+    if contract == "azureml" and not staged.get("schema_from_example"):
+        manifest.input_schema, manifest.example = None, None
+    files = {"model.joblib": folder / "model.joblib"}
+    files.update({extra: folder / extra for extra in staged["files"]})
+    if project is not None:
+        if project.scoring is not None:
+            script = f"code/{project.scoring.name}"
+            files[script] = project.scoring
+            manifest.scoring = {"script": script, "class": project.scoring_class}
+        if project.environment is not None:
+            files[f"env/{project.environment.name}"] = project.environment
+            manifest.environment = {
+                "file": f"env/{project.environment.name}",
+                "requirements": read_requirements(project.environment),
+            }
+        manifest.source = _git_source(project.root)
+    target = store or Store(store_url(None, project))
+    return target.publish(manifest, files)
+
+
+def _git_source(root: Path) -> dict[str, object]:
+    """The commit the project was trained from, if it is in a git work tree."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "."],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return {}
+    return {"commit": commit, "dirty": bool(dirty)}

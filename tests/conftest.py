@@ -1,0 +1,147 @@
+"""Fixtures shared by the whole suite: an isolated store per test and real server processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPML = str(Path(sys.executable).with_name("shipml"))
+IRIS_FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+SEED_IRIS_RECORD = {
+    "sepal_length": 6.7,
+    "sepal_width": 3.0,
+    "petal_length": 5.2,
+    "petal_width": 2.3,
+}
+
+
+@pytest.fixture(autouse=True)
+def isolated_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own store and cache; nothing touches ~/.shipml."""
+    store = tmp_path / "store"
+    monkeypatch.setenv("SHIPML_STORE", str(store))
+    monkeypatch.setenv("SHIPML_CACHE", str(tmp_path / "cache"))
+    for name in ("SHIPML_API_KEYS", "SHIPML_API_KEYS_FILE", "SHIPML_OUTPUT", "SHIPML_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    return store
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run_shipml(
+    *args: str, cwd: Path | None = None, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [SHIPML, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"shipml {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+class Server:
+    """A real ``shipml serve`` process on a free port."""
+
+    def __init__(self, process: subprocess.Popen[bytes], url: str, log: Path) -> None:
+        self.process, self.url, self.log = process, url, log
+
+    def client(self, **kw: object) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30, **kw)  # type: ignore[arg-type]
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"server exited early:\n{self.log.read_text()}")
+            try:
+                if httpx.get(f"{self.url}/health/ready", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"server not ready in {timeout}s:\n{self.log.read_text()}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    """Start ``shipml serve`` with the given arguments; stopped at the end of the test."""
+    servers: list[Server] = []
+
+    def start(
+        *args: str, wait: bool = True, env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> Server:
+        port = free_port()
+        log = tmp_path / f"serve-{port}.log"
+        with log.open("wb") as output:  # the child keeps its own copy of the descriptor
+            process = subprocess.Popen(
+                [SHIPML, "serve", *args, "--port", str(port)],
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                cwd=cwd or tmp_path,
+                env={**os.environ, **(env or {})},
+                start_new_session=True,
+            )
+        server = Server(process, f"http://127.0.0.1:{port}", log)
+        servers.append(server)
+        if wait:
+            server.wait_ready()
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def iris_data() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_iris
+
+    data = load_iris()
+    return data.data, data.target_names[data.target]
+
+
+@pytest.fixture
+def iris_model(iris_data: tuple[np.ndarray, np.ndarray]) -> str:
+    """A small iris classifier published as ``iris:1``; returns its reference."""
+    from sklearn.linear_model import LogisticRegression
+
+    import shipml
+
+    x, y = iris_data
+    model = LogisticRegression(max_iter=500).fit(x, y)
+    return shipml.save_model(
+        model,
+        training_data=x,
+        feature_names=IRIS_FEATURES,
+        name="iris",
+        metrics={"accuracy": float(model.score(x, y))},
+    )

@@ -1,0 +1,232 @@
+"""A real ``shipml serve`` process answers the HTTP API of DESIGN §3, good input and bad."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.conftest import REPO, SEED_IRIS_RECORD, Server, run_shipml
+
+pytestmark = pytest.mark.slow
+FIXTURES = REPO / "tests" / "fixtures"
+
+
+def train_fixture(name: str, tmp_path: Path, env: dict[str, str] | None = None) -> Path:
+    project = tmp_path / name
+    shutil.copytree(FIXTURES / name, project)
+    run_shipml("train", cwd=project, env=env)
+    return project
+
+
+def assert_error(response: httpx.Response, status: int, code: str, *words: str) -> None:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["code"] == code
+    assert error["request_id"] == response.headers["x-request-id"]
+    for word in words:
+        assert word in error["message"]
+
+
+def test_iris_seed_request_single_and_lists(iris_model: str, serve: Callable[..., Server]) -> None:
+    server = serve(iris_model)
+    with server.client() as client:
+        single = client.post("/predict", json=SEED_IRIS_RECORD).json()
+        assert single["label"] == "virginica"
+        assert set(single["probabilities"]) == {"setosa", "versicolor", "virginica"}
+        assert abs(sum(single["probabilities"].values()) - 1) < 1e-6
+        three = client.post("/predict", json=[SEED_IRIS_RECORD] * 3).json()
+        assert [r["label"] for r in three] == ["virginica"] * 3
+        rows = client.post(
+            "/predict", json={"inputs": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}
+        )
+        assert [r["label"] for r in rows.json()] == ["setosa", "virginica"]
+        assert (
+            client.post("/predict", json={"inputs": [SEED_IRIS_RECORD]}).json()[0]["label"]
+            == "virginica"
+        )
+        assert client.post("/predict", json=[]).json() == []
+
+
+def test_bad_requests_get_clear_errors(iris_model: str, serve: Callable[..., Server]) -> None:
+    server = serve(iris_model, env={"SHIPML_MAX_BODY_BYTES": "2000"})
+    with server.client() as client:
+        assert_error(client.post("/predict", content=b'{"sepal_length": 1,'), 400, "invalid_json")
+        missing = {k: v for k, v in SEED_IRIS_RECORD.items() if k != "petal_width"}
+        assert_error(client.post("/predict", json=missing), 422, "invalid_input", "'petal_width'")
+        wrong = {**SEED_IRIS_RECORD, "sepal_width": "wide"}
+        assert_error(
+            client.post("/predict", json=wrong),
+            422,
+            "invalid_input",
+            "'sepal_width'",
+            "must be a number",
+        )
+        assert_error(client.post("/predict", json="text"), 422, "invalid_input")
+        assert_error(
+            client.post("/predict", json=[SEED_IRIS_RECORD] * 40),
+            413,
+            "payload_too_large",
+            "2000 bytes",
+        )
+        chunks = (b"[" + b"1," * 600 + b"1]" for _ in range(2))  # no Content-Length: streamed
+        assert_error(client.post("/predict", content=chunks), 413, "payload_too_large")
+        assert_error(client.get("/nowhere"), 404, "not_found", "/nowhere")
+        not_allowed = client.get("/predict")
+        assert_error(not_allowed, 405, "method_not_allowed")
+        assert not_allowed.headers["allow"] == "POST"
+        # after all that, the service still answers
+        assert client.post("/predict", json=SEED_IRIS_RECORD).json()["label"] == "virginica"
+        echoed = client.get("/health/live", headers={"X-Request-ID": "trace-42"})
+        assert echoed.headers["x-request-id"] == "trace-42"
+
+
+def test_two_hundred_concurrent_requests(iris_model: str, serve: Callable[..., Server]) -> None:
+    server = serve(iris_model, "--workers", "2")
+    setosa = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+
+    async def fire() -> list[tuple[str, httpx.Response]]:
+        limits = httpx.Limits(max_connections=200)
+        async with httpx.AsyncClient(base_url=server.url, timeout=60, limits=limits) as client:
+            expected = ["virginica" if i % 2 else "setosa" for i in range(200)]
+            bodies = [SEED_IRIS_RECORD if i % 2 else setosa for i in range(200)]
+            answers = await asyncio.gather(*(client.post("/predict", json=b) for b in bodies))
+            return list(zip(expected, answers, strict=True))
+
+    results = asyncio.run(fire())
+    assert all(r.status_code == 200 for _, r in results)
+    assert [r.json()["label"] for _, r in results] == [e for e, _ in results]
+    assert len({r.headers["x-request-id"] for _, r in results}) == 200
+
+
+def test_api_keys(iris_model: str, serve: Callable[..., Server], tmp_path: Path) -> None:
+    key_file = tmp_path / "keys"
+    key_file.write_text("file-key\n")
+    server = serve(
+        iris_model, env={"SHIPML_API_KEYS": "env-key, other", "SHIPML_API_KEYS_FILE": str(key_file)}
+    )
+    with server.client() as client:
+        assert_error(client.post("/predict", json=SEED_IRIS_RECORD), 401, "unauthorized", "API key")
+        wrong = client.post(
+            "/predict", json=SEED_IRIS_RECORD, headers={"Authorization": "Bearer nope"}
+        )
+        assert_error(wrong, 401, "unauthorized", "not valid")
+        assert wrong.headers["www-authenticate"].startswith("Bearer")
+        assert client.get("/info", headers={"X-API-Key": "wrong"}).status_code == 401
+        for headers in (
+            {"Authorization": "Bearer env-key"},
+            {"X-API-Key": "other"},
+            {"Authorization": "bearer file-key"},
+        ):
+            assert (
+                client.post("/predict", json=SEED_IRIS_RECORD, headers=headers).status_code == 200
+            )
+        assert client.get("/health/ready").status_code == 200  # probes stay open
+        assert client.get("/v2/health/live").status_code == 200
+        assert client.get("/metrics").status_code == 401
+
+
+def test_not_ready_until_loaded(serve: Callable[..., Server], tmp_path: Path) -> None:
+    train_fixture("echo", tmp_path, env={"ECHO_SETUP_DELAY": "4"})
+    server = serve("echo@latest", wait=False)
+    with server.client() as client:
+        for _ in range(100):  # the worker answers liveness while setup() still runs
+            try:
+                if client.get("/health/live").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            import time
+
+            time.sleep(0.05)
+        assert_error(client.get("/health/ready"), 503, "not_ready")
+        assert client.get("/v2/health/ready").status_code == 503
+        busy = client.post("/predict", json={"text": "hi"})
+        assert_error(busy, 503, "not_ready")
+        assert busy.headers["retry-after"] == "1"
+        server.wait_ready()
+        assert client.post("/predict", json={"text": "hi"}).json() == {"length": 2, "text": "hi"}
+
+
+def test_model_failure_is_500_and_the_worker_survives(
+    serve: Callable[..., Server], tmp_path: Path
+) -> None:
+    train_fixture("echo", tmp_path)
+    server = serve("echo@latest")
+    with server.client() as client:
+        failed = client.post("/predict", json={"text": "boom"})
+        assert_error(failed, 500, "model_error", "RuntimeError", failed.headers["x-request-id"])
+        assert "Traceback" not in failed.text
+        assert client.post("/predict", json=[{"text": "a"}, {"text": "bc"}]).json() == [
+            {"length": 1, "text": "a"},
+            {"length": 2, "text": "bc"},
+        ]
+    log = server.log.read_text()
+    assert failed.headers["x-request-id"] in log and "boom requested" in log
+
+
+def test_unchanged_azureml_score_py(serve: Callable[..., Server], tmp_path: Path) -> None:
+    project = train_fixture("azureml", tmp_path)
+    from sklearn.datasets import load_diabetes
+
+    x, _ = load_diabetes(return_X_y=True)
+    server = serve("diabetes@latest", cwd=project)
+    with server.client() as client:
+        answer = client.post("/predict", json={"data": x[:2].tolist()})
+        assert answer.status_code == 200, answer.text
+        assert len(answer.json()) == 2 and all(isinstance(v, float) for v in answer.json())
+        broken = client.post("/predict", json={"rows": []})  # run() raises KeyError
+        assert_error(broken, 500, "model_error", "KeyError")
+        assert client.get("/info").json()["contract"] == "azureml"
+
+
+def test_info_openapi_metrics_and_oip(iris_model: str, serve: Callable[..., Server]) -> None:
+    server = serve(iris_model)
+    with server.client() as client:
+        info = client.get("/info").json()
+        assert info["ref"] == "iris:1" and info["digest"].startswith("sha256:")
+        assert list(info["input_schema"]["properties"]) == list(SEED_IRIS_RECORD)
+        assert info["libraries"]["scikit-learn"] and info["metrics"]["accuracy"] > 0.9
+        document = client.get("/openapi.json").json()
+        assert document["openapi"] == "3.1.0"
+        assert "sepal_length" in document["components"]["schemas"]["Record"]["properties"]
+        client.post("/predict", json=SEED_IRIS_RECORD)
+        metrics = client.get("/metrics").text
+        assert 'shipml_requests_total{method="POST",route="/predict",status="200"}' in metrics
+        assert 'shipml_model_info{digest="' in metrics and "shipml_batch_size_bucket" in metrics
+        meta = client.get("/v2/models/iris").json()
+        assert [i["name"] for i in meta["inputs"]] == list(SEED_IRIS_RECORD)
+        infer = client.post(
+            "/v2/models/iris/infer",
+            json={
+                "id": "r1",
+                "inputs": [
+                    {
+                        "name": "input-0",
+                        "shape": [1, 4],
+                        "datatype": "FP64",
+                        "data": list(SEED_IRIS_RECORD.values()),
+                    }
+                ],
+            },
+        ).json()
+        assert infer["id"] == "r1" and infer["outputs"][0]["data"] == ["virginica"]
+        named = client.post(
+            "/v2/models/iris/infer",
+            json={
+                "inputs": [
+                    {"name": k, "shape": [1], "datatype": "FP64", "data": [v]}
+                    for k, v in SEED_IRIS_RECORD.items()
+                ]
+            },
+        ).json()
+        assert named["outputs"][1]["shape"] == [1, 3]
+        assert client.get("/v2/models/other").status_code == 404
+        page = client.get("/")
+        assert (
+            page.status_code == 200
+            and "script-src 'self'" in page.headers["content-security-policy"]
+        )
