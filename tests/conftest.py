@@ -48,6 +48,7 @@ def run_shipml(
 ) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
         [SHIPML, *args],
+        check=False,
         cwd=cwd,
         capture_output=True,
         text=True,

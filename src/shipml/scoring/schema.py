@@ -2,9 +2,10 @@
 
 A schema is a JSON Schema object (``{"type": "object", "properties": …, "required": …}``)
 whose ``required`` list is the model's feature order (a JSON array keeps its order
-everywhere; the order of an object's keys is not guaranteed to survive a round trip). It is stored in the manifest, shown
-by ``/info`` and ``/openapi.json``, and compiled here into a :class:`InputSchema` that
-turns request records into a numpy matrix with one precise error per problem.
+everywhere; an object's key order need not survive a round trip). It is stored in the
+manifest, shown by ``/info`` and ``/openapi.json``, and compiled here into an
+:class:`InputSchema` that turns request records into a numpy matrix with one precise
+error per problem.
 """
 
 from __future__ import annotations
