@@ -18,8 +18,9 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 from uvicorn_worker import UvicornWorker
 
+from shipml.errors import ProjectError
 from shipml.serving.settings import ServeSettings
-from shipml.store import LocalModel, Store, parse_reference
+from shipml.store import LocalModel, Store, open_folder, parse_reference
 
 LOG_FORMAT = "%(asctime)s shipml[%(process)d] %(levelname)s %(message)s"
 
@@ -37,6 +38,13 @@ class AccessLogWorker(Worker):
 
 def model_source(settings: ServeSettings) -> Callable[[], LocalModel]:
     """A function that fetches and verifies the configured model (run in each worker)."""
+    if settings.model_dir is not None:
+        folder = settings.model_dir
+        return lambda: open_folder(folder)
+    if not settings.model:
+        raise ProjectError(
+            "no model to serve: set SHIPML_MODEL (and SHIPML_STORE) or SHIPML_MODEL_DIR"
+        )
     ref = parse_reference(settings.model)
     if ref.path is not None:
         path = ref.path
@@ -109,8 +117,11 @@ def _child_exit(server: Any, worker: Any) -> None:
 
 def run_server(settings: ServeSettings) -> None:
     """Serve until SIGTERM/SIGINT. Blocks."""
-    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="shipml-metrics-")
     if "prometheus_client" in sys.modules:  # would keep counting per process only
         raise RuntimeError("prometheus_client was imported before the server set it up")
-    _Gunicorn(settings).run()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        _Gunicorn(settings).run()
+        return
+    with tempfile.TemporaryDirectory(prefix="shipml-metrics-") as folder:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+        _Gunicorn(settings).run()

@@ -29,6 +29,7 @@ class ServeSettings:
     access_log: bool = False  # one log line per request costs ~60 µs; metrics count instead
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     cache_dir: Path | None = None
+    model_dir: Path | None = None  # a baked-in model folder (images); overrides ``model``
 
     def with_overrides(self, **values: Any) -> ServeSettings:
         """A copy with the given (non-None) values replaced."""

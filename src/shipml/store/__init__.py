@@ -2,7 +2,13 @@
 
 from shipml.store.manifest import FileEntry, Manifest, library_versions, sha256_digest
 from shipml.store.reference import Reference, parse_reference
-from shipml.store.store import LocalModel, Store, default_store_url, verify_folder
+from shipml.store.store import (
+    LocalModel,
+    Store,
+    default_store_url,
+    open_folder,
+    verify_folder,
+)
 
 __all__ = [
     "FileEntry",
@@ -12,6 +18,7 @@ __all__ = [
     "Store",
     "default_store_url",
     "library_versions",
+    "open_folder",
     "parse_reference",
     "sha256_digest",
     "verify_folder",

@@ -236,6 +236,21 @@ class Store:
         return data
 
 
+def open_folder(folder: Path) -> LocalModel:
+    """A model baked into a folder (an image): its ``manifest.json`` beside its files.
+
+    Verified like a store fetch, on every start: a changed file refuses to load.
+    """
+    path = folder / "manifest.json"
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise IntegrityError(f"no model in {folder}: {exc}") from exc
+    manifest = Manifest.from_bytes(data, str(path))
+    verify_folder(folder, manifest)
+    return LocalModel(folder=folder, manifest=manifest, digest=sha256_digest(data))
+
+
 def verify_folder(folder: Path, manifest: Manifest) -> None:
     """Check every file of ``manifest`` in ``folder``; refuse the model on any mismatch."""
     for relpath, entry in manifest.files.items():

@@ -1,0 +1,57 @@
+"""The examples in docs/ run as written and give the documented output."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO, Server, run_shipml
+
+pytestmark = pytest.mark.slow
+BLOCK = re.compile(r"```sh\n(?P<command>.*?)```\s*```json\n(?P<expected>.*?)```", re.DOTALL)
+DOC_URL = "http://127.0.0.1:8000"
+
+
+def examples(doc: str) -> list[tuple[str, str]]:
+    text = (REPO / "docs" / doc).read_text()
+    return [(m["command"], m["expected"]) for m in BLOCK.finditer(text)]
+
+
+def matches(actual: Any, expected: Any, where: str = "$") -> None:
+    """Same structure; strings equal ("…" matches anything); numbers within 0.05."""
+    if isinstance(expected, str) and "…" in expected:
+        return
+    if isinstance(expected, dict):
+        assert isinstance(actual, dict) and set(actual) == set(expected), f"{where}: {actual}"
+        for key in expected:
+            matches(actual[key], expected[key], f"{where}.{key}")
+    elif isinstance(expected, list):
+        assert isinstance(actual, list) and len(actual) == len(expected), f"{where}: {actual}"
+        for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
+            matches(a, e, f"{where}[{i}]")
+    elif isinstance(expected, float):
+        assert abs(actual - expected) <= 0.05, f"{where}: {actual} vs {expected}"
+    else:
+        assert actual == expected, f"{where}: {actual!r} vs {expected!r}"
+
+
+def test_http_api_examples(tmp_path: Path, serve: Callable[..., Server]) -> None:
+    project = tmp_path / "iris"
+    shutil.copytree(REPO / "examples" / "iris", project)
+    run_shipml("train", cwd=project)
+    server = serve("iris@latest")
+    found = examples("http-api.md")
+    assert len(found) >= 6
+    for command, expected in found:
+        result = subprocess.run(
+            ["bash", "-c", command.replace(DOC_URL, server.url)],
+            capture_output=True, text=True, check=True, timeout=30,
+        )
+        matches(json.loads(result.stdout), json.loads(expected), command.splitlines()[0])
