@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../examples/sentiment"
 host=${SHIPML_HOST:-127.0.0.1}
 port=${SHIPML_PORT:-8000}
-echo "==> Training the sentiment example (TF-IDF + logistic regression on 26,000 labelled sentences)"
+echo "==> Training the sentiment example (TF-IDF + logistic regression on 22,070 labelled sentences)"
 shipml train
 cat <<MSG
 

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from tests.conftest import SHIPML, run_shipml
 
 pytestmark = pytest.mark.slow

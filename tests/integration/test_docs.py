@@ -52,6 +52,9 @@ def test_http_api_examples(tmp_path: Path, serve: Callable[..., Server]) -> None
     for command, expected in found:
         result = subprocess.run(
             ["bash", "-c", command.replace(DOC_URL, server.url)],
-            capture_output=True, text=True, check=True, timeout=30,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
         )
         matches(json.loads(result.stdout), json.loads(expected), command.splitlines()[0])

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from tests.conftest import REPO, SEED_IRIS_RECORD, Server, run_shipml
 
 pytestmark = pytest.mark.slow

@@ -50,8 +50,10 @@ def test_regressor_answers_prediction(app: App) -> None:
     answer = call(app, "POST", "/predict", json={"a": 1.0, "b": 2})
     assert answer.status_code == 200
     assert answer.json()["prediction"] == pytest.approx(3.0)
-    assert call(app, "POST", "/predict", json=[{"a": 1, "b": 1}] * 2).json() == [
-        {"prediction": pytest.approx(2.0)}] * 2
+    assert (
+        call(app, "POST", "/predict", json=[{"a": 1, "b": 1}] * 2).json()
+        == [{"prediction": pytest.approx(2.0)}] * 2
+    )
 
 
 def test_every_response_has_a_request_id(app: App) -> None:
@@ -100,7 +102,9 @@ def test_auth_protects_data_but_not_probes_or_pages(regressor: str) -> None:
 
 
 def test_not_ready_before_load(regressor: str) -> None:
-    app = create_app(ServeSettings(model=regressor), lambda: Store().fetch(parse_reference(regressor)))
+    app = create_app(
+        ServeSettings(model=regressor), lambda: Store().fetch(parse_reference(regressor))
+    )
     answer = call(app, "GET", "/health/ready")
     assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
     assert call(app, "GET", "/health/live").status_code == 200

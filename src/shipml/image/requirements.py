@@ -1,0 +1,155 @@
+"""Which Python packages an image gets: the model's environment plus the shipml runtime.
+
+The runtime is pinned to the versions installed here, so an image runs the code that
+was tested with it. The model's framework is pinned to the version it was trained with
+unless the project pins it itself. A conda ``environment.yml`` maps onto wheels: its
+``dependencies`` (``name=version`` becomes ``name==version``) and its ``pip:`` section;
+packages that only conda provides are named in the error with the way out.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from shipml.errors import ProjectError
+from shipml.store import Manifest
+
+# What ``python -m shipml.serving`` imports: no CLI, no Docker client, no HTTP client.
+RUNTIME = (
+    "numpy",
+    "joblib",
+    "orjson",
+    "pyyaml",
+    "fsspec",
+    "uvicorn",
+    "uvloop",
+    "httptools",
+    "uvicorn-worker",
+    "gunicorn",
+    "prometheus-client",
+    "packaging",
+)
+# conda package names whose PyPI name differs.
+CONDA_TO_PYPI = {"pytorch": "torch", "py-xgboost": "xgboost", "pyyaml": "pyyaml"}
+# Packages of a conda environment that are the interpreter or its tooling, not libraries.
+CONDA_SKIP = {
+    "python",
+    "pip",
+    "setuptools",
+    "wheel",
+    "_libgcc_mutex",
+    "_openmp_mutex",
+    "ca-certificates",
+    "openssl",
+    "libgcc-ng",
+    "libstdcxx-ng",
+    "ld_impl_linux-64",
+}
+CONDA_ONLY = {
+    "cudatoolkit",
+    "mkl",
+    "mkl-service",
+    "libblas",
+    "liblapack",
+    "blas",
+    "cudnn",
+    "nccl",
+    "r-base",
+    "libgfortran-ng",
+    "openblas",
+    "tbb",
+    "intel-openmp",
+}
+_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def package_name(requirement: str) -> str:
+    """The normalised name of a requirement (``Scikit_Learn>=1`` → ``scikit-learn``)."""
+    found = _NAME.match(requirement)
+    return re.sub(r"[-_.]+", "-", found.group(1)).lower() if found else requirement.lower()
+
+
+def runtime_requirements() -> list[str]:
+    pins = []
+    for name in RUNTIME:
+        try:
+            pins.append(f"{name}=={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            pins.append(name)
+    return pins
+
+
+def environment_requirements(path: Path) -> list[str]:
+    """The pip requirements an environment file stands for."""
+    if path.suffix == ".txt":
+        lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
+        return [line for line in lines if line and not line.startswith("-")]
+    return conda_requirements(path)
+
+
+def conda_requirements(path: Path) -> list[str]:
+    try:
+        spec: Any = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ProjectError(f"{path} is not valid YAML: {exc}") from exc
+    dependencies = spec.get("dependencies") if isinstance(spec, dict) else None
+    if not isinstance(dependencies, list):
+        raise ProjectError(f"{path}: key 'dependencies' must be a list of packages")
+    requirements: list[str] = []
+    conda_only: list[str] = []
+    for entry in dependencies:
+        if isinstance(entry, dict) and "pip" in entry:
+            requirements += [str(item) for item in entry["pip"]]
+            continue
+        if not isinstance(entry, str):
+            raise ProjectError(f"{path}: cannot read dependency {entry!r}")
+        name, constraint = _conda_spec(entry.split("::", 1)[-1].strip())
+        if name in CONDA_SKIP:
+            continue
+        if name in CONDA_ONLY:
+            conda_only.append(name)
+            continue
+        requirements.append(CONDA_TO_PYPI.get(name, name) + constraint)
+    if conda_only:
+        raise ProjectError(
+            f"{path} lists packages that only conda provides: {', '.join(conda_only)}. "
+            "Images install wheels from PyPI: drop them (the wheels of numpy, scipy and torch "
+            "bring their own BLAS and CUDA libraries) or move the project to a requirements.txt"
+        )
+    return requirements
+
+
+def _conda_spec(text: str) -> tuple[str, str]:
+    """``numpy=1.26`` → ``("numpy", "==1.26.*")``; ``==`` is exact; a build string is dropped."""
+    found = re.match(r"^([A-Za-z0-9._-]+)\s*(.*)$", text)
+    if not found:
+        raise ProjectError(f"cannot read the conda dependency {text!r}")
+    name, constraint = found.group(1).lower(), found.group(2).replace(" ", "")
+    if constraint.startswith("=") and not constraint.startswith("=="):
+        version = constraint[1:].split("=", 1)[0].removesuffix("*").removesuffix(".")
+        constraint = f"=={version}.*"
+    elif constraint.startswith("=="):
+        constraint = "==" + constraint[2:].split("=", 1)[0]
+    return name, constraint
+
+
+def image_requirements(manifest: Manifest, environment: Path | None) -> list[str]:
+    """The full requirement list of a model's image, one line per package."""
+    own = (
+        environment_requirements(environment)
+        if environment
+        else list(manifest.environment.get("requirements", []))
+    )
+    named = {package_name(line) for line in own}
+    framework = manifest.framework.get("name")
+    trained = manifest.libraries.get(framework or "")
+    if framework and trained and framework not in named and framework != "builtins":
+        own.append(f"{framework}=={trained}")
+        named.add(framework)
+    runtime = [pin for pin in runtime_requirements() if package_name(pin) not in named]
+    return own + runtime
