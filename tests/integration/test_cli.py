@@ -109,3 +109,19 @@ def test_training_failures_say_what_to_do(tmp_path: Path) -> None:
     result = run_shipml("train", cwd=project, check=False)
     assert "exit code 3" in result.stderr and "nothing was registered" in result.stderr
     assert "No models" in run_shipml("models", "list").stdout
+
+
+@pytest.mark.parametrize("template", ["iris", "sentiment"])
+def test_readme_quickstart_with_templates(tmp_path: Path, template: str) -> None:
+    """README: shipml init NAME --template T; cd NAME; shipml train; then predict."""
+    run_shipml("init", template, "--template", template, cwd=tmp_path)
+    project = tmp_path / template
+    assert (project / "shipml.yaml").is_file() and (project / "train.py").is_file()
+    assert f"Registered {template}:1" in run_shipml("train", cwd=project).stdout
+    record = (
+        '{"sepal_length": 6.7, "sepal_width": 3.0, "petal_length": 5.2, "petal_width": 2.3}'
+        if template == "iris"
+        else '{"text": "I love this"}'
+    )
+    answer = json.loads(run_shipml("predict", f"{template}@latest", "--input", record).stdout)
+    assert answer["label"] in ("virginica", "positive")
