@@ -1,12 +1,11 @@
 #!/usr/bin/env bash
-# Start the services the suite needs, then run it. Called by `make test` with the venv's bin.
+# Start every service the suite needs, then run it. Called by `make test` with the venv's bin.
 set -euo pipefail
 bin=${1:-.venv/bin}
 cd "$(dirname "$0")/.."
-for service in scripts/services.d/*.sh; do
-  [ -e "$service" ] || continue
-  bash "$service"
-done
+scripts/docker-engine.sh
+scripts/base-image.sh "${SHIPML_TEST_BASE_IMAGE:-shipml-test/python:3.11-slim}"
+scripts/registry.sh "${SHIPML_TEST_REGISTRY_PORT:-5000}"
 set +e
 "$bin/pytest" -q
 status=$?

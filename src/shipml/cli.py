@@ -10,7 +10,7 @@ import asyncio
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -217,6 +217,160 @@ def models_rm(
     dropped = target.remove(ref.name, version)
     extra = f" and aliases {', '.join(dropped)}" if dropped else ""
     console.print(f"Removed {ref.name}:{version}{extra}")
+
+
+ImageOption = Annotated[str, typer.Option("--tag", "-t", help="Image name, e.g. myreg.io/iris:1.")]
+
+
+@app.command()
+def build(
+    model: Annotated[str | None, typer.Argument(help="Model reference (serve image).")] = None,
+    tag: ImageOption = "",
+    target: Annotated[str, typer.Option(help="serve or train.")] = "serve",
+    base_image: Annotated[
+        str | None, typer.Option(help="Base image (default python:3.11-slim).")
+    ] = None,
+    dockerfile_only: Annotated[
+        Path | None, typer.Option(help="Write the Dockerfile and context to this folder only.")
+    ] = None,
+    push: Annotated[bool, typer.Option("--push", help="Push the image after building it.")] = False,
+    project: ProjectOption = None,
+    store: StoreOption = None,
+) -> None:
+    """Build a serve image (a model baked in) or a train image, smoke-tested before done."""
+    from shipml.image.build import Built, build_image
+    from shipml.image.dockerfile import DEFAULT_BASE
+    from shipml.project import find_project, load_project
+    from shipml.store import parse_reference
+
+    root = project or find_project()
+    spec = load_project(root) if root else None
+    if not tag:
+        raise ShipmlError("give the image a name: --tag NAME[:TAG]")
+    base = base_image or (spec.image.get("base") if spec else None) or DEFAULT_BASE
+    local = None
+    if target == "serve":
+        reference = model or (f"{spec.name}@latest" if spec else None)
+        if reference is None:
+            raise ShipmlError("which model? shipml build NAME@ALIAS --tag IMAGE")
+        local = _store(store).fetch(parse_reference(reference))
+    with console.status("Building…") as status:
+        result = build_image(
+            tag=tag,
+            target=target,
+            local=local,
+            project=spec,
+            base=base,
+            dockerfile_only=dockerfile_only,
+            say=console.print,
+            on_line=lambda line: status.update(f"[dim]{line[:100]}[/dim]"),
+        )
+    if isinstance(result, Built):
+        ready = f", ready in {result.ready_seconds:.1f}s" if result.ready_seconds else ""
+        console.print(
+            f"[green]Built {result.tag}[/green] ({result.size / 1e6:.0f} MB, "
+            f"{result.seconds:.0f}s{ready})"
+        )
+        if push:
+            _push(tag)
+
+
+@app.command()
+def run(
+    image: Annotated[str, typer.Argument(help="A serve image.")],
+    port: Annotated[int | None, typer.Option(help="Host port (default: a free one).")] = None,
+    host: Annotated[str, typer.Option(help="Host address to publish on.")] = "127.0.0.1",
+    env: Annotated[
+        list[str] | None, typer.Option("--env", "-e", help="KEY=VALUE for the container.")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Container name.")] = None,
+) -> None:
+    """Start a serve image, wait until it is ready, print its URL."""
+    from shipml.image import engine
+
+    variables = dict(item.split("=", 1) for item in env or [] if "=" in item)
+    client = engine.connect()
+    container = engine.run(client, image, port=port, host=host, env=variables, container_name=name)
+    url = engine.published_url(container)
+    try:
+        seconds = engine.wait_ready(container, url)
+    except ShipmlError:
+        engine.remove_container(container)
+        raise
+    console.print(f"{image} is ready at {url}/ ({seconds:.1f}s; container {container.name})")
+    console.print(f"Stop it with: shipml stop {container.name}")
+
+
+@app.command()
+def stop(
+    name: Annotated[str, typer.Argument(help="Container name or image started by shipml run.")],
+) -> None:
+    """Stop and remove containers that 'shipml run' started."""
+    from shipml.image import engine
+
+    stopped = engine.stop(engine.connect(), name)
+    if not stopped:
+        raise ShipmlError(f"no container started by shipml matches {name!r}")
+    console.print(f"Stopped {', '.join(stopped)}")
+
+
+@app.command()
+def login(
+    registry: Annotated[str, typer.Argument(help="Registry host, e.g. myreg.azurecr.io.")],
+    username: Annotated[str, typer.Option("--username", "-u", help="User name.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from stdin.")
+    ] = False,
+) -> None:
+    """Log in to an OCI registry (password from stdin or $SHIPML_REGISTRY_PASSWORD)."""
+    from shipml.image import engine
+
+    password = (
+        sys.stdin.read().strip()
+        if password_stdin
+        else os.environ.get("SHIPML_REGISTRY_PASSWORD", "")
+    )
+    if not password:
+        raise ShipmlError(
+            "no password: pipe it with --password-stdin or set SHIPML_REGISTRY_PASSWORD"
+        )
+    engine.login(engine.connect(), registry, username, password)
+    console.print(f"Logged in to {registry} as {username}")
+
+
+@app.command()
+def push(
+    image: Annotated[str, typer.Argument(help="Image to push, e.g. myreg.io/iris:1.")],
+) -> None:
+    """Push an image to its registry and print the pushed digest."""
+    _push(image)
+
+
+def _push(image: str) -> None:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+    from shipml.image import engine
+
+    client = engine.connect()
+    digest = None
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        layers: dict[str, Any] = {}
+        for record in engine.push(client, image):
+            layer = record.get("id")
+            detail = record.get("progressDetail") or {}
+            if layer and detail.get("total"):
+                if layer not in layers:
+                    layers[layer] = progress.add_task(f"layer {layer}", total=detail["total"])
+                progress.update(layers[layer], completed=detail.get("current", 0))
+            if "aux" in record and "Digest" in record["aux"]:
+                digest = record["aux"]["Digest"]
+    console.print(f"[green]Pushed {image}[/green] {digest or ''}")
 
 
 @app.command()

@@ -90,7 +90,7 @@ def _stage(folder: Path, model: Any, staged: dict[str, Any], name: str | None) -
         source = Path(extra)
         if not source.is_file():
             raise TrainingError(f"save_model(files=...) names {extra!r}, which is not a file")
-        if source.name in (MODEL_FILE, STAGED):
+        if source.name in (MODEL_FILE, STAGED, "manifest.json"):
             raise TrainingError(f"save_model(files=...): {source.name!r} is a reserved name")
         shutil.copyfile(source, folder / source.name)
     staged["files"] = sorted(Path(f).name for f in staged["files"])

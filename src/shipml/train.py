@@ -82,12 +82,12 @@ def publish_staged(
                 "file": f"env/{project.environment.name}",
                 "requirements": read_requirements(project.environment),
             }
-        manifest.source = _git_source(project.root)
+        manifest.source = git_source(project.root)
     target = store or Store(store_url(None, project))
     return target.publish(manifest, files)
 
 
-def _git_source(root: Path) -> dict[str, object]:
+def git_source(root: Path) -> dict[str, object]:
     """The commit the project was trained from, if it is in a git work tree."""
     try:
         commit = subprocess.run(
@@ -101,5 +101,32 @@ def _git_source(root: Path) -> dict[str, object]:
             check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        return {}
+        # No git here (a train image): the build records the commit it was built from.
+        recorded = os.environ.get("SHIPML_SOURCE_COMMIT")
+        return {"commit": recorded} if recorded else {}
     return {"commit": commit, "dirty": bool(dirty)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m shipml.train DIR``: the train image's entry point (no CLI needed).
+
+    The store comes from ``SHIPML_STORE`` (with its credentials in the environment), so
+    one image trains into a local folder, a mounted volume or Azure Blob Storage alike.
+    """
+    from shipml.errors import ShipmlError
+
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        project = load_project(Path(args[0]) if args else None)
+        store = Store(store_url(None, project))
+        print(f"Training {project.name} into {store.url}", flush=True)
+        manifest, digest = train_project(project, store)
+    except ShipmlError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    print(f"Registered {manifest.ref} ({digest})", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -19,7 +19,7 @@ from shipml import __version__
 from shipml.errors import InvalidJSON, ModelError, NotReady, ShipmlError
 from shipml.scoring import Scorer, load_scorer
 from shipml.serving.metrics import Metrics
-from shipml.store import LocalModel
+from shipml.store import LocalModel, library_versions
 
 log = logging.getLogger("shipml")
 # A model call quicker than this runs on the event loop: a thread hop costs ~50 µs,
@@ -45,6 +45,7 @@ class Service:
         self.inline = False
         self.load_error: str | None = None
         self.example_output: Any = None
+        self.runtime = library_versions()  # what this process runs, beside what it was trained with
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shipml-model")
         self._loader: asyncio.Task[None] | None = None
 
@@ -170,6 +171,7 @@ class Service:
             "contract": manifest.contract,
             "framework": manifest.framework,
             "libraries": manifest.libraries,
+            "runtime": self.runtime,
             "task": getattr(scorer, "task", None),
             "classes": getattr(scorer, "classes", None),
             "input_schema": manifest.input_schema,

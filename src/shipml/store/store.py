@@ -30,6 +30,7 @@ from shipml.store.manifest import FileEntry, Manifest, sha256_digest
 from shipml.store.reference import LATEST, Reference, check_alias, check_name
 
 MAX_PUBLISH_ATTEMPTS = 1000
+MANIFEST = "manifest.json"
 
 
 def default_store_url() -> str:
@@ -65,7 +66,7 @@ class Store:
 
     @staticmethod
     def _manifest(name: str, version: int) -> str:
-        return f"models/{name}/versions/{version}/manifest.json"
+        return f"models/{name}/versions/{version}/{MANIFEST}"
 
     # -- reading -------------------------------------------------------------------------
 
@@ -129,13 +130,16 @@ class Store:
 
     def manifest(self, name: str, version: int) -> tuple[Manifest, str]:
         """The manifest of ``name:version`` and its digest."""
-        path = self._manifest(name, version)
+        data = self.manifest_bytes(name, version)
+        return Manifest.from_bytes(data, f"{name}:{version}"), sha256_digest(data)
+
+    def manifest_bytes(self, name: str, version: int) -> bytes:
+        """The manifest exactly as stored: its sha256 is the model digest."""
         try:
             with self._io("read a manifest"):
-                data = self.backend.read(path)
+                return self.backend.read(self._manifest(name, version))
         except FileNotFoundError:
             raise ReferenceError_(f"{name}:{version} does not exist in {self.url}") from None
-        return Manifest.from_bytes(data, f"{name}:{version}"), sha256_digest(data)
 
     # -- writing -------------------------------------------------------------------------
 
@@ -204,7 +208,8 @@ class Store:
     def fetch(self, ref: Reference, cache_dir: Path | None = None) -> LocalModel:
         """Resolve ``ref``, bring its files into a local folder and verify every digest."""
         version = self.resolve(ref)
-        manifest, digest = self.manifest(ref.name, version)
+        raw = self.manifest_bytes(ref.name, version)
+        manifest, digest = Manifest.from_bytes(raw, f"{ref.name}:{version}"), sha256_digest(raw)
         cache = (cache_dir or default_cache_dir()) / ref.name
         folder = cache / f"{version}-{digest.removeprefix('sha256:')[:16]}"
         if not folder.is_dir():
@@ -215,12 +220,15 @@ class Store:
                     target = staging / relpath
                     target.parent.mkdir(parents=True, exist_ok=True)
                     target.write_bytes(self._read_blob(manifest, relpath, entry))
+                (staging / MANIFEST).write_bytes(raw)  # so the folder stands alone (images)
                 staging.rename(folder)
             except OSError:
                 if not folder.is_dir():  # another worker may have won the rename
                     raise
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
+        if not (folder / MANIFEST).is_file():  # a cache entry from before manifests were kept
+            (folder / MANIFEST).write_bytes(raw)
         verify_folder(folder, manifest)
         return LocalModel(folder=folder, manifest=manifest, digest=digest)
 
@@ -241,7 +249,7 @@ def open_folder(folder: Path) -> LocalModel:
 
     Verified like a store fetch, on every start: a changed file refuses to load.
     """
-    path = folder / "manifest.json"
+    path = folder / MANIFEST
     try:
         data = path.read_bytes()
     except OSError as exc:

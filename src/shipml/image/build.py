@@ -1,0 +1,227 @@
+"""``shipml build``: a model version (or a project) becomes a tested OCI image.
+
+Steps: work out the packages, download their wheels for the base image's platform,
+check the model's framework version against them, lay out the context, render the
+Dockerfile, build through the engine and, for a serve image, smoke-test it: a container
+must start, become ready and answer the model's own example before the build is done.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from docker import DockerClient
+
+from shipml import __version__
+from shipml.image import engine
+from shipml.image.context import (
+    BuildError,
+    Platform,
+    cache_root,
+    copy_runtime,
+    copy_wheels,
+    locked_version,
+    wheelhouse,
+)
+from shipml.image.dockerfile import DEFAULT_BASE, ImageSpec, render
+from shipml.image.requirements import (
+    environment_requirements,
+    image_requirements,
+    runtime_requirements,
+)
+from shipml.project import Project
+from shipml.store import LocalModel
+from shipml.train import git_source
+
+Say = Callable[[str], None]
+PROJECT_IGNORE = shutil.ignore_patterns(
+    ".git", ".venv", "venv", "__pycache__", "*.pyc", ".shipml", "node_modules", ".mypy_cache"
+)
+
+
+@dataclass(frozen=True)
+class Built:
+    tag: str
+    image_id: str
+    size: int
+    seconds: float
+    ready_seconds: float | None = None
+
+
+def platform_of(client: DockerClient, base: str) -> Platform:
+    """Python version, glibc and architecture of ``base`` (cached by image id)."""
+    base_image = engine.image(client, base)
+    cache = cache_root() / "platforms.json"
+    known = json.loads(cache.read_text()) if cache.is_file() else {}
+    if base_image.id not in known:
+        probe = (
+            "import json, platform, sys; print(json.dumps([f'{sys.version_info[0]}."
+            "{sys.version_info[1]}', platform.libc_ver()[1], platform.machine()]))"
+        )
+        output = client.containers.run(base, ["python3", "-c", probe], remove=True)
+        known[base_image.id] = json.loads(output)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps(known))
+    python, glibc, machine = known[base_image.id]
+    if not glibc:
+        raise BuildError(
+            f"{base} does not use glibc; shipml images need a glibc base (Debian, Ubuntu, UBI)"
+        )
+    return Platform(python=python, glibc=glibc, machine=machine)
+
+
+def serve_context(
+    local: LocalModel,
+    folder: Path,
+    base: str,
+    client: DockerClient,
+    *,
+    environment: Path | None,
+    say: Say,
+) -> ImageSpec:
+    manifest = local.manifest
+    requirements = image_requirements(manifest, environment)
+    say(f"Resolving {len(requirements)} requirements for {base}")
+    platform = platform_of(client, base)
+    wheels = wheelhouse(requirements, platform)
+    framework = manifest.framework.get("name")
+    trained = manifest.libraries.get(framework or "")
+    if framework and trained:
+        packaged = locked_version(wheels / "requirements.lock", framework)
+        if packaged is not None and packaged != trained:
+            raise BuildError(
+                f"{manifest.ref} was trained with {framework}=={trained} but the image would "
+                f"install {framework}=={packaged}. Pin {framework}=={trained} in the "
+                "environment file, or retrain the model with the version you want to ship."
+            )
+    copy_wheels(wheels, folder / "wheels")
+    copy_runtime(folder / "runtime")
+    shutil.copytree(local.folder, folder / "model")
+    labels = {
+        "org.opencontainers.image.title": manifest.name,
+        "org.opencontainers.image.version": str(manifest.version),
+        "org.opencontainers.image.description": f"{manifest.ref} served by shipml {__version__}",
+        "org.opencontainers.image.created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "io.shipml.target": "serve",
+        "io.shipml.version": __version__,
+        "io.shipml.model.name": manifest.name,
+        "io.shipml.model.version": str(manifest.version),
+        "io.shipml.model.ref": manifest.ref,
+        "io.shipml.model.digest": local.digest,
+        "io.shipml.model.input-schema": json.dumps(manifest.input_schema, separators=(",", ":")),
+    }
+    if manifest.source.get("commit"):
+        labels["org.opencontainers.image.revision"] = str(manifest.source["commit"])
+    return ImageSpec("serve", base=base, labels=labels)
+
+
+def train_context(
+    project: Project, folder: Path, base: str, client: DockerClient, say: Say
+) -> ImageSpec:
+    own = environment_requirements(project.environment) if project.environment else []
+    requirements = own + runtime_requirements()
+    say(f"Resolving {len(requirements)} requirements for {base}")
+    wheels = wheelhouse(requirements, platform_of(client, base))
+    copy_wheels(wheels, folder / "wheels")
+    copy_runtime(folder / "runtime")
+    shutil.copytree(project.root, folder / "project", ignore=PROJECT_IGNORE)
+    env = {}
+    commit = git_source(project.root).get("commit")
+    if commit:
+        env["SHIPML_SOURCE_COMMIT"] = str(commit)
+    labels = {
+        "org.opencontainers.image.title": f"{project.name}-train",
+        "org.opencontainers.image.description": f"trains {project.name} with shipml {__version__}",
+        "org.opencontainers.image.created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "io.shipml.target": "train",
+        "io.shipml.version": __version__,
+        "io.shipml.model.name": project.name,
+    }
+    return ImageSpec("train", base=base, labels=labels, env=env)
+
+
+def build_image(
+    *,
+    tag: str,
+    target: str = "serve",
+    local: LocalModel | None = None,
+    project: Project | None = None,
+    base: str = DEFAULT_BASE,
+    dockerfile_only: Path | None = None,
+    smoke: bool = True,
+    say: Say = print,
+    on_line: Callable[[str], None] = lambda line: None,
+) -> Built | Path:
+    """Build (or, with ``dockerfile_only``, only lay out) a serve or train image."""
+    client = engine.connect()
+    started = datetime.now(UTC)
+    with tempfile.TemporaryDirectory(prefix="shipml-build-") as scratch:
+        folder = dockerfile_only or Path(scratch)
+        if dockerfile_only and dockerfile_only.exists() and any(dockerfile_only.iterdir()):
+            raise BuildError(f"{dockerfile_only} is not empty; give a new folder for the context")
+        folder.mkdir(parents=True, exist_ok=True)
+        if target == "serve":
+            if local is None:
+                raise BuildError("a serve image needs a model: shipml build NAME@ALIAS --tag ...")
+            environment = (
+                project.environment if project and project.name == local.manifest.name else None
+            )
+            spec = serve_context(local, folder, base, client, environment=environment, say=say)
+        elif target == "train":
+            if project is None:
+                raise BuildError("a train image needs a project: run it in the project folder")
+            spec = train_context(project, folder, base, client, say)
+        else:
+            raise BuildError(f"unknown target {target!r}: use serve or train")
+        (folder / "Dockerfile").write_text(render(spec))
+        if dockerfile_only:
+            say(f"Wrote the Dockerfile and its context to {folder}: docker build -t {tag} {folder}")
+            return folder
+        say(f"Building {tag} from {base}")
+        image_id = engine.build(client, folder, tag, on_line)
+    seconds = (datetime.now(UTC) - started).total_seconds()
+    size = int(client.images.get(image_id).attrs["Size"])
+    ready = None
+    if target == "serve" and smoke and local is not None:
+        say("Smoke test: starting a container and asking it the model's example")
+        try:
+            ready = smoke_test(client, tag, local)
+        except Exception:
+            client.images.remove(tag, noprune=True)
+            raise
+    return Built(tag=tag, image_id=image_id, size=size, seconds=seconds, ready_seconds=ready)
+
+
+def smoke_test(client: DockerClient, tag: str, local: LocalModel) -> float:
+    """Run ``tag``, wait for readiness, check digest, versions and the example's answer."""
+    container = engine.run(client, tag, port=None)
+    try:
+        url = engine.published_url(container)
+        ready = engine.wait_ready(container, url)
+        info = httpx.get(f"{url}/info", timeout=10).json()
+        if info["digest"] != local.digest:
+            raise BuildError(f"the image serves {info['digest']}, not {local.digest}")
+        manifest = local.manifest
+        framework = manifest.framework.get("name", "")
+        trained, running = manifest.libraries.get(framework), info["runtime"].get(framework)
+        if trained and running and trained != running:
+            raise BuildError(
+                f"{manifest.ref} was trained with {framework}=={trained} but the image runs "
+                f"{framework}=={running}; pin {framework}=={trained} in the environment file"
+            )
+        if manifest.example is not None:
+            answer = httpx.post(f"{url}/predict", json=manifest.example, timeout=30)
+            if answer.status_code != 200:
+                raise BuildError(
+                    f"the image answered its example with {answer.status_code}: {answer.text}"
+                )
+        return ready
+    finally:
+        engine.remove_container(container)

@@ -1,0 +1,213 @@
+"""The container engine, through the Docker SDK: Docker itself or Podman's Docker socket.
+
+Only the handful of operations shipml needs, each turning the engine's failures into a
+message that says what to do. ``DOCKER_HOST`` picks the engine (``unix://…``,
+``ssh://user@host``); Podman users point it at ``unix:///run/podman/podman.sock``.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import httpx
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+
+from shipml.errors import ShipmlError
+
+RUN_LABEL = "io.shipml.run"
+
+
+class EngineError(ShipmlError):
+    code = "engine_error"
+
+
+def connect() -> docker.DockerClient:
+    try:
+        client = docker.from_env(timeout=300)
+        client.ping()
+    except DockerException as exc:
+        raise EngineError(
+            f"cannot reach a container engine ({exc}). Start Docker, or point DOCKER_HOST "
+            "at one (Podman: unix:///run/podman/podman.sock)"
+        ) from None
+    return client
+
+
+def build(
+    client: docker.DockerClient, context: Path, tag: str, on_line: Callable[[str], None]
+) -> str:
+    """Build ``context`` (with its Dockerfile) as ``tag``; returns the image id."""
+    image_id = None
+    tail: list[str] = []
+    try:
+        stream = client.api.build(
+            path=str(context), tag=tag, rm=True, forcerm=True, pull=False, decode=True
+        )
+        for chunk in stream:
+            if "error" in chunk:
+                detail = "\n  ".join(tail[-8:])
+                raise EngineError(f"the image build failed: {chunk['error'].strip()}\n  {detail}")
+            if "stream" in chunk:
+                for line in chunk["stream"].splitlines():
+                    if line.strip():
+                        tail.append(line)
+                        on_line(line)
+            if "aux" in chunk and "ID" in chunk["aux"]:
+                image_id = chunk["aux"]["ID"]
+    except APIError as exc:
+        raise EngineError(f"the engine refused the build: {exc.explanation or exc}") from None
+    if image_id is None:
+        image_id = client.images.get(tag).id
+    return str(image_id)
+
+
+def image(client: docker.DockerClient, name: str) -> Any:
+    try:
+        return client.images.get(name)
+    except ImageNotFound:
+        raise EngineError(
+            f"no image {name!r} here; build it with 'shipml build' or pull it"
+        ) from None
+
+
+def run(
+    client: docker.DockerClient,
+    name: str,
+    *,
+    port: int | None,
+    host: str = "127.0.0.1",
+    env: dict[str, str] | None = None,
+    container_name: str | None = None,
+    volumes: dict[str, dict[str, str]] | None = None,
+    detach: bool = True,
+) -> Any:
+    """Start ``name`` with its port 8000 published on ``host:port`` (random when None)."""
+    image(client, name)
+    try:
+        return client.containers.run(
+            name,
+            detach=detach,
+            environment=env or {},
+            name=container_name,
+            ports={"8000/tcp": (host, port)} if port is not False else None,
+            labels={RUN_LABEL: "1"},
+            volumes=volumes or {},
+        )
+    except APIError as exc:
+        raise EngineError(f"could not start {name}: {exc.explanation or exc}") from None
+
+
+def published_url(container: Any) -> str:
+    container.reload()
+    binding = container.attrs["NetworkSettings"]["Ports"]["8000/tcp"][0]
+    host = binding["HostIp"] if binding["HostIp"] not in ("", "0.0.0.0") else "127.0.0.1"
+    return f"http://{host}:{binding['HostPort']}"
+
+
+def wait_ready(container: Any, url: str, timeout: float = 60) -> float:
+    """Wait until ``url/health/ready`` answers 200; returns the seconds it took."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        container.reload()
+        if container.status in ("exited", "dead"):
+            logs = container.logs(tail=20).decode(errors="replace")
+            raise EngineError(f"the container stopped before it was ready:\n{logs}")
+        try:
+            if httpx.get(f"{url}/health/ready", timeout=2).status_code == 200:
+                return time.monotonic() - started
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    logs = container.logs(tail=20).decode(errors="replace")
+    raise EngineError(f"the container was not ready after {timeout:.0f}s:\n{logs}")
+
+
+def stop(client: docker.DockerClient, name: str) -> list[str]:
+    """Stop and remove containers started by shipml from image ``name`` (or named ``name``)."""
+    stopped = []
+    for container in client.containers.list(all=True, filters={"label": RUN_LABEL}):
+        tags = container.image.tags if container.image else []
+        if name in (container.name, container.id[:12], *tags):
+            container.remove(force=True)
+            stopped.append(container.name)
+    return stopped
+
+
+def remove_container(container: Any) -> None:
+    with contextlib.suppress(NotFound):
+        container.remove(force=True)
+
+
+# -- registries ------------------------------------------------------------------------
+
+
+def docker_config() -> Path:
+    """Where Docker keeps registry logins: ``$DOCKER_CONFIG/config.json`` or ``~/.docker``."""
+    folder = os.environ.get("DOCKER_CONFIG")
+    return (Path(folder) if folder else Path.home() / ".docker") / "config.json"
+
+
+def login(client: docker.DockerClient, registry: str, username: str, password: str) -> None:
+    """Check the credentials with the registry and keep them where Docker keeps them."""
+    try:
+        client.login(username=username, password=password, registry=registry, reauth=True)
+    except APIError as exc:
+        reason = exc.explanation or str(exc)
+        if "401" in reason or "unauthorized" in reason.lower():
+            raise EngineError(
+                f"login to {registry} failed: wrong user name or password ({reason.strip()})"
+            ) from None
+        raise EngineError(f"login to {registry} failed: {reason}") from None
+    path = docker_config()
+    config: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
+    token = base64.b64encode(f"{username}:{password}".encode()).decode()
+    config.setdefault("auths", {})[registry] = {"auth": token}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(config, indent=2))
+    path.chmod(0o600)
+
+
+def push(client: docker.DockerClient, name: str) -> Iterator[dict[str, Any]]:
+    """Push ``name``; yields the engine's progress records; raises with a clear message."""
+    image(client, name)
+    repository, tag = split_name(name)
+    registry = repository.split("/", 1)[0]
+    try:
+        for record in client.images.push(repository, tag=tag, stream=True, decode=True):
+            if "error" in record:
+                message = record["error"]
+                hint = ""
+                if any(
+                    word in message
+                    for word in ("unauthorized", "authentication", "auth credentials")
+                ):
+                    hint = f"; log in first: shipml login {registry}"
+                raise EngineError(f"push of {name} failed: {message}{hint}")
+            yield record
+    except APIError as exc:
+        raise EngineError(f"push of {name} failed: {exc.explanation or exc}") from None
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """``host:5000/team/app:1`` → ``("host:5000/team/app", "1")``; no tag means latest."""
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        repository, _, tag = name.rpartition(":")
+        return repository, tag
+    return name, "latest"
+
+
+def pull(client: docker.DockerClient, name: str) -> None:
+    repository, tag = split_name(name)
+    try:
+        client.images.pull(repository, tag=tag)
+    except APIError as exc:
+        raise EngineError(f"pull of {name} failed: {exc.explanation or exc}") from None
