@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint unit format clean
+.PHONY: install demo test lint unit format clean bench-image
 
 install: $(STAMP)
 
@@ -37,3 +37,9 @@ unit: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist
+
+# Benchmarks are not part of `make test`; their numbers go into bench/README.md.
+bench-image: install
+	scripts/docker-engine.sh
+	scripts/base-image.sh
+	$(BIN)/python bench/image_bench.py shipml-test/python:3.11-slim

@@ -234,6 +234,7 @@ def build(
         Path | None, typer.Option(help="Write the Dockerfile and context to this folder only.")
     ] = None,
     push: Annotated[bool, typer.Option("--push", help="Push the image after building it.")] = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Rebuild every layer.")] = False,
     project: ProjectOption = None,
     store: StoreOption = None,
 ) -> None:
@@ -262,6 +263,7 @@ def build(
             project=spec,
             base=base,
             dockerfile_only=dockerfile_only,
+            no_cache=no_cache,
             say=console.print,
             on_line=lambda line: status.update(f"[dim]{line[:100]}[/dim]"),
         )

