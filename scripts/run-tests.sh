@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 scripts/docker-engine.sh
 scripts/base-image.sh "${SHIPML_TEST_BASE_IMAGE:-shipml-test/python:3.11-slim}"
 scripts/registry.sh "${SHIPML_TEST_REGISTRY_PORT:-5000}"
+scripts/browser.sh
 set +e
 "$bin/pytest" -q
 status=$?

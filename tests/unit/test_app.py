@@ -108,3 +108,17 @@ def test_not_ready_before_load(regressor: str) -> None:
     answer = call(app, "GET", "/health/ready")
     assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
     assert call(app, "GET", "/health/live").status_code == 200
+
+
+def test_openapi_document_is_valid(app: App) -> None:
+    from openapi_spec_validator import validate
+
+    document = call(app, "GET", "/openapi.json").json()
+    validate(document)
+    record = document["components"]["schemas"]["Record"]
+    assert record["required"] == ["a", "b"]
+    assert document["paths"]["/predict"]["post"]["responses"]["422"]
+    assert (
+        "example"
+        in document["paths"]["/predict"]["post"]["responses"]["200"]["content"]["application/json"]
+    )

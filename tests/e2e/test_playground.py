@@ -1,0 +1,146 @@
+"""The web playground in headless Chromium (Debian's), driven by Playwright."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.conftest import REPO, Server, run_shipml
+
+pytestmark = pytest.mark.browser
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = REPO / "build" / "screenshots"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+class Watched:
+    """A page that records console errors and every request to another origin."""
+
+    def __init__(self, browser: Browser, origin: str) -> None:
+        self.page: Page = browser.new_page(viewport={"width": 1000, "height": 900})
+        self.errors: list[str] = []
+        self.foreign: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on(
+            "request", lambda r: None if r.url.startswith(origin) else self.foreign.append(r.url)
+        )
+
+    def check_clean(self) -> None:
+        assert self.errors == [], self.errors
+        assert self.foreign == [], self.foreign
+
+
+def trained(example: str, tmp_path: Path) -> None:
+    project = tmp_path / example
+    shutil.copytree(REPO / "examples" / example, project)
+    run_shipml("train", cwd=project)
+
+
+def score_of(page: Page, text: str, *, keyboard: bool = False) -> float:
+    """Type ``text``, submit (button or Ctrl+Enter), wait for the new answer, read the score."""
+    before = page.text_content("#raw") or ""
+    page.fill("#f-text", text)
+    if keyboard:
+        page.focus("#f-text")
+        page.keyboard.press("Control+Enter")
+    else:
+        page.click("#predict")
+    expect(page.locator("#raw")).not_to_have_text(before)
+    expect(page.locator("#predict")).to_be_enabled()
+    return float(page.text_content("#score") or "nan")
+
+
+def test_sentiment_playground(
+    browser: Browser, serve: Callable[..., Server], tmp_path: Path
+) -> None:
+    trained("sentiment", tmp_path)
+    server = serve("sentiment@latest")
+    watched = Watched(browser, server.url)
+    page = watched.page
+    page.goto(server.url + "/")
+    page.wait_for_selector("#predict-form:not([hidden])")
+    assert "sentiment" in page.text_content("#model-name")  # type: ignore[operator]
+    assert score_of(page, "I love this, it is wonderful") > 0.5
+    assert page.text_content("#label") == "positive"
+    assert score_of(page, "This was terrible and a waste of money", keyboard=True) < 0.5
+    assert page.text_content("#label") == "negative"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "sentiment-playground.png"), full_page=True)
+    assert (SCREENSHOTS / "sentiment-playground.png").stat().st_size > 10_000
+    watched.check_clean()
+
+
+def test_iris_playground(browser: Browser, serve: Callable[..., Server], tmp_path: Path) -> None:
+    trained("iris", tmp_path)
+    server = serve("iris@latest")
+    watched = Watched(browser, server.url)
+    page = watched.page
+    page.goto(server.url + "/")
+    page.wait_for_selector("#predict-form:not([hidden])")
+    for field, value in (
+        ("sepal_length", "6.7"),
+        ("sepal_width", "3.0"),
+        ("petal_length", "5.2"),
+        ("petal_width", "2.3"),
+    ):
+        page.fill(f"#f-{field}", value)
+    page.click("#predict")
+    page.wait_for_selector("#label")
+    assert page.text_content("#label") == "virginica"
+    assert page.locator(".bar-row").count() == 3
+    page.fill("#f-petal_width", "")
+    page.click("#predict")
+    page.wait_for_selector("#error:not([hidden])")
+    assert "petal_width" in (page.text_content("#error") or "")
+    page.screenshot(path=str(SCREENSHOTS / "iris-playground.png"), full_page=True)
+    watched.check_clean()
+
+
+def test_playground_asks_for_a_key(
+    browser: Browser, iris_model: str, serve: Callable[..., Server]
+) -> None:
+    server = serve(iris_model, env={"SHIPML_API_KEYS": "let-me-in"})
+    watched = Watched(browser, server.url)
+    page = watched.page
+    page.goto(server.url + "/")
+    page.wait_for_selector("#key-form:not([hidden])")
+    page.fill("#api-key", "let-me-in")
+    page.press("#api-key", "Enter")
+    page.wait_for_selector("#predict-form:not([hidden])")
+    page.click("#predict")
+    page.wait_for_selector("#label")
+    assert page.text_content("#label") in ("setosa", "versicolor", "virginica")
+    # The 401 of the first /info is the only console error a browser logs here.
+    watched.errors = [e for e in watched.errors if "401" not in e]
+    watched.check_clean()
+
+
+def test_api_docs_page(browser: Browser, iris_model: str, serve: Callable[..., Server]) -> None:
+    server = serve(iris_model)
+    watched = Watched(browser, server.url)
+    watched.page.goto(server.url + "/docs")
+    watched.page.wait_for_selector(".op")
+    assert "/predict" in (watched.page.text_content("#operations") or "")
+    assert "sepal_length" in (watched.page.text_content("#operations") or "")
+    watched.check_clean()
