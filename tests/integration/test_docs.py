@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,13 +16,28 @@ import pytest
 from tests.conftest import REPO, Server, run_shipml
 
 pytestmark = pytest.mark.slow
-BLOCK = re.compile(r"```sh\n(?P<command>.*?)```\s*```json\n(?P<expected>.*?)```", re.DOTALL)
+BLOCK = re.compile(
+    r"```(?P<lang>sh|js|python)\n(?P<command>.*?)```\s*```json\n(?P<expected>.*?)```", re.DOTALL
+)
 DOC_URL = "http://127.0.0.1:8000"
 
 
-def examples(doc: str) -> list[tuple[str, str]]:
+def examples(doc: str) -> list[tuple[str, str, str]]:
     text = (REPO / "docs" / doc).read_text()
-    return [(m["command"], m["expected"]) for m in BLOCK.finditer(text)]
+    return [(m["lang"], m["command"], m["expected"]) for m in BLOCK.finditer(text)]
+
+
+def execute(lang: str, code: str, url: str) -> str:
+    """Run one documented example as a user would: bash, node or this venv's python."""
+    code = code.replace(DOC_URL, url)
+    command = {
+        "sh": ["bash", "-c", code],
+        "js": ["node", "--input-type=module", "-e", code],
+        "python": [sys.executable, "-c", code],
+    }[lang]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, f"{lang} example failed:\n{code}\n{result.stderr}"
+    return result.stdout
 
 
 def matches(actual: Any, expected: Any, where: str = "$") -> None:
@@ -49,12 +65,20 @@ def test_http_api_examples(tmp_path: Path, serve: Callable[..., Server]) -> None
     server = serve("iris@latest")
     found = examples("http-api.md")
     assert len(found) >= 6
-    for command, expected in found:
-        result = subprocess.run(
-            ["bash", "-c", command.replace(DOC_URL, server.url)],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=30,
-        )
-        matches(json.loads(result.stdout), json.loads(expected), command.splitlines()[0])
+    for lang, command, expected in found:
+        output = execute(lang, command, server.url)
+        matches(json.loads(output), json.loads(expected), command.splitlines()[0])
+
+
+def test_client_examples_per_language(tmp_path: Path, serve: Callable[..., Server]) -> None:
+    project = tmp_path / "sentiment"
+    shutil.copytree(REPO / "examples" / "sentiment", project)
+    run_shipml("train", cwd=project)
+    server = serve("sentiment@latest")
+    ran = set()
+    for doc in ("clients/curl.md", "clients/javascript.md", "clients/python.md"):
+        for lang, code, expected in examples(doc):
+            output = execute(lang, code, server.url)
+            matches(json.loads(output), json.loads(expected), f"{doc}: {code.splitlines()[0]}")
+            ran.add(lang)
+    assert ran == {"sh", "js", "python"}
