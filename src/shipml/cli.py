@@ -235,6 +235,9 @@ def build(
     ] = None,
     push: Annotated[bool, typer.Option("--push", help="Push the image after building it.")] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Rebuild every layer.")] = False,
+    extra: Annotated[
+        list[str] | None, typer.Option("--extra", help="Add a store client: azure.")
+    ] = None,
     project: ProjectOption = None,
     store: StoreOption = None,
 ) -> None:
@@ -264,6 +267,7 @@ def build(
             base=base,
             dockerfile_only=dockerfile_only,
             no_cache=no_cache,
+            extras=extra or [],
             say=console.print,
             on_line=lambda line: status.update(f"[dim]{line[:100]}[/dim]"),
         )

@@ -33,6 +33,7 @@ from shipml.image.context import (
 from shipml.image.dockerfile import DEFAULT_BASE, ImageSpec, render
 from shipml.image.requirements import (
     environment_requirements,
+    extra_requirements,
     image_requirements,
     runtime_requirements,
 )
@@ -84,10 +85,11 @@ def serve_context(
     client: DockerClient,
     *,
     environment: Path | None,
+    extras: list[str],
     say: Say,
 ) -> ImageSpec:
     manifest = local.manifest
-    requirements = image_requirements(manifest, environment)
+    requirements = image_requirements(manifest, environment) + extra_requirements(extras)
     say(f"Resolving {len(requirements)} requirements for {base}")
     platform = platform_of(client, base)
     wheels = wheelhouse(requirements, platform)
@@ -123,10 +125,10 @@ def serve_context(
 
 
 def train_context(
-    project: Project, folder: Path, base: str, client: DockerClient, say: Say
+    project: Project, folder: Path, base: str, client: DockerClient, *, extras: list[str], say: Say
 ) -> ImageSpec:
     own = environment_requirements(project.environment) if project.environment else []
-    requirements = own + runtime_requirements()
+    requirements = own + runtime_requirements() + extra_requirements(extras)
     say(f"Resolving {len(requirements)} requirements for {base}")
     wheels = wheelhouse(requirements, platform_of(client, base))
     copy_wheels(wheels, folder / "wheels")
@@ -157,6 +159,7 @@ def build_image(
     dockerfile_only: Path | None = None,
     smoke: bool = True,
     no_cache: bool = False,
+    extras: list[str] | None = None,
     say: Say = print,
     on_line: Callable[[str], None] = lambda line: None,
 ) -> Built | Path:
@@ -174,11 +177,13 @@ def build_image(
             environment = (
                 project.environment if project and project.name == local.manifest.name else None
             )
-            spec = serve_context(local, folder, base, client, environment=environment, say=say)
+            spec = serve_context(
+                local, folder, base, client, environment=environment, extras=extras or [], say=say
+            )
         elif target == "train":
             if project is None:
                 raise BuildError("a train image needs a project: run it in the project folder")
-            spec = train_context(project, folder, base, client, say)
+            spec = train_context(project, folder, base, client, extras=extras or [], say=say)
         else:
             raise BuildError(f"unknown target {target!r}: use serve or train")
         (folder / "Dockerfile").write_text(render(spec))

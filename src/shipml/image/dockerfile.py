@@ -59,7 +59,8 @@ def render(spec: ImageSpec) -> str:
     if spec.target == "serve":
         lines += [
             "COPY model/ /opt/shipml/model/",
-            f"ENV SHIPML_MODEL_DIR=/opt/shipml/model SHIPML_HOST=0.0.0.0 SHIPML_PORT={PORT}",
+            f"ENV SHIPML_MODEL_DIR=/opt/shipml/model SHIPML_HOST=0.0.0.0 SHIPML_PORT={PORT} \\",
+            "    SHIPML_CACHE=/tmp/shipml-cache",
         ]
     else:
         lines += [

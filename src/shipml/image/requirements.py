@@ -138,6 +138,17 @@ def _conda_spec(text: str) -> tuple[str, str]:
     return name, constraint
 
 
+# Optional store clients an image can carry (``shipml build --extra azure``).
+EXTRAS = {"azure": ["adlfs"]}
+
+
+def extra_requirements(extras: list[str]) -> list[str]:
+    unknown = [name for name in extras if name not in EXTRAS]
+    if unknown:
+        raise ProjectError(f"unknown extra {unknown[0]!r}; choose from: {', '.join(EXTRAS)}")
+    return [pin for name in extras for pin in EXTRAS[name]]
+
+
 def image_requirements(manifest: Manifest, environment: Path | None) -> list[str]:
     """The full requirement list of a model's image, one line per package."""
     own = (

@@ -197,7 +197,9 @@ class App:
         return Response(exc.status, body, headers=headers)
 
 
-def create_app(settings: ServeSettings, source: Callable[[], LocalModel]) -> App:
+def create_app(
+    settings: ServeSettings, source: Callable[[], LocalModel], description: str = "the model"
+) -> App:
     """The ASGI app serving the model that ``source`` fetches."""
     metrics = Metrics()
-    return App(Service(source, metrics), settings, metrics)
+    return App(Service(source, metrics, description), settings, metrics)

@@ -38,8 +38,8 @@ class AccessLogWorker(Worker):
 
 def model_source(settings: ServeSettings) -> Callable[[], LocalModel]:
     """A function that fetches and verifies the configured model (run in each worker)."""
-    if settings.model_dir is not None:
-        folder = settings.model_dir
+    if settings.model_dir is not None and not settings.model:
+        folder = settings.model_dir  # baked in; SHIPML_MODEL, when set, fetches from a store
         return lambda: open_folder(folder)
     if not settings.model:
         raise ProjectError(
@@ -77,7 +77,16 @@ def build_app(settings: ServeSettings) -> Any:
     from shipml.serving.app import create_app
 
     configure_logging()
-    return create_app(settings, model_source(settings))
+    return create_app(settings, model_source(settings), describe(settings))
+
+
+def describe(settings: ServeSettings) -> str:
+    """Where the model comes from, for the log (never credentials: they are not in here)."""
+    if settings.model_dir is not None and not settings.model:
+        return f"the model in {settings.model_dir}"
+    if settings.store:
+        return f"{settings.model} from {settings.store}"
+    return settings.model
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]

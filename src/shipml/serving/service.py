@@ -36,8 +36,11 @@ class Service:
     start leaves the service alive and not ready instead of crash-looping.
     """
 
-    def __init__(self, source: Callable[[], LocalModel], metrics: Metrics) -> None:
+    def __init__(
+        self, source: Callable[[], LocalModel], metrics: Metrics, description: str = "the model"
+    ) -> None:
         self._source = source
+        self.description = description
         self.metrics = metrics
         self.model: LocalModel | None = None
         self.scorer: Scorer | None = None
@@ -69,6 +72,7 @@ class Service:
         attempt = 0
         while True:
             attempt += 1
+            log.info("loading %s (attempt %d)", self.description, attempt)
             try:
                 await loop.run_in_executor(self._executor, self._load)
                 return

@@ -92,7 +92,14 @@ class FsspecBackend:
 
     def __init__(self, url: str, **options: Any) -> None:
         self.url = url.rstrip("/")
+        protocol = url.split("://", 1)[0]
+        if protocol in ("az", "abfs", "abfss") and os.environ.get("AZURE_STORAGE_ACCOUNT_HOST"):
+            # Sovereign clouds (Azure Government, China): the account's blob host name.
+            options.setdefault("account_host", os.environ["AZURE_STORAGE_ACCOUNT_HOST"])
+        self._root_ready = False
         try:
+            # Other processes publish concurrently: a cached listing would be stale.
+            options.setdefault("use_listings_cache", False)
             self.fs, root = fsspec.core.url_to_fs(self.url, **options)
         except (ImportError, ValueError) as exc:
             protocol = url.split("://", 1)[0]
@@ -108,10 +115,21 @@ class FsspecBackend:
         data: bytes = self.fs.cat_file(self._path(path))
         return data
 
+    def _ensure_root(self) -> None:
+        """Create the container or bucket on first write, as a local store makes its folder."""
+        if not self._root_ready:
+            top = self.root.split("/", 1)[0]
+            if not self.fs.exists(top):
+                with contextlib.suppress(FileExistsError):  # another trainer was first
+                    self.fs.mkdir(top)
+            self._root_ready = True
+
     def write(self, path: str, data: bytes) -> None:
+        self._ensure_root()
         self.fs.pipe_file(self._path(path), data)
 
     def create(self, path: str, data: bytes) -> bool:
+        self._ensure_root()
         try:
             self.fs.pipe_file(self._path(path), data, mode="create")
         except FileExistsError:

@@ -78,7 +78,8 @@ class Store:
         except (FileNotFoundError, FileExistsError, ShipmlError):
             raise
         except Exception as exc:
-            raise StoreError(f"cannot {what} in store {self.url}: {exc}") from exc
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise StoreError(f"cannot {what} in store {self.url}: {reason}") from exc
 
     def models(self) -> list[str]:
         with self._io("list models"):
