@@ -60,6 +60,46 @@ def run_shipml(
     return result
 
 
+def wait_until_ready(
+    url: str, timeout: float = 60, alive: Callable[[], bool] = lambda: True, log: Path | None = None
+) -> None:
+    """Poll ``url/health/ready`` until it answers 200; fail with the log if it never does."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not alive():
+            raise AssertionError(f"the server exited early:\n{log.read_text() if log else ''}")
+        try:
+            if httpx.get(f"{url}/health/ready", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"not ready in {timeout:.0f}s:\n{log.read_text() if log else ''}")
+
+
+def train_in_parallel(project: Path, count: int) -> list[str]:
+    """Run ``count`` ``shipml train`` processes at once; returns the references registered."""
+    runs = [
+        subprocess.Popen(
+            [SHIPML, "train"],
+            cwd=project,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=dict(os.environ),
+        )
+        for _ in range(count)
+    ]
+    outputs = [run.communicate(timeout=300)[0] for run in runs]
+    assert all(run.returncode == 0 for run in runs), outputs
+    return sorted(
+        line.split()[1]
+        for out in outputs
+        for line in out.splitlines()
+        if line.startswith("Registered")
+    )
+
+
 class Server:
     """A real ``shipml serve`` process on a free port."""
 
@@ -70,17 +110,7 @@ class Server:
         return httpx.Client(base_url=self.url, timeout=30, **kw)  # type: ignore[arg-type]
 
     def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"server exited early:\n{self.log.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/health/ready", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"server not ready in {timeout}s:\n{self.log.read_text()}")
+        wait_until_ready(self.url, timeout, lambda: self.process.poll() is None, self.log)
 
     def stop(self) -> None:
         if self.process.poll() is None:

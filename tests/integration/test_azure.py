@@ -17,7 +17,16 @@ import fsspec
 import httpx
 import pytest
 
-from tests.conftest import REPO, SEED_IRIS_RECORD, SHIPML, Server, free_port, run_shipml
+from tests.conftest import (
+    REPO,
+    SEED_IRIS_RECORD,
+    SHIPML,
+    Server,
+    free_port,
+    run_shipml,
+    train_in_parallel,
+    wait_until_ready,
+)
 
 pytestmark = pytest.mark.azure
 PORT = os.environ.get("SHIPML_TEST_AZURITE_PORT", "10000")
@@ -74,26 +83,19 @@ def test_store_commands_are_the_same_on_both_stores(any_store: str, tmp_path: Pa
     assert gone.returncode == 1 and "aliases of proj: none" in gone.stderr
 
 
+def test_credentials_from_a_mounted_secret_file(
+    azure: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = tmp_path / "connection-string"
+    secret.write_text(CONNECTION + "\n")
+    monkeypatch.delenv("AZURE_STORAGE_CONNECTION_STRING")
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING_FILE", str(secret))
+    assert "Registered proj:1" in run_shipml("train", cwd=blank_project(tmp_path)).stdout
+    assert "proj:1" in run_shipml("models", "list").stdout
+
+
 def test_four_concurrent_trainers_get_four_versions(azure: str, tmp_path: Path) -> None:
-    project = blank_project(tmp_path)
-    runs = [
-        subprocess.Popen(
-            [SHIPML, "train"],
-            cwd=project,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for _ in range(4)
-    ]
-    outputs = [run.communicate(timeout=300)[0] for run in runs]
-    assert all(run.returncode == 0 for run in runs), outputs
-    refs = sorted(
-        line.split()[1]
-        for out in outputs
-        for line in out.splitlines()
-        if line.startswith("Registered")
-    )
+    refs = train_in_parallel(blank_project(tmp_path), 4)
     assert refs == ["proj:1", "proj:2", "proj:3", "proj:4"]
 
 
@@ -266,14 +268,7 @@ def test_a_container_pipeline_train_then_serve_from_the_store(azure: str, tmp_pa
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+        wait_until_ready(url)
         answer = httpx.post(f"{url}/predict", json=SEED_IRIS_RECORD, timeout=10).json()
         assert answer["label"] == "virginica"
         assert httpx.get(f"{url}/info").json()["ref"] == "iris:1"
@@ -296,14 +291,7 @@ def test_a_container_pipeline_train_then_serve_from_the_store(azure: str, tmp_pa
         },
     )
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+        wait_until_ready(url)
         assert httpx.get(f"{url}/info").json()["version"] == 2
     finally:
         container.remove(force=True)

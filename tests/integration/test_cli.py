@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import SHIPML, run_shipml
+from tests.conftest import run_shipml, train_in_parallel
 
 pytestmark = pytest.mark.slow
 
@@ -46,25 +45,7 @@ def test_init_refuses_a_non_empty_folder(tmp_path: Path) -> None:
 
 def test_parallel_trains_get_versions_one_and_two(tmp_path: Path) -> None:
     project = blank_project(tmp_path)
-    runs = [
-        subprocess.Popen(
-            [SHIPML, "train"],
-            cwd=project,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=dict(os.environ),
-        )
-        for _ in range(2)
-    ]
-    outputs = [run.communicate(timeout=300)[0] for run in runs]
-    assert all(run.returncode == 0 for run in runs), outputs
-    refs = sorted(
-        line.split()[1]
-        for out in outputs
-        for line in out.splitlines()
-        if line.startswith("Registered")
-    )
+    refs = train_in_parallel(project, 2)
     assert refs == ["proj:1", "proj:2"]
     store = Path(os.environ["SHIPML_STORE"])
     assert sorted(p.name for p in (store / "models/proj/versions").iterdir()) == ["1", "2"]

@@ -6,14 +6,20 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import REPO, SEED_IRIS_RECORD, Server, free_port, run_shipml
+from tests.conftest import (
+    REPO,
+    SEED_IRIS_RECORD,
+    Server,
+    free_port,
+    run_shipml,
+    wait_until_ready,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -53,17 +59,7 @@ def test_make_demo(tmp_path: Path) -> None:
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            assert demo.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{url}/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        else:
-            raise AssertionError(f"make demo did not serve in time:\n{log.read_text()}")
+        wait_until_ready(url, 240, lambda: demo.poll() is None, log)
         positive = httpx.post(f"{url}/predict", json={"text": "I love this"}).json()
         negative = httpx.post(
             f"{url}/predict", json={"text": "This was terrible and a waste of money"}

@@ -120,32 +120,37 @@ class App:
         label = "unmatched"
         metrics = self.metrics
         metrics.in_flight.inc()
-        try:
-            route, params = self._match(method, path)
-            label = route.path
-            if route.protected and self.keys.enabled:
-                self.keys.check(authorization, api_key)
-            body = b""
-            if route.reads_body:
-                body = await self._read_body(receive, content_length)
-            response = await route.endpoint(Request(method, path, body, request_id, params))
-        except ShipmlError as exc:
-            response = self._error(exc, request_id)
-        except ClientGone:
+        try:  # the gauge comes down whatever happens, a client gone mid-send included
+            try:
+                route, params = self._match(method, path)
+                label = route.path
+                if route.protected and self.keys.enabled:
+                    self.keys.check(authorization, api_key)
+                body = b""
+                if route.reads_body:
+                    body = await self._read_body(receive, content_length)
+                response = await route.endpoint(Request(method, path, body, request_id, params))
+            except ShipmlError as exc:
+                response = self._error(exc, request_id)
+            except ClientGone:
+                return
+            except Exception:
+                log.exception("request %s %s %s failed", request_id, method, path)
+                response = self._error(
+                    ShipmlError("internal error; see the service log"), request_id
+                )
+            headers = [
+                (b"content-type", response.content_type),
+                (b"content-length", str(len(response.body)).encode()),
+                (b"x-request-id", request_id.encode()),
+                *response.headers,
+            ]
+            await send(
+                {"type": "http.response.start", "status": response.status, "headers": headers}
+            )
+            await send({"type": "http.response.body", "body": response.body})
+        finally:
             metrics.in_flight.dec()
-            return
-        except Exception:
-            log.exception("request %s %s %s failed", request_id, method, path)
-            response = self._error(ShipmlError("internal error; see the service log"), request_id)
-        headers = [
-            (b"content-type", response.content_type),
-            (b"content-length", str(len(response.body)).encode()),
-            (b"x-request-id", request_id.encode()),
-            *response.headers,
-        ]
-        await send({"type": "http.response.start", "status": response.status, "headers": headers})
-        await send({"type": "http.response.body", "body": response.body})
-        metrics.in_flight.dec()
         key = (label, method, response.status)
         counter = self._counters.get(key)
         if counter is None:

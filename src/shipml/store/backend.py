@@ -93,9 +93,8 @@ class FsspecBackend:
     def __init__(self, url: str, **options: Any) -> None:
         self.url = url.rstrip("/")
         protocol = url.split("://", 1)[0]
-        if protocol in ("az", "abfs", "abfss") and os.environ.get("AZURE_STORAGE_ACCOUNT_HOST"):
-            # Sovereign clouds (Azure Government, China): the account's blob host name.
-            options.setdefault("account_host", os.environ["AZURE_STORAGE_ACCOUNT_HOST"])
+        if protocol in ("az", "abfs", "abfss"):
+            options.update(azure_options())
         self._root_ready = False
         try:
             # Other processes publish concurrently: a cached listing would be stale.
@@ -152,6 +151,27 @@ class FsspecBackend:
 
     def local_path(self, path: str) -> Path | None:
         return None
+
+
+def azure_options() -> dict[str, str]:
+    """Azure settings adlfs does not read from the environment by itself.
+
+    ``AZURE_STORAGE_CONNECTION_STRING_FILE`` names a mounted secret holding the connection
+    string (Kubernetes and Docker secrets); ``AZURE_STORAGE_ACCOUNT_HOST`` is the blob
+    host of a sovereign cloud (Azure Government, China). The usual variables
+    (``AZURE_STORAGE_CONNECTION_STRING``, ``…_ACCOUNT_NAME`` with ``…_ACCOUNT_KEY`` or
+    ``…_SAS_TOKEN``) adlfs reads itself.
+    """
+    options = {}
+    secret = os.environ.get("AZURE_STORAGE_CONNECTION_STRING_FILE")
+    if secret:
+        try:
+            options["connection_string"] = Path(secret).read_text().strip()
+        except OSError as exc:
+            raise StoreError(f"AZURE_STORAGE_CONNECTION_STRING_FILE={secret}: {exc}") from exc
+    if os.environ.get("AZURE_STORAGE_ACCOUNT_HOST"):
+        options["account_host"] = os.environ["AZURE_STORAGE_ACCOUNT_HOST"]
+    return options
 
 
 def open_backend(url: str) -> Backend:
