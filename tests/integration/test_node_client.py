@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.conftest import REPO, SHIPML
+from tests.conftest import REPO, SHIPML, Server, free_port, run_shipml
 
 pytestmark = pytest.mark.slow
 NODE_CLIENT = REPO / "clients" / "node"
@@ -68,77 +72,60 @@ def test_npm_pack_installs_and_imports(tmp_path: Path) -> None:
     shutil.rmtree(app)
 
 
-def test_textalyze_app(tmp_path: Path) -> None:
+def test_textalyze_app(tmp_path: Path, serve: Callable[..., Server]) -> None:
     """The seeds' app prints scores from a live sentiment service, and serves its page."""
-    import os
-    import time
-
-    import httpx
-
-    from tests.conftest import free_port, run_shipml, wait_until_ready
-
     project = tmp_path / "sentiment"
     shutil.copytree(REPO / "examples" / "sentiment", project)
     run_shipml("train", cwd=project)
+    server = serve("sentiment@latest")
+    app = tmp_path / "textalyze"
+    shutil.copytree(REPO / "examples" / "textalyze", app)
+    manifest = app / "package.json"
+    manifest.write_text(
+        manifest.read_text().replace("file:../../clients/node", f"file:{NODE_CLIENT}")
+    )
+    subprocess.run(
+        ["npm", "install", "--no-audit", "--no-fund"],
+        cwd=app,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    env = {**os.environ, "SHIPML_URL": server.url}
+    printed = subprocess.run(
+        ["node", "textalyze.js", "I love this", "This was terrible and a waste of money"],
+        cwd=app,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.splitlines()
+    (high, positive, *_), (low, negative, *_) = (line.split() for line in printed)
+    assert positive == "positive" and float(high) > 0.5
+    assert negative == "negative" and float(low) < 0.5
+
     port = free_port()
-    server = subprocess.Popen(
-        [SHIPML, "serve", "sentiment@latest", "--port", str(port)],
+    web = subprocess.Popen(
+        ["node", "textalyze.js", "--serve", "--port", str(port)],
+        cwd=app,
+        env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
     )
-    app_folder = tmp_path / "textalyze"
-    shutil.copytree(REPO / "examples" / "textalyze", app_folder)
-    (app_folder / "package.json").write_text(
-        (app_folder / "package.json")
-        .read_text()
-        .replace("file:../../clients/node", f"file:{NODE_CLIENT}")
-    )
-    web = None
     try:
-        wait_until_ready(f"http://127.0.0.1:{port}")
-        subprocess.run(
-            ["npm", "install", "--no-audit", "--no-fund"],
-            cwd=app_folder,
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-        env = {**os.environ, "SHIPML_URL": f"http://127.0.0.1:{port}"}
-        printed = subprocess.run(
-            ["node", "textalyze.js", "I love this", "This was terrible and a waste of money"],
-            cwd=app_folder,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=60,
-        ).stdout.splitlines()
-        assert printed[0].split()[1] == "positive" and float(printed[0].split()[0]) > 0.5
-        assert printed[1].split()[1] == "negative" and float(printed[1].split()[0]) < 0.5
-        web_port = free_port()
-        web = subprocess.Popen(
-            ["node", "textalyze.js", "--serve", "--port", str(web_port)],
-            cwd=app_folder,
-            env=env,
-            stdout=subprocess.DEVNULL,
-        )
-        for _ in range(50):
+        page_url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 10
+        while True:
             try:
-                page = httpx.get(f"http://127.0.0.1:{web_port}/")
+                page = httpx.get(f"{page_url}/")
                 break
-            except httpx.HTTPError:
+            except httpx.ConnectError:
+                assert time.monotonic() < deadline, "textalyze --serve did not answer"
                 time.sleep(0.1)
-        assert (
-            page.status_code == 200
-            and "default-src 'self'" in page.headers["content-security-policy"]
-        )
-        scored = httpx.post(
-            f"http://127.0.0.1:{web_port}/score", json={"text": "I love this"}
-        ).json()
-        assert scored["label"] == "positive"
+        assert page.status_code == 200
+        assert "default-src 'self'" in page.headers["content-security-policy"]
+        scored = httpx.post(f"{page_url}/score", json={"text": "I love this"}).json()
+        assert scored["label"] == "positive" and scored["score"] > 0.5
     finally:
-        if web is not None:
-            web.terminate()
-        os.killpg(server.pid, 15)
-        server.wait(timeout=30)
+        web.terminate()
+        web.wait(timeout=10)
