@@ -7,10 +7,11 @@ what is wrong and what to do, and exit with status 1; never a traceback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
@@ -20,6 +21,9 @@ from rich.table import Table
 from shipml import __version__
 from shipml.errors import ShipmlError
 from shipml.store import Store
+
+if TYPE_CHECKING:
+    from shipml.scoring.convert import Check
 
 app = typer.Typer(
     name="shipml",
@@ -43,6 +47,14 @@ StoreOption = Annotated[
 ]
 ProjectOption = Annotated[
     Path | None, typer.Option("--project", "-p", help="Project folder (default: the nearest one).")
+]
+OnnxOption = Annotated[
+    bool,
+    typer.Option(
+        "--onnx",
+        help="Serve a scikit-learn model through ONNX Runtime, converted and checked against "
+        "scikit-learn first (needs: pip install 'shipml[onnx]').",
+    ),
 ]
 
 
@@ -91,6 +103,7 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    onnx: OnnxOption = False,
 ) -> None:
     """Serve a model over HTTP, with its web playground at /."""
     from shipml.project import find_project, load_project
@@ -101,6 +114,11 @@ def serve(
     root = find_project()
     project = load_project(root) if root else None
     ref = parse_reference(model)
+    if onnx and ref.path is not None:
+        raise ShipmlError(
+            "--onnx checks the conversion on the training sample a store version keeps; "
+            "register the model with shipml.save_model and serve it by name"
+        )
     settings = load_settings(
         project.serve if project else None, host=host, port=port, workers=workers
     )
@@ -117,10 +135,24 @@ def serve(
         example = None
     url = f"http://{settings.host}:{settings.port}"
     record = orjson.dumps(example).decode() if example is not None else "<record>"
-    print(f"Playground: {url}/   API docs: {url}/docs")
-    print(f"Try: curl -X POST {url}/predict -H 'Content-Type: application/json' -d '{record}'")
-    sys.stdout.flush()
-    run_server(settings)
+    with contextlib.ExitStack() as stack:
+        if onnx:
+            from shipml.scoring.convert import onnx_version
+
+            converted, check = stack.enter_context(onnx_version(local, target))
+            settings = settings.with_overrides(model="", model_dir=converted.folder)
+            console.print(_checked(check))
+        print(f"Playground: {url}/   API docs: {url}/docs")
+        print(f"Try: curl -X POST {url}/predict -H 'Content-Type: application/json' -d '{record}'")
+        sys.stdout.flush()
+        run_server(settings)
+
+
+def _checked(check: Check) -> str:
+    return (
+        f"ONNX Runtime: converted and checked on {check.rows} rows (largest difference from "
+        f"scikit-learn {check.largest_difference:.2g}, tolerance {check.tolerance:g})"
+    )
 
 
 @app.command()
@@ -238,6 +270,7 @@ def build(
     extra: Annotated[
         list[str] | None, typer.Option("--extra", help="Add a store client: azure.")
     ] = None,
+    onnx: OnnxOption = False,
     project: ProjectOption = None,
     store: StoreOption = None,
 ) -> None:
@@ -253,12 +286,21 @@ def build(
         raise ShipmlError("give the image a name: --tag NAME[:TAG]")
     base = base_image or (spec.image.get("base") if spec else None) or DEFAULT_BASE
     local = None
+    stack = contextlib.ExitStack()
     if target == "serve":
         reference = model or (f"{spec.name}@latest" if spec else None)
         if reference is None:
             raise ShipmlError("which model? shipml build NAME@ALIAS --tag IMAGE")
-        local = _store(store).fetch(parse_reference(reference))
-    with console.status("Building…") as status:
+        source = _store(store)
+        local = source.fetch(parse_reference(reference))
+        if onnx:
+            from shipml.scoring.convert import onnx_version
+
+            local, check = stack.enter_context(onnx_version(local, source))
+            console.print(_checked(check))
+    elif onnx:
+        raise ShipmlError("--onnx is for serve images: a train image runs the training code")
+    with stack, console.status("Building…") as status:
         result = build_image(
             tag=tag,
             target=target,
@@ -268,6 +310,7 @@ def build(
             dockerfile_only=dockerfile_only,
             no_cache=no_cache,
             extras=extra or [],
+            onnx=onnx,
             say=console.print,
             on_line=lambda line: status.update(f"[dim]{line[:100]}[/dim]"),
         )

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import joblib
+import numpy as np
 import orjson
 
 from shipml.errors import TrainingError
@@ -23,6 +24,10 @@ from shipml.store.manifest import Manifest, library_versions
 
 STAGED = "staged.json"
 MODEL_FILE = "model.joblib"
+SAMPLE_FILE = "training-sample.npy"
+# Enough rows to catch a conversion that goes wrong (ONNX computes in float32) while
+# keeping the copy of the training data small; save_model(sample_rows=0) keeps none.
+SAMPLE_ROWS = 500
 
 
 def save_model(
@@ -34,6 +39,7 @@ def save_model(
     metrics: dict[str, float] | None = None,
     files: Iterable[str | Path] = (),
     name: str | None = None,
+    sample_rows: int = SAMPLE_ROWS,
 ) -> str:
     """Save a trained model as the next version in the store; returns its reference.
 
@@ -47,6 +53,11 @@ def save_model(
         metrics: numbers to keep with the version, e.g. ``{"accuracy": 0.97}``.
         files: extra files the scoring code needs, stored beside the model.
         name: the model name; defaults to the project's name.
+        sample_rows: how many training rows (drawn at random, in feature order) to keep
+            in the store with the version, so that a later ``shipml build --onnx`` or
+            ``serve --onnx`` can check the ONNX conversion against scikit-learn. The
+            sample stays in the store: it is neither fetched for serving nor put in
+            images. ``0`` keeps none (then ``--onnx`` is refused for this version).
 
     Example::
 
@@ -70,27 +81,65 @@ def save_model(
         "data": fingerprint(training_data),
         "files": [str(Path(f)) for f in files],
     }
+    sample = training_sample(training_data, schema, sample_rows)
     output = os.environ.get("SHIPML_OUTPUT")
     if output:
-        return _stage(Path(output), model, staged, name)
+        return _stage(Path(output), model, staged, name, sample)
     from shipml.train import publish_staged  # publishing needs the project and store
 
     with tempfile.TemporaryDirectory(prefix="shipml-") as folder:
-        _stage(Path(folder), model, staged, name)
+        _stage(Path(folder), model, staged, name, sample)
         manifest, _ = publish_staged(Path(folder), project_root=None)
         return manifest.ref
 
 
-def _stage(folder: Path, model: Any, staged: dict[str, Any], name: str | None) -> str:
+def training_sample(training_data: Any, schema: dict[str, Any] | None, rows: int) -> Any:
+    """Up to ``rows`` training rows as a float64 matrix in the schema's feature order.
+
+    Rows are drawn at random with a fixed seed (the first rows of a sorted data set are
+    often all one class), kept in their original order. Only numeric feature tables are
+    sampled: ``None`` for anything else, or when ``rows`` is 0.
+    """
+    if rows < 0:
+        raise TrainingError(f"sample_rows must be 0 or more, got {rows}")
+    if rows == 0 or training_data is None or schema is None:
+        return None
+    names = list(schema.get("required") or schema["properties"])
+    kinds = [schema["properties"][n].get("type") for n in names]
+    if any(kind not in ("number", "integer") for kind in kinds):
+        return None
+    try:
+        if hasattr(training_data, "iloc"):
+            matrix = training_data[names].to_numpy(dtype=np.float64)
+        elif isinstance(training_data, dict):
+            matrix = np.column_stack([np.asarray(training_data[n], np.float64) for n in names])
+        else:
+            matrix = np.asarray(training_data, dtype=np.float64)
+    except (KeyError, TypeError, ValueError):
+        return None
+    if matrix.ndim != 2 or matrix.shape[1] != len(names) or len(matrix) == 0:
+        return None
+    if len(matrix) > rows:
+        chosen = np.random.default_rng(0).choice(len(matrix), size=rows, replace=False)
+        matrix = matrix[np.sort(chosen)]
+    return np.ascontiguousarray(matrix)
+
+
+def _stage(
+    folder: Path, model: Any, staged: dict[str, Any], name: str | None, sample: Any = None
+) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     if (folder / STAGED).exists():
         raise TrainingError("save_model was called twice in one training run; call it once")
     joblib.dump(model, folder / MODEL_FILE)
+    if sample is not None:
+        np.save(folder / SAMPLE_FILE, sample, allow_pickle=False)
+        staged["sample"] = {"file": SAMPLE_FILE, "rows": len(sample)}
     for extra in staged["files"]:
         source = Path(extra)
         if not source.is_file():
             raise TrainingError(f"save_model(files=...) names {extra!r}, which is not a file")
-        if source.name in (MODEL_FILE, STAGED, "manifest.json"):
+        if source.name in (MODEL_FILE, STAGED, SAMPLE_FILE, "manifest.json"):
             raise TrainingError(f"save_model(files=...): {source.name!r} is a reserved name")
         shutil.copyfile(source, folder / source.name)
     staged["files"] = sorted(Path(f).name for f in staged["files"])

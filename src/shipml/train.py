@@ -69,6 +69,14 @@ def publish_staged(
     manifest = staged_manifest(staged, name, contract)
     if contract == "azureml" and not staged.get("schema_from_example"):
         manifest.input_schema, manifest.example = None, None
+    target = store or Store(store_url(None, project))
+    sample = staged.get("sample")
+    if sample:  # a blob the manifest names, but not one of the files served or baked in
+        entry = target.put_blob((folder / sample["file"]).read_bytes())
+        manifest.data = {
+            **manifest.data,
+            "sample": {"digest": entry.digest, "size": entry.size, "rows": sample["rows"]},
+        }
     files = {"model.joblib": folder / "model.joblib"}
     files.update({extra: folder / extra for extra in staged["files"]})
     if project is not None:
@@ -83,7 +91,6 @@ def publish_staged(
                 "requirements": read_requirements(project.environment),
             }
         manifest.source = git_source(project.root)
-    target = store or Store(store_url(None, project))
     return target.publish(manifest, files)
 
 

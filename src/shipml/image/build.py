@@ -35,9 +35,11 @@ from shipml.image.requirements import (
     environment_requirements,
     extra_requirements,
     image_requirements,
+    onnx_requirements,
     runtime_requirements,
 )
 from shipml.project import Project
+from shipml.scoring.onnx import ENGINE, is_converted
 from shipml.store import LocalModel
 from shipml.train import git_source
 
@@ -87,15 +89,20 @@ def serve_context(
     environment: Path | None,
     extras: list[str],
     say: Say,
+    onnx: bool = False,
 ) -> ImageSpec:
     manifest = local.manifest
-    requirements = image_requirements(manifest, environment) + extra_requirements(extras)
+    if onnx and not is_converted(local.folder):
+        raise BuildError(f"{local.folder} holds no checked ONNX conversion of {manifest.ref}")
+    # An ONNX image runs the graph alone: the model's framework is not installed in it.
+    packages = onnx_requirements() if onnx else image_requirements(manifest, environment)
+    requirements = packages + extra_requirements(extras)
     say(f"Resolving {len(requirements)} requirements for {base}")
     platform = platform_of(client, base)
     wheels = wheelhouse(requirements, platform)
     framework = manifest.framework.get("name")
     trained = manifest.libraries.get(framework or "")
-    if framework and trained:
+    if framework and trained and not onnx:
         packaged = locked_version(wheels / "requirements.lock", framework)
         if packaged is not None and packaged != trained:
             raise BuildError(
@@ -121,6 +128,8 @@ def serve_context(
     }
     if manifest.source.get("commit"):
         labels["org.opencontainers.image.revision"] = str(manifest.source["commit"])
+    if onnx:
+        labels["io.shipml.engine"] = ENGINE
     return ImageSpec("serve", base=base, labels=labels)
 
 
@@ -160,6 +169,7 @@ def build_image(
     smoke: bool = True,
     no_cache: bool = False,
     extras: list[str] | None = None,
+    onnx: bool = False,
     say: Say = print,
     on_line: Callable[[str], None] = lambda line: None,
 ) -> Built | Path:
@@ -178,11 +188,20 @@ def build_image(
                 project.environment if project and project.name == local.manifest.name else None
             )
             spec = serve_context(
-                local, folder, base, client, environment=environment, extras=extras or [], say=say
+                local,
+                folder,
+                base,
+                client,
+                environment=environment,
+                extras=extras or [],
+                say=say,
+                onnx=onnx,
             )
         elif target == "train":
             if project is None:
                 raise BuildError("a train image needs a project: run it in the project folder")
+            if onnx:
+                raise BuildError("--onnx is for serve images: a train image runs training code")
             spec = train_context(project, folder, base, client, extras=extras or [], say=say)
         else:
             raise BuildError(f"unknown target {target!r}: use serve or train")
@@ -198,15 +217,17 @@ def build_image(
     if target == "serve" and smoke and local is not None:
         say("Smoke test: starting a container and asking it the model's example")
         try:
-            ready = smoke_test(client, tag, local)
+            ready = smoke_test(client, tag, local, ENGINE if onnx else None)
         except Exception:
             client.images.remove(tag, noprune=True)
             raise
     return Built(tag=tag, image_id=image_id, size=size, seconds=seconds, ready_seconds=ready)
 
 
-def smoke_test(client: DockerClient, tag: str, local: LocalModel) -> float:
-    """Run ``tag``, wait for readiness, check digest, versions and the example's answer."""
+def smoke_test(
+    client: DockerClient, tag: str, local: LocalModel, engine_name: str | None = None
+) -> float:
+    """Run ``tag``, wait for readiness, check digest, engine, versions and the example."""
     container = engine.run(client, tag, port=None)
     try:
         url = engine.published_url(container)
@@ -214,6 +235,8 @@ def smoke_test(client: DockerClient, tag: str, local: LocalModel) -> float:
         info = httpx.get(f"{url}/info", timeout=10).json()
         if info["digest"] != local.digest:
             raise BuildError(f"the image serves {info['digest']}, not {local.digest}")
+        if engine_name is not None and info.get("engine") != engine_name:
+            raise BuildError(f"the image answers through {info.get('engine')}, not {engine_name}")
         manifest = local.manifest
         framework = manifest.framework.get("name", "")
         trained, running = manifest.libraries.get(framework), info["runtime"].get(framework)

@@ -84,6 +84,17 @@ def runtime_requirements() -> list[str]:
     return pins
 
 
+def onnx_requirements() -> list[str]:
+    """What an image serving an ONNX conversion needs: the runtime and onnxruntime, pinned
+    to the version the conversion was checked with. Not scikit-learn, not scipy, nothing
+    from the environment file: the graph needs none of them."""
+    try:
+        version = metadata.version("onnxruntime")
+    except metadata.PackageNotFoundError:
+        raise ProjectError("--onnx needs onnxruntime here: pip install 'shipml[onnx]'") from None
+    return [*runtime_requirements(), f"onnxruntime=={version}"]
+
+
 def environment_requirements(path: Path) -> list[str]:
     """The pip requirements an environment file stands for."""
     if path.suffix == ".txt":

@@ -19,6 +19,7 @@ import joblib
 from shipml.errors import IntegrityError, ProjectError, ShipmlError
 from shipml.scoring.azureml import AzureMLScorer
 from shipml.scoring.base import Scorer
+from shipml.scoring.onnx import OnnxScorer, is_converted
 from shipml.scoring.predictor import PredictorScorer
 from shipml.scoring.schema import infer_schema
 from shipml.scoring.sklearn import SklearnScorer
@@ -72,8 +73,15 @@ def check_libraries(manifest: Manifest) -> list[str]:
 
 
 def load_scorer(local: LocalModel) -> Scorer:
-    """Load the model in ``local`` with its scoring contract."""
+    """Load the model in ``local`` with its scoring contract.
+
+    A folder that holds a checked ONNX conversion (``shipml build --onnx``, ``shipml serve
+    --onnx``) is served through ONNX Runtime: the graph needs neither scikit-learn nor the
+    pickle, so their versions are not checked.
+    """
     manifest = local.manifest
+    if manifest.contract == "sklearn" and is_converted(local.folder):
+        return OnnxScorer(local)
     check_libraries(manifest)
     if manifest.contract == "azureml":
         return AzureMLScorer(local.folder, manifest)

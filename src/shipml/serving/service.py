@@ -176,6 +176,7 @@ class Service:
             "framework": manifest.framework,
             "libraries": manifest.libraries,
             "runtime": self.runtime,
+            "engine": getattr(scorer, "engine", None) or manifest.framework.get("name"),
             "task": getattr(scorer, "task", None),
             "classes": getattr(scorer, "classes", None),
             "input_schema": manifest.input_schema,

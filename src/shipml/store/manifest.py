@@ -53,6 +53,15 @@ class Manifest:
     def ref(self) -> str:
         return f"{self.name}:{self.version}"
 
+    def blob_digests(self) -> set[str]:
+        """Every blob this version uses: its files and, when one was kept, its training
+        sample (``data.sample``, which is stored but not fetched with the files)."""
+        digests = {entry.digest for entry in self.files.values()}
+        sample = self.data.get("sample")
+        if isinstance(sample, dict) and sample.get("digest"):
+            digests.add(str(sample["digest"]))
+        return digests
+
     def to_bytes(self) -> bytes:
         # No key sorting: field order is already fixed by the dataclass, and sorting would
         # also reorder user data such as the input schema's properties.

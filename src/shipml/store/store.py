@@ -151,15 +151,8 @@ class Store:
         published manifest and its digest.
         """
         check_name(manifest.name)
-        entries: dict[str, FileEntry] = {}
-        for relpath, source in sorted(files.items()):
-            data = source.read_bytes()
-            digest = sha256_digest(data)
-            entries[relpath] = FileEntry(digest=digest, size=len(data))
-            blob = self._blob(digest)
-            with self._io("upload a blob"):
-                if not self.backend.exists(blob):
-                    self.backend.create(blob, data)
+        entries = {relpath: self.put_blob(source.read_bytes()) for relpath, source in files.items()}
+        entries = dict(sorted(entries.items()))
         created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         existing = self.versions(manifest.name)
         version = existing[-1] + 1 if existing else 1
@@ -173,6 +166,15 @@ class Store:
                 return candidate, sha256_digest(data)
             version += 1  # somebody else took this number first
         raise StoreError(f"could not allocate a version of {manifest.name} in {self.url}")
+
+    def put_blob(self, data: bytes) -> FileEntry:
+        """Store ``data`` once under its digest (before any manifest names it)."""
+        entry = FileEntry(digest=sha256_digest(data), size=len(data))
+        blob = self._blob(entry.digest)
+        with self._io("upload a blob"):
+            if not self.backend.exists(blob):
+                self.backend.create(blob, data)
+        return entry
 
     def set_alias(self, name: str, alias: str, version: int) -> None:
         check_alias(alias)
@@ -194,14 +196,13 @@ class Store:
             self.backend.delete(f"models/{name}/aliases/{alias}")
         self.backend.delete(self._manifest(name, version))
         still_used = {
-            entry.digest
+            digest
             for other in self.models()
             for n in self.versions(other)
-            for entry in self.manifest(other, n)[0].files.values()
+            for digest in self.manifest(other, n)[0].blob_digests()
         }
-        for entry in manifest.files.values():
-            if entry.digest not in still_used:
-                self.backend.delete(self._blob(entry.digest))
+        for digest in manifest.blob_digests() - still_used:
+            self.backend.delete(self._blob(digest))
         return dropped
 
     # -- fetching ------------------------------------------------------------------------
@@ -232,6 +233,18 @@ class Store:
             (folder / MANIFEST).write_bytes(raw)
         verify_folder(folder, manifest)
         return LocalModel(folder=folder, manifest=manifest, digest=digest)
+
+    def read_sample(self, manifest: Manifest) -> bytes | None:
+        """The training sample ``save_model`` kept with ``manifest``'s version, verified.
+
+        It is not one of the version's files, so it is never fetched into the serving
+        cache nor baked into an image: only what reads the store itself can read it.
+        """
+        sample = manifest.data.get("sample")
+        if not isinstance(sample, dict) or not sample.get("digest"):
+            return None
+        entry = FileEntry(digest=str(sample["digest"]), size=int(sample.get("size", 0)))
+        return self._read_blob(manifest, "the training sample", entry)
 
     def _read_blob(self, manifest: Manifest, relpath: str, entry: FileEntry) -> bytes:
         try:

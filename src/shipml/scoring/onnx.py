@@ -1,0 +1,173 @@
+"""Zero-code scoring through ONNX Runtime: a scikit-learn model converted by skl2onnx.
+
+Clients cannot tell it from :class:`~shipml.scoring.sklearn.SklearnScorer`: the same
+input schema, the same answers (``{"label": …, "probabilities": {…}}`` or
+``{"prediction": …}``), the label being the most probable class. What differs is the
+engine: a compiled graph evaluated in float32, which for a tree ensemble costs
+microseconds per call where scikit-learn costs milliseconds (docs/performance-onnx.md).
+
+This module needs only numpy and onnxruntime, so an image that serves ONNX carries
+neither scikit-learn nor scipy: everything the scorer needs besides the graph (classes,
+task, output names) is in ``onnx/conversion.json``, written by
+:mod:`shipml.scoring.convert` beside ``onnx/model.onnx`` in the model folder. That file
+also names the model digest it was converted from, so a graph can never be served for
+another version.
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from shipml.errors import IntegrityError, InvalidInput, ShipmlError
+from shipml.scoring.base import Prepared, split_payload
+from shipml.scoring.schema import InputSchema
+from shipml.store.manifest import sha256_digest
+from shipml.store.store import LocalModel
+
+log = logging.getLogger("shipml")
+FOLDER = "onnx"
+GRAPH = f"{FOLDER}/model.onnx"
+CONVERSION = f"{FOLDER}/conversion.json"
+ENGINE = "onnxruntime"
+# Workers are processes, one per core: a second intra-op thread per session only makes
+# them compete (measured in docs/performance-onnx.md: 1 thread is faster on 2 cores).
+INTRA_OP_THREADS = 1
+INSTALL_HINT = "pip install 'shipml[onnx]'"
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+class OnnxUnavailable(ShipmlError):
+    code = "onnx_unavailable"
+
+
+def is_converted(folder: Path) -> bool:
+    """Whether ``folder`` holds a model converted (and checked) for ONNX Runtime."""
+    return (folder / CONVERSION).is_file()
+
+
+def import_onnxruntime() -> Any:
+    try:
+        import onnxruntime
+    except ImportError:
+        raise OnnxUnavailable(
+            f"serving through ONNX Runtime needs the onnxruntime package: {INSTALL_HINT}"
+        ) from None
+    return onnxruntime
+
+
+def read_conversion(local: LocalModel) -> dict[str, Any]:
+    """The conversion record of ``local``, checked against the version and the graph."""
+    path = local.folder / CONVERSION
+    try:
+        record: dict[str, Any] = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise IntegrityError(f"{path} is unreadable: {exc}") from None
+    ref = local.manifest.ref
+    if record.get("model_digest") != local.digest:
+        raise IntegrityError(
+            f"{path} was converted from {record.get('model_digest')}, not from {ref} "
+            f"({local.digest}); convert this version again (shipml build --onnx)"
+        )
+    graph = local.folder / GRAPH
+    if not graph.is_file() or sha256_digest(graph.read_bytes()) != record.get("graph_digest"):
+        raise IntegrityError(
+            f"{graph} of {ref} is missing or does not match the digest recorded when it was "
+            "converted and checked; convert the version again (shipml build --onnx)"
+        )
+    return record
+
+
+class OnnxScorer:
+    """A converted scikit-learn model evaluated by an ONNX Runtime session."""
+
+    contract = "sklearn"
+    batchable = True
+    engine = ENGINE
+
+    def __init__(self, local: LocalModel) -> None:
+        manifest = local.manifest
+        if manifest.input_schema is None:
+            raise InvalidInput(f"{manifest.ref} has no input schema")
+        record = read_conversion(local)
+        ort = import_onnxruntime()
+        checked_with = record.get("libraries", {}).get(ENGINE)
+        installed = metadata.version("onnxruntime")
+        if checked_with and checked_with != installed:
+            log.warning(
+                "%s was checked against scikit-learn with onnxruntime==%s but "
+                "onnxruntime==%s is installed; pin onnxruntime==%s to be sure it answers the same",
+                manifest.ref,
+                checked_with,
+                installed,
+                checked_with,
+            )
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = INTRA_OP_THREADS
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.log_severity_level = 3  # errors only: the service log is for the service
+        self.session = ort.InferenceSession(
+            str(local.folder / GRAPH), options, providers=["CPUExecutionProvider"]
+        )
+        self.schema = InputSchema(manifest.input_schema)
+        self._input: str = record["input"]
+        self._output: str = record["output"]
+        self.task: str = record["task"]
+        self.classes: list[Any] = list(record.get("classes") or [])
+        self._proba = bool(record.get("probabilities"))
+        self._keys = [str(c) for c in self.classes]
+        self.output_schema: dict[str, Any] | None = output_schema(self.classes, self._proba)
+
+    def prepare(self, payload: Any, body: bytes) -> Prepared:
+        items, single, rows = split_payload(payload)
+        matrix = self.schema.matrix(items, rows)
+        if len(matrix) and np.abs(matrix).max() > FLOAT32_MAX:
+            raise InvalidInput(
+                "a value is too large for this model: it is served through ONNX Runtime, "
+                "which computes in float32 (largest magnitude about 3.4e38)"
+            )
+        return Prepared(matrix.astype(np.float32), len(items), single)
+
+    def concat(self, parts: list[Any]) -> Any:
+        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+    def run(self, data: np.ndarray) -> np.ndarray:
+        """The raw output the answers are built from: probabilities, labels or values."""
+        matrix = np.ascontiguousarray(data, dtype=np.float32)
+        output: np.ndarray = self.session.run([self._output], {self._input: matrix})[0]
+        if not self.classes and output.ndim == 2 and output.shape[1] == 1:
+            return output[:, 0]  # one target: one number per row, as scikit-learn answers
+        return output
+
+    def predict(self, data: Any) -> list[dict[str, Any]]:
+        if len(data) == 0:
+            return []
+        output = self.run(data)
+        if self._proba:
+            best = output.argmax(axis=1).tolist()
+            keys, classes = self._keys, self.classes
+            return [
+                {"label": classes[i], "probabilities": dict(zip(keys, row, strict=True))}
+                for i, row in zip(best, output.tolist(), strict=True)
+            ]
+        key = "label" if self.classes else "prediction"
+        return [{key: value} for value in output.tolist()]
+
+
+def output_schema(classes: list[Any], probabilities: bool) -> dict[str, Any]:
+    """The same output schema as the scikit-learn scorer's: the answers are the same."""
+    if not classes:
+        return {"type": "object", "properties": {"prediction": {"type": "number"}}}
+    properties: dict[str, Any] = {"label": {"enum": classes}}
+    if probabilities:
+        properties["probabilities"] = {
+            "type": "object",
+            "properties": {str(c): {"type": "number"} for c in classes},
+        }
+    return {"type": "object", "properties": properties, "required": list(properties)}
