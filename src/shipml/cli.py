@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from shipml import __version__
+from shipml.deploy.commands import ci_app, deploy_app
 from shipml.errors import ShipmlError
 from shipml.store import Store
 
@@ -36,6 +37,8 @@ models_app = typer.Typer(
     help="List, inspect, alias and remove model versions.", no_args_is_help=True
 )
 app.add_typer(models_app, name="models")
+app.add_typer(deploy_app, name="deploy")
+app.add_typer(ci_app, name="ci")
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
 

@@ -1,0 +1,339 @@
+"""``shipml deploy kubernetes``: a folder of manifests for one serve image, and ``kubectl``.
+
+What is written, and why:
+
+- a Deployment whose pods are safe by default: non-root (the image's uid 10001), a
+  read-only root filesystem with an ``emptyDir`` on ``/tmp`` (the server writes its
+  Prometheus files and worker heartbeats there, and a store-fetched model is cached
+  there), no privilege escalation, no capabilities, no service-account token;
+- probes on the service's own routes: a startup probe on ``/health/ready`` that gives
+  the model time to load, then readiness on ``/health/ready`` and liveness on
+  ``/health/live`` (which answers at once, so a slow load never gets a pod killed);
+- rolling updates that never drop below the wanted count (``maxUnavailable: 0``) and a
+  shutdown that loses no request: a ``preStop`` pause lets the endpoints controller take
+  the pod out of the Service before SIGTERM, then the server drains for its
+  ``graceful_timeout``; ``terminationGracePeriodSeconds`` covers both with a margin;
+- a Service, a HorizontalPodAutoscaler on CPU (the Deployment leaves ``replicas`` to
+  it, so a re-apply never resets a scaled-out count), a PodDisruptionBudget, an optional
+  Ingress, and a ``kustomization.yaml`` listing them (``kubectl apply -k DIR``).
+
+Secrets (API keys, store credentials, registry pull credentials) are referenced by the
+name of a Kubernetes Secret the user creates; no value is ever written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from shipml.deploy import validation as check
+from shipml.deploy.generated import dump_yaml, header, write_folder
+from shipml.deploy.image_facts import ImageFacts
+from shipml.deploy.validation import ManifestError
+from shipml.serving.settings import ServeSettings
+from shipml.store import parse_reference
+
+PRE_STOP_SECONDS = 5  # long enough for kube-proxy and ingresses to drop the endpoint
+GRACE_MARGIN_SECONDS = 5
+SECRETS_DIR = "/var/run/secrets/shipml"
+API_KEYS_ITEM = "api-keys"
+UID = 10001
+
+
+@dataclass(frozen=True)
+class KubernetesOptions:
+    name: str | None = None  # default: made from the model name
+    namespace: str | None = None
+    replicas: int = 2  # the autoscaler's minimum, or the fixed count without one
+    max_replicas: int | None = None  # default: max(5, replicas)
+    autoscale: bool = True
+    cpu_target: int = 70  # average CPU utilisation (% of the request) the HPA aims at
+    cpu: str = "500m"
+    memory: str = "512Mi"
+    cpu_limit: str = "1"
+    memory_limit: str = "1Gi"
+    tmp_size: str = "512Mi"
+    workers: int | None = None
+    graceful_timeout: int = ServeSettings.graceful_timeout
+    host: str | None = None  # an Ingress for this host when given
+    ingress_class: str | None = None
+    tls_secret: str | None = None
+    api_keys_secret: str | None = None  # Secret with key "api-keys": one key per line
+    store: str | None = None  # serve a model fetched from this store instead of the baked one
+    model: str | None = None
+    store_secret: str | None = None  # Secret whose keys become environment variables
+    pull_secret: str | None = None
+
+    def checked(self, facts: ImageFacts) -> KubernetesOptions:
+        """The options with defaults filled in; raises on the first wrong one."""
+        name = self.name or check.derived_name(facts.model_name)
+        check.dns_label(name, "name" if self.name else "the name made from the model name")
+        if self.namespace:
+            check.dns_label(self.namespace, "namespace", start_with_letter=False)
+        check.at_least(self.replicas, 1, "--replicas")
+        maximum = self.max_replicas if self.max_replicas is not None else max(5, self.replicas)
+        if maximum < self.replicas:
+            raise ManifestError(
+                f"--max-replicas {maximum} is below --replicas {self.replicas}: the autoscaler "
+                "needs min <= max"
+            )
+        if not 1 <= self.cpu_target <= 100:
+            raise ManifestError(
+                f"--cpu-target is a percentage from 1 to 100, got {self.cpu_target}"
+            )
+        check.request_within_limit(self.cpu, self.cpu_limit, "CPU")
+        check.request_within_limit(self.memory, self.memory_limit, "memory")
+        check.quantity(self.tmp_size, "--tmp-size")
+        if self.workers is not None:
+            check.at_least(self.workers, 1, "--workers")
+        check.at_least(self.graceful_timeout, 1, "--graceful-timeout")
+        if self.host:
+            check.dns_subdomain(self.host, "--host", "iris.example.com")
+        elif self.tls_secret or self.ingress_class:
+            raise ManifestError("--tls-secret and --ingress-class need --host (the Ingress host)")
+        for flag, value in (
+            ("--tls-secret", self.tls_secret),
+            ("--api-keys-secret", self.api_keys_secret),
+            ("--store-secret", self.store_secret),
+            ("--pull-secret", self.pull_secret),
+            ("--ingress-class", self.ingress_class),
+        ):
+            if value:
+                check.dns_subdomain(value, flag)
+        if bool(self.store) != bool(self.model):
+            raise ManifestError("--store and --model go together: the model to fetch and where")
+        if self.store_secret and not self.store:
+            raise ManifestError("--store-secret holds store credentials: it needs --store")
+        if self.model:
+            parse_reference(self.model)
+        return replace(self, name=name, max_replicas=maximum)
+
+
+def render(facts: ImageFacts, options: KubernetesOptions, command: list[str]) -> dict[str, str]:
+    """The manifests for ``facts.image``: file name → YAML text."""
+    options = options.checked(facts)
+    assert options.name is not None and options.max_replicas is not None
+    name = options.name
+    selector = {"app.kubernetes.io/name": name, "app.kubernetes.io/instance": name}
+    labels = {
+        **selector,
+        "app.kubernetes.io/version": _label_value(facts.model_version),
+        "app.kubernetes.io/component": "model-server",
+        "app.kubernetes.io/managed-by": "shipml",
+    }
+    documents: dict[str, dict[str, Any]] = {
+        "deployment.yaml": _deployment(facts, options, labels, selector),
+        "service.yaml": _resource("v1", "Service", name, labels)
+        | {
+            "spec": {
+                "type": "ClusterIP",
+                "selector": selector,
+                "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+            }
+        },
+        "poddisruptionbudget.yaml": _resource("policy/v1", "PodDisruptionBudget", name, labels)
+        | {"spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector}}},
+    }
+    if options.autoscale:
+        documents["horizontalpodautoscaler.yaml"] = _autoscaler(options, labels)
+    if options.host:
+        documents["ingress.yaml"] = _ingress(options, labels)
+    kustomization: dict[str, Any] = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+    }
+    if options.namespace:
+        kustomization["namespace"] = options.namespace
+    kustomization["resources"] = list(documents)
+    top = header(
+        command,
+        "Secrets are referenced by name, never written here: see docs/deploy.md#kubernetes.",
+    )
+    files = {file: top + dump_yaml(document) for file, document in documents.items()}
+    files["kustomization.yaml"] = top + dump_yaml(kustomization)
+    return files
+
+
+def _label_value(text: str) -> str:
+    """A label value (63 chars of [A-Za-z0-9._-]); an alias such as 'production' fits."""
+    value = "".join(c if c.isalnum() or c in "._-" else "-" for c in text)[:63]
+    return value.strip("._-") or "unknown"
+
+
+def _resource(api: str, kind: str, name: str, labels: dict[str, str]) -> dict[str, Any]:
+    return {"apiVersion": api, "kind": kind, "metadata": {"name": name, "labels": labels}}
+
+
+def _deployment(
+    facts: ImageFacts,
+    options: KubernetesOptions,
+    labels: dict[str, str],
+    selector: dict[str, str],
+) -> dict[str, Any]:
+    assert options.name is not None
+    port = facts.port
+    env = [
+        {"name": "SHIPML_HOST", "value": "0.0.0.0"},
+        {"name": "SHIPML_PORT", "value": str(port)},
+        {"name": "SHIPML_GRACEFUL_TIMEOUT", "value": str(options.graceful_timeout)},
+    ]
+    if options.workers is not None:
+        env.append({"name": "SHIPML_WORKERS", "value": str(options.workers)})
+    if options.store and options.model:
+        env += [
+            {"name": "SHIPML_STORE", "value": options.store},
+            {"name": "SHIPML_MODEL", "value": options.model},
+        ]
+    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"sizeLimit": options.tmp_size}}]
+    mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]
+    if options.api_keys_secret:
+        env.append({"name": "SHIPML_API_KEYS_FILE", "value": f"{SECRETS_DIR}/{API_KEYS_ITEM}"})
+        volumes.append(
+            {
+                "name": "api-keys",
+                "secret": {
+                    "secretName": options.api_keys_secret,
+                    "items": [{"key": API_KEYS_ITEM, "path": API_KEYS_ITEM}],
+                    "defaultMode": 0o440,
+                },
+            }
+        )
+        mounts.append({"name": "api-keys", "mountPath": SECRETS_DIR, "readOnly": True})
+    container: dict[str, Any] = {
+        "name": "model",
+        "image": facts.image,
+        "imagePullPolicy": "IfNotPresent",
+        "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
+        "env": env,
+    }
+    if options.store_secret:
+        container["envFrom"] = [{"secretRef": {"name": options.store_secret}}]
+    http = {"port": "http"}
+    container |= {
+        "resources": {
+            "requests": {"cpu": options.cpu, "memory": options.memory},
+            "limits": {"cpu": options.cpu_limit, "memory": options.memory_limit},
+        },
+        # Model loading can take a while (a store download, a big model): up to 3 minutes.
+        "startupProbe": {
+            "httpGet": {"path": "/health/ready", **http},
+            "periodSeconds": 2,
+            "timeoutSeconds": 2,
+            "failureThreshold": 90,
+        },
+        "readinessProbe": {
+            "httpGet": {"path": "/health/ready", **http},
+            "periodSeconds": 5,
+            "timeoutSeconds": 2,
+            "failureThreshold": 2,
+        },
+        "livenessProbe": {
+            "httpGet": {"path": "/health/live", **http},
+            "periodSeconds": 10,
+            "timeoutSeconds": 3,
+            "failureThreshold": 3,
+        },
+        # Python is in every shipml image; a shell 'sleep' need not be.
+        "lifecycle": {
+            "preStop": {
+                "exec": {
+                    "command": ["python3", "-c", f"import time; time.sleep({PRE_STOP_SECONDS})"]
+                }
+            }
+        },
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": mounts,
+    }
+    pod: dict[str, Any] = {
+        "automountServiceAccountToken": False,
+        "terminationGracePeriodSeconds": grace_period(options.graceful_timeout),
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": UID,
+            "runAsGroup": UID,
+            "fsGroup": UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+        "volumes": volumes,
+    }
+    if options.pull_secret:
+        pod["imagePullSecrets"] = [{"name": options.pull_secret}]
+    annotations = {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(port),
+        "prometheus.io/path": "/metrics",
+        "shipml.io/model": options.model or facts.model_ref,
+    }
+    if facts.digest and not options.model:
+        annotations["shipml.io/model-digest"] = facts.digest
+    spec: dict[str, Any] = {} if options.autoscale else {"replicas": options.replicas}
+    spec |= {
+        "revisionHistoryLimit": 5,
+        "selector": {"matchLabels": selector},
+        "strategy": {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+        },
+        "template": {"metadata": {"labels": labels, "annotations": annotations}, "spec": pod},
+    }
+    deployment = _resource("apps/v1", "Deployment", options.name, labels)
+    deployment["metadata"]["annotations"] = {"shipml.io/image": facts.image}
+    return deployment | {"spec": spec}
+
+
+def grace_period(graceful_timeout: int) -> int:
+    """Seconds Kubernetes waits before SIGKILL: the preStop pause, the drain, a margin."""
+    return PRE_STOP_SECONDS + graceful_timeout + GRACE_MARGIN_SECONDS
+
+
+def _autoscaler(options: KubernetesOptions, labels: dict[str, str]) -> dict[str, Any]:
+    assert options.name is not None
+    target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": options.name}
+    metric = {
+        "type": "Resource",
+        "resource": {
+            "name": "cpu",
+            "target": {"type": "Utilization", "averageUtilization": options.cpu_target},
+        },
+    }
+    return _resource("autoscaling/v2", "HorizontalPodAutoscaler", options.name, labels) | {
+        "spec": {
+            "scaleTargetRef": target,
+            "minReplicas": options.replicas,
+            "maxReplicas": options.max_replicas,
+            "metrics": [metric],
+        }
+    }
+
+
+def _ingress(options: KubernetesOptions, labels: dict[str, str]) -> dict[str, Any]:
+    assert options.name is not None and options.host is not None
+    backend = {"service": {"name": options.name, "port": {"name": "http"}}}
+    spec: dict[str, Any] = {}
+    if options.ingress_class:
+        spec["ingressClassName"] = options.ingress_class
+    if options.tls_secret:
+        spec["tls"] = [{"hosts": [options.host], "secretName": options.tls_secret}]
+    spec["rules"] = [
+        {
+            "host": options.host,
+            "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]},
+        }
+    ]
+    return _resource("networking.k8s.io/v1", "Ingress", options.name, labels) | {"spec": spec}
+
+
+def write(
+    facts: ImageFacts, options: KubernetesOptions, out: Path, command: list[str]
+) -> tuple[list[str], list[str]]:
+    """Render and write the manifests into ``out``; returns (written, stale removed)."""
+    files = render(facts, options, command)
+    removed = write_folder(out, files)
+    return sorted(files), removed
