@@ -8,6 +8,8 @@ scripts/base-image.sh "${SHIPML_TEST_BASE_IMAGE:-shipml-test/python:3.11-slim}"
 scripts/registry.sh "${SHIPML_TEST_REGISTRY_PORT:-5000}"
 scripts/browser.sh
 scripts/azurite.sh "${SHIPML_TEST_AZURITE_PORT:-10000}"
+scripts/docker-compose.sh
+scripts/sshd.sh "${SHIPML_TEST_SSHD_PORT:-2222}"
 set +e
 "$bin/pytest" -q
 status=$?

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from shipml import __version__
+from shipml.deploy.commands import deploy_app
 from shipml.errors import ShipmlError
 from shipml.store import Store
 
@@ -32,6 +33,7 @@ models_app = typer.Typer(
     help="List, inspect, alias and remove model versions.", no_args_is_help=True
 )
 app.add_typer(models_app, name="models")
+app.add_typer(deploy_app, name="deploy")
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
 
