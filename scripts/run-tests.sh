@@ -9,6 +9,8 @@ scripts/registry.sh "${SHIPML_TEST_REGISTRY_PORT:-5000}"
 scripts/browser.sh
 scripts/azurite.sh "${SHIPML_TEST_AZURITE_PORT:-10000}"
 scripts/deploy-tools.sh
+scripts/docker-compose.sh
+scripts/sshd.sh "${SHIPML_TEST_SSHD_PORT:-2222}"
 set +e
 "$bin/pytest" -q
 status=$?

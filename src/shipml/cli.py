@@ -19,7 +19,8 @@ from rich.console import Console
 from rich.table import Table
 
 from shipml import __version__
-from shipml.deploy.commands import ci_app, deploy_app
+from shipml.deploy.ci_commands import ci_app
+from shipml.deploy.commands import deploy_app
 from shipml.errors import ShipmlError
 from shipml.store import Store
 

@@ -1,6 +1,8 @@
-"""``shipml deploy kubernetes|aci`` and ``shipml ci github|azure``: parse, call one module.
+"""``shipml deploy …``: thin commands, each parsing its options and calling one module.
 
-Registered on the main app in :mod:`shipml.cli`. The modules are imported inside the
+Runtime targets (``docker``, ``compose``) start containers and wait until they serve;
+generated targets (``kubernetes``, ``aci``) write files for another system to apply.
+Registered on the main app in :mod:`shipml.cli`; the modules are imported inside the
 commands so ``shipml --help`` stays fast.
 """
 
@@ -8,24 +10,161 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
-if TYPE_CHECKING:
-    from shipml.deploy import ci
-
-console = Console(soft_wrap=True, highlight=False)
+from shipml.errors import ShipmlError
 
 deploy_app = typer.Typer(
-    help="Deploy a serve image: write the files for a target, and apply them if asked.",
+    help="Deploy a serve image: docker (here or over SSH), compose, kubernetes, aci.",
     no_args_is_help=True,
 )
-ci_app = typer.Typer(
-    help="Write a CI pipeline: train, register, build, push and deploy, on push and nightly.",
-    no_args_is_help=True,
-)
+console = Console(soft_wrap=True, highlight=False)
+
+ImageArgument = Annotated[
+    str | None, typer.Argument(help="A serve image (made by shipml build).", show_default=False)
+]
+NameOption = Annotated[
+    str | None,
+    typer.Option(help="Deployment name (default: the image's model name).", show_default=False),
+]
+BindOption = Annotated[str, typer.Option(help="Host address the balancer publishes on.")]
+EnvFileOption = Annotated[
+    Path | None, typer.Option(help="KEY=VALUE lines for the replicas.", show_default=False)
+]
+BalancerOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Base image of the nginx balancer: Debian, Ubuntu or Alpine "
+        "(default debian:bookworm-slim).",
+        show_default=False,
+    ),
+]
+TimeoutOption = Annotated[float, typer.Option(help="Seconds new replicas get to become ready.")]
+GraceOption = Annotated[int, typer.Option(help="Seconds an old replica gets to drain.")]
+
+
+def _say(line: str) -> None:
+    console.print(f"[dim]{line}[/dim]")
+
+
+@deploy_app.command("docker")
+def docker_command(
+    image: ImageArgument = None,
+    host: Annotated[
+        str | None,
+        typer.Option(help="Engine: ssh://user@host[:port] (default: DOCKER_HOST or local)."),
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Published port (default 8080).", show_default=False)
+    ] = None,
+    replicas: Annotated[int, typer.Option(help="Number of replicas.")] = 1,
+    env_file: EnvFileOption = None,
+    env: Annotated[
+        list[str] | None, typer.Option("--env", "-e", help="KEY=VALUE for the replicas.")
+    ] = None,
+    name: NameOption = None,
+    bind: BindOption = "0.0.0.0",
+    balancer_base: BalancerOption = None,
+    timeout: TimeoutOption = 180,
+    grace: GraceOption = 30,
+    remove: Annotated[bool, typer.Option("--remove", help="Remove the deployment.")] = False,
+) -> None:
+    """Run IMAGE behind a balancer on a Docker engine; a redeploy replaces it once ready."""
+    from shipml.deploy import balancer
+    from shipml.deploy import docker as target
+    from shipml.deploy.naming import read_env
+
+    if remove:
+        removed = target.remove(name, image, host, grace)
+        console.print(f"Removed {', '.join(removed)}")
+        return
+    if image is None:
+        raise ShipmlError("which image? shipml deploy docker IMAGE [--host ssh://user@host]")
+    spec = target.DockerDeploy(
+        image=image,
+        name=name,
+        host=host,
+        port=port,
+        bind=bind,
+        env=read_env(env_file, env),
+        replicas=replicas,
+        balancer_base=balancer_base or balancer.DEFAULT_BASE,
+        timeout=timeout,
+        grace=grace,
+    )
+    done = target.deploy(spec, _say)
+    replaced = f", replaced {len(done.replaced)}" if done.replaced else ""
+    console.print(
+        f"[green]Deployed {image}[/green] as {done.name}: {len(done.replicas)} replica(s)"
+        f"{replaced}, {done.seconds:.1f}s"
+    )
+    console.print(f"Ready at {done.url}/")
+
+
+@deploy_app.command("compose")
+def compose_command(
+    image: ImageArgument = None,
+    replicas: Annotated[int, typer.Option(help="Number of replicas.")] = 2,
+    out: Annotated[Path, typer.Option(help="Folder for docker-compose.yml.")] = Path("compose"),
+    up: Annotated[
+        bool, typer.Option("--up", help="Start it now, or roll out IMAGE to it.")
+    ] = False,
+    port: Annotated[int, typer.Option(help="Port the balancer publishes.")] = 8080,
+    env_file: EnvFileOption = None,
+    name: NameOption = None,
+    bind: BindOption = "0.0.0.0",
+    balancer_base: BalancerOption = None,
+    timeout: TimeoutOption = 180,
+    grace: GraceOption = 30,
+    remove: Annotated[
+        bool, typer.Option("--remove", help="docker-compose down for the --out folder.")
+    ] = False,
+) -> None:
+    """Write a Compose file: N replicas of IMAGE behind a balancer; --up rolls it out."""
+    from shipml.deploy import balancer, compose
+
+    if image is None and not (remove and name):
+        raise ShipmlError("which image? shipml deploy compose IMAGE --replicas N [--up]")
+    spec = compose.ComposeDeploy(
+        image=image or "",
+        replicas=replicas,
+        out=out,
+        name=name,
+        port=port,
+        bind=bind,
+        env_file=env_file,
+        balancer_base=balancer_base or balancer.DEFAULT_BASE,
+        timeout=timeout,
+        grace=grace,
+    )
+    if remove:
+        from shipml.image import engine
+
+        deployment = name or compose.name_for(spec, engine.connect())
+        compose.down(out, deployment)
+        console.print(f"Removed {deployment}")
+        return
+    if not up:
+        written = compose.generate(spec)
+        console.print(f"Wrote {written.file} ({written.name}, {replicas} replica(s))")
+        console.print(
+            f"Start it: cd {out} && docker-compose -p {written.name} up -d  "
+            "(or add --up to this command)"
+        )
+        return
+    started = compose.up(spec, _say)
+    replaced = f", replaced {len(started.replaced)}" if started.replaced else ""
+    console.print(
+        f"[green]Deployed {image}[/green] as {started.name}: {len(started.replicas)} "
+        f"replica(s){replaced}, {started.seconds:.1f}s"
+    )
+    console.print(f"Ready at {started.url}/  (Compose file: {out / 'docker-compose.yml'})")
+
+
+# -- generated targets ----------------------------------------------------------------
 
 Image = Annotated[str, typer.Argument(help="The serve image, e.g. myreg.azurecr.io/iris:3.")]
 ModelName = Annotated[str | None, typer.Option(help="Model name (default: the image's label).")]
@@ -43,7 +182,7 @@ Model = Annotated[
 ]
 
 
-def _command() -> list[str]:
+def command_line() -> list[str]:
     return ["shipml", *sys.argv[1:]]
 
 
@@ -121,7 +260,7 @@ def kubernetes(
     facts = image_facts(
         image, model_name=model_name, model_version=model_version, port=port, serve_model=model
     )
-    written, removed = k8s.write(facts, options, out, _command())
+    written, removed = k8s.write(facts, options, out, command_line())
     console.print(f"Wrote {len(written)} files to {out}: {', '.join(written)}")
     if removed:
         console.print(f"Removed files shipml no longer generates: {', '.join(removed)}")
@@ -187,7 +326,7 @@ def aci(
         image, model_name=model_name, model_version=model_version, port=port, serve_model=model
     )
     target = out or Path(f"aci-{name}.yaml")
-    lines = azure.write(facts, options, target, _command())
+    lines = azure.write(facts, options, target, command_line())
     console.print(f"Wrote {target}")
     if apply:
         console.print(azure.apply(target, resource_group) or "created")
@@ -195,111 +334,3 @@ def aci(
         console.print("Deploy it (secret values come from the environment, never the file):")
         for line in lines:
             console.print(f"  {line}")
-
-
-def _write_ci(
-    vendor: ci.Vendor, options: ci.CiOptions, out: Path | None, project: Path | None
-) -> None:
-    from shipml.deploy import ci
-    from shipml.project import load_project
-
-    written = ci.write(vendor, load_project(project), options, out, _command())
-    console.print(
-        f"Wrote {written}: train -> register -> build -> push -> deploy to {options.target}"
-    )
-    console.print(
-        f"Runs on push to {options.branch}, on demand, and on the schedule "
-        f"'{options.schedule}' (UTC)."
-    )
-
-
-Registry = Annotated[str, typer.Option(help="Registry host, e.g. myreg.azurecr.io.")]
-CiStore = Annotated[str, typer.Option(help="Remote model store, e.g. az://models.")]
-Target = Annotated[str, typer.Option(help="kubernetes, aci or docker.")]
-ImageName = Annotated[
-    str | None, typer.Option(help="Repository under the registry (default: project name).")
-]
-Branch = Annotated[str, typer.Option(help="Branch whose pushes run it.")]
-Schedule = Annotated[str, typer.Option(help="Cron line for the nightly run (UTC).")]
-Namespace = Annotated[str | None, typer.Option(help="Kubernetes namespace.")]
-PullSecret = Annotated[str | None, typer.Option(help="Kubernetes image pull Secret.")]
-ResourceGroup = Annotated[str | None, typer.Option(help="ACI resource group.")]
-AciName = Annotated[str | None, typer.Option(help="ACI container group name.")]
-Out = Annotated[Path | None, typer.Option(help="File to write (default: at the repo's top).")]
-ProjectDir = Annotated[
-    Path | None, typer.Option("--project", "-p", help="Project folder (default: nearest).")
-]
-
-
-@ci_app.command("github")
-def github(
-    registry: Registry,
-    store: CiStore,
-    target: Target = "kubernetes",
-    image_name: ImageName = None,
-    branch: Branch = "main",
-    schedule: Schedule = "0 3 * * *",
-    namespace: Namespace = None,
-    pull_secret: PullSecret = None,
-    resource_group: ResourceGroup = None,
-    aci_name: AciName = None,
-    out: Out = None,
-    project: ProjectDir = None,
-) -> None:
-    """Write a GitHub Actions workflow (.github/workflows/shipml.yml)."""
-    from shipml.deploy.ci import CiOptions
-
-    options = CiOptions(
-        registry=registry,
-        store=store,
-        target=target,
-        image_name=image_name,
-        branch=branch,
-        schedule=schedule,
-        namespace=namespace,
-        pull_secret=pull_secret,
-        resource_group=resource_group,
-        aci_name=aci_name,
-    )
-    _write_ci("github", options, out, project)
-
-
-@ci_app.command("azure")
-def azure_pipelines(
-    registry: Registry,
-    store: CiStore,
-    target: Target = "kubernetes",
-    image_name: ImageName = None,
-    branch: Branch = "main",
-    schedule: Schedule = "0 3 * * *",
-    namespace: Namespace = None,
-    pull_secret: PullSecret = None,
-    resource_group: ResourceGroup = None,
-    aci_name: AciName = None,
-    variable_group: Annotated[
-        str, typer.Option(help="Variable group holding the secrets.")
-    ] = "shipml",
-    service_connection: Annotated[
-        str, typer.Option(help="Azure service connection (target aci).")
-    ] = "shipml-azure",
-    out: Out = None,
-    project: ProjectDir = None,
-) -> None:
-    """Write an Azure Pipelines file (azure-pipelines.yml)."""
-    from shipml.deploy.ci import CiOptions
-
-    options = CiOptions(
-        registry=registry,
-        store=store,
-        target=target,
-        image_name=image_name,
-        branch=branch,
-        schedule=schedule,
-        namespace=namespace,
-        pull_secret=pull_secret,
-        resource_group=resource_group,
-        aci_name=aci_name,
-        variable_group=variable_group,
-        service_connection=service_connection,
-    )
-    _write_ci("azure", options, out, project)

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import docker
 import httpx
@@ -29,14 +30,65 @@ class EngineError(ShipmlError):
     code = "engine_error"
 
 
-def connect() -> docker.DockerClient:
+def connect(host: str | None = None) -> docker.DockerClient:
+    """The engine at ``host`` (``ssh://user@host[:port]``, ``unix://…``, ``tcp://…``), or the
+    one ``DOCKER_HOST`` names (the local socket by default).
+
+    ``ssh://`` uses Docker's own SSH transport through paramiko: it reads ``~/.ssh/config``,
+    ``~/.ssh/known_hosts`` and the usual keys or agent, and runs ``docker system
+    dial-stdio`` on the host, so the host needs only sshd and the docker CLI.
+    """
+    if host and host.startswith("ssh://"):
+        return _connect_ssh(host)
     try:
-        client = docker.from_env(timeout=300)
+        if host:
+            client = docker.DockerClient(base_url=host, timeout=300)
+        else:
+            client = docker.from_env(timeout=300)
         client.ping()
     except DockerException as exc:
         raise EngineError(
             f"cannot reach a container engine ({exc}). Start Docker, or point DOCKER_HOST "
             "at one (Podman: unix:///run/podman/podman.sock)"
+        ) from None
+    return client
+
+
+def _connect_ssh(host: str) -> docker.DockerClient:
+    try:
+        import paramiko
+    except ImportError:
+        raise EngineError(
+            f"{host} needs the SSH transport: pip install 'shipml[ssh]' (paramiko)"
+        ) from None
+    url = urlsplit(host)
+    hostname = f"{url.hostname}:{url.port}" if url.port else str(url.hostname)
+    port = f"-p {url.port} " if url.port else ""
+    login = f"{url.username}@{url.hostname}" if url.username else str(url.hostname)
+    check = f"ssh {port}{login} docker version"
+    try:
+        client = docker.DockerClient(base_url=host, timeout=300, max_pool_size=4)
+        client.ping()
+    except paramiko.AuthenticationException:
+        raise EngineError(
+            f"{hostname} refused the SSH login: put your public key in the host's "
+            "~/.ssh/authorized_keys (ssh-copy-id), or load the key in ssh-agent"
+        ) from None
+    except paramiko.SSHException as exc:
+        hint = ""
+        if "known_hosts" in str(exc):
+            keyscan = f"ssh-keyscan {port}{url.hostname}"
+            hint = f"; trust the host once: {keyscan} >> ~/.ssh/known_hosts (check the key)"
+        raise EngineError(f"SSH to {hostname} failed: {exc}{hint}") from None
+    except OSError as exc:
+        raise EngineError(
+            f"cannot reach {hostname} over SSH ({exc}): is the host up, sshd running "
+            f"and the port right? Try: {check}"
+        ) from None
+    except DockerException as exc:
+        raise EngineError(
+            f"SSH to {hostname} works but its Docker engine does not answer ({exc}): the "
+            f"host needs the docker CLI and a running engine. Try: {check}"
         ) from None
     return client
 
@@ -138,6 +190,93 @@ def wait_ready(container: Any, url: str, timeout: float = 60) -> float:
         time.sleep(0.05)
     logs = container.logs(tail=20).decode(errors="replace")
     raise EngineError(f"the container was not ready after {timeout:.0f}s:\n{logs}")
+
+
+def healthcheck_command(container: Any) -> list[str] | None:
+    """The image's ``HEALTHCHECK`` as an exec command line, or None when it has none."""
+    test = (container.attrs["Config"].get("Healthcheck") or {}).get("Test") or []
+    if test[:1] == ["CMD"]:
+        return list(test[1:])
+    if test[:1] == ["CMD-SHELL"]:
+        return ["/bin/sh", "-c", test[1]]
+    return None
+
+
+def wait_healthy(container: Any, timeout: float = 120, interval: float = 0.5) -> float:
+    """Wait until the image's own health check passes; returns the seconds it took.
+
+    The check runs inside the container (``docker exec``), now rather than on the
+    engine's 10 s schedule, and needs no network path from here to the container: the
+    same wait works for a container on a remote host whose ports we cannot reach.
+    """
+    command = healthcheck_command(container)
+    if command is None:
+        raise EngineError(
+            f"{container.name}'s image has no HEALTHCHECK, so its readiness cannot be "
+            "checked; build it with 'shipml build'"
+        )
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        container.reload()
+        # With a restart policy a crashing container never stays "exited": it restarts.
+        if container.status in ("exited", "dead") or container.attrs.get("RestartCount"):
+            raise EngineError(
+                f"{container.name} stopped before it was ready; its last log lines:\n"
+                + last_logs(container)
+            )
+        try:
+            if container.exec_run(command).exit_code == 0:
+                return time.monotonic() - started
+        except APIError:
+            pass  # restarting or not started yet: try again
+        time.sleep(interval)
+    raise EngineError(
+        f"{container.name} was not ready after {timeout:.0f}s; its last log lines:\n"
+        + last_logs(container)
+    )
+
+
+def last_logs(container: Any, lines: int = 20) -> str:
+    try:
+        text = container.logs(tail=lines).decode(errors="replace").rstrip()
+    except APIError:
+        return "  (no logs)"
+    return "\n".join(f"  {line}" for line in text.splitlines()) or "  (no logs)"
+
+
+def ensure_image(client: docker.DockerClient, name: str, where: str) -> Any:
+    """The image ``name`` on this engine, pulled from its registry when it is not there."""
+    try:
+        return client.images.get(name)
+    except ImageNotFound:
+        pass
+    repository, tag = split_name(name)
+    try:
+        client.images.pull(repository, tag=tag)
+        return client.images.get(name)
+    except (APIError, ImageNotFound) as exc:
+        reason = exc.explanation if isinstance(exc, APIError) else str(exc)
+        raise EngineError(
+            f"the image {name} is not on {where} and could not be pulled ({reason}). "
+            f"Push it to a registry {where} can reach (shipml push REGISTRY/NAME:TAG, "
+            "then deploy that name), or build it there"
+        ) from None
+
+
+def start_error(exc: APIError, what: str, port: int | None, where: str) -> EngineError:
+    """Turn the engine's refusal to start ``what`` into a message that says what to do."""
+    reason = str(exc.explanation or exc)
+    if port is not None and ("already allocated" in reason or "address already in use" in reason):
+        return EngineError(
+            f"port {port} is already taken on {where}: pick another with --port, or "
+            "stop what listens there"
+        )
+    if "Conflict" in reason and "already in use" in reason:
+        return EngineError(
+            f"a container named like {what} already exists on {where} and was not made by "
+            f"this deployment: remove it, or deploy under another --name ({reason})"
+        )
+    return EngineError(f"could not start {what} on {where}: {reason}")
 
 
 def stop(client: docker.DockerClient, name: str) -> list[str]:
