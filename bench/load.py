@@ -41,6 +41,7 @@ class Measurement:
     errors: dict[str, int]  # connect, read, write, status (non-2xx/3xx), timeout
     rss_mb: float
     cpu_us_per_request: float
+    bytes_per_response: float  # headers + body, averaged: a sanity check on the answers
     cpu_split: list[dict[str, Any]] = field(default_factory=list)  # per process, busiest first
 
     @property
@@ -129,5 +130,6 @@ def drive(server: Server, body: Path, connections: int, seconds: float) -> Measu
         errors={key: int(raw[key]) for key in ("connect", "read", "write", "status", "timeout")},
         rss_mb=round(watcher.rss_peak / 2**20, 1),
         cpu_us_per_request=round(cpu / requests * 1e6, 1) if requests else 0.0,
+        bytes_per_response=round(raw["bytes"] / requests, 1) if requests else 0.0,
         cpu_split=[row for row in split if row["cpu_seconds"] > 0][:6],
     )

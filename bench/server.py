@@ -87,6 +87,7 @@ class Server:
         )
         self.env = env
         self.process: subprocess.Popen[bytes] | None = None
+        self.answer_bytes = 0  # body length of the last checked answer
 
     @property
     def pid(self) -> int:
@@ -133,7 +134,9 @@ class Server:
             method="POST",
         )
         with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read())
+            raw = response.read()
+        self.answer_bytes = len(raw)
+        return json.loads(raw)
 
     def tree(self) -> list[ProcessSample]:
         return process_tree(self.pid)

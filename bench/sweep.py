@@ -86,9 +86,17 @@ def measure(
             name = f"{peer.name}-{model.name}"
             row.profile = profiled(ws, server, body, durations.c32, py_spy=py_spy, name=name)
             say(f"  profiled: {ws.results / f'profile-{peer.name}-{model.name}.txt'}")
-        # The server must still answer right after the load (no silent breakage).
+        # The server must still answer right after the load (no silent breakage), and the
+        # answers under load must have been as long as that one at least (wrk counts the
+        # headers too): a fast row of short or empty 200s would otherwise look like a win.
         if peer.answer(server.predict(), model) != model.label:
             raise ServerError("answered wrongly after the load")
+        for run in (row.c1, row.c32):
+            if run.bytes_per_response < server.answer_bytes:
+                raise ServerError(
+                    f"answers under load averaged {run.bytes_per_response:.0f} bytes, less than "
+                    f"the {server.answer_bytes}-byte body of the checked answer"
+                )
     except (ServerError, LoadError, OSError, ValueError, KeyError) as exc:
         row.status = "failed"
         row.note = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"

@@ -12,8 +12,8 @@ function done(summary, latency, requests)
   io.write(string.format(
     'BENCH_RESULT {"requests":%d,"duration_us":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,'
       .. '"max_us":%d,"mean_us":%.1f,"connect":%d,"read":%d,"write":%d,"status":%d,'
-      .. '"timeout":%d}\n',
+      .. '"timeout":%d,"bytes":%d}\n',
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(90),
     latency:percentile(99), latency.max, latency.mean, e.connect, e.read, e.write,
-    e.status, e.timeout))
+    e.status, e.timeout, summary.bytes))
 end

@@ -28,6 +28,7 @@ def run(rps: float, p50: float = 1.0, p99: float = 5.0, errors: int = 0) -> dict
         "errors": {"connect": 0, "read": 0, "write": 0, "status": errors, "timeout": 0},
         "rss_mb": 100.0,
         "cpu_us_per_request": 250.0,
+        "bytes_per_response": 300.0,
         "cpu_split": [{"pid": 1, "name": "w", "cpu_seconds": 5.0}],
     }
 
