@@ -18,6 +18,8 @@ from bench.profile import Recording
 from bench.server import Server, ServerError
 from bench.workspace import Workspace, free_port
 
+PROFILE_SECONDS = 8.0  # ~800 busy samples per worker: enough for shares of a few %
+
 
 @dataclass(frozen=True)
 class Durations:
@@ -84,7 +86,8 @@ def measure(
         )
         if py_spy is not None:
             name = f"{peer.name}-{model.name}"
-            row.profile = profiled(ws, server, body, durations.c32, py_spy=py_spy, name=name)
+            seconds = min(durations.c32, PROFILE_SECONDS)
+            row.profile = profiled(ws, server, body, seconds, py_spy=py_spy, name=name)
             say(f"  profiled: {ws.results / f'profile-{peer.name}-{model.name}.txt'}")
         # The server must still answer right after the load (no silent breakage), and the
         # answers under load must have been as long as that one at least (wrk counts the
