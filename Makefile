@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint unit format clean bench-image
+.PHONY: install demo test lint unit format clean bench bench-image
 
 install: $(STAMP)
 
@@ -20,13 +20,13 @@ demo: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/demo.sh
 
 lint: install
-	$(BIN)/ruff check src tests examples
-	$(BIN)/ruff format --check src tests examples
+	$(BIN)/ruff check src tests examples bench
+	$(BIN)/ruff format --check src tests examples bench
 	$(BIN)/mypy
 
 format: install
-	$(BIN)/ruff check --fix src tests examples
-	$(BIN)/ruff format src tests examples
+	$(BIN)/ruff check --fix src tests examples bench
+	$(BIN)/ruff format src tests examples bench
 
 # pytest exits 5 when it collected no test: make treats that as the failure it is.
 test: lint
@@ -36,9 +36,22 @@ unit: install
 	$(BIN)/pytest tests/unit -q
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist bench/.venvs bench/.work
 
 # Benchmarks are not part of `make test`; their numbers go into bench/README.md.
+# make bench                      the full sweep (~15 min; installs are cached in bench/.venvs)
+# make bench BENCH_ARGS=--quick   a smoke sweep; see python -m bench.run --help for more
+BENCH_ARGS  ?=
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[dev,azure,bench]'
+	touch $@
+
+bench: $(BENCH_STAMP)
+	command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
 bench-image: install
 	scripts/docker-engine.sh
 	scripts/base-image.sh

@@ -1,0 +1,121 @@
+"""The servers the sweep measures: one module per server, each saying how to install it in
+its own venv and how to start it with two workers on a port.
+
+A module exposes ``venv(ws)`` (what to install) and ``PEERS`` (one or more rows of the
+table that run in that venv). The sweep order is ``MODULES`` below: the ceiling first,
+then the hand-written apps, the frameworks, and shipml last.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from bench.workspace import Workspace
+
+# The one scikit-learn every venv gets (PEERS.md measured with it).
+SKLEARN = "scikit-learn==1.9.1"
+WORKERS = 2
+
+Kind = Literal["ceiling", "hand-written", "framework", "shipml"]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A trained model and the record that proves a server answers it correctly."""
+
+    name: str  # iris | digits
+    features: list[str]
+    classes: list[str]
+    record: list[float]  # the check record, in feature order
+    label: str  # the class the model gives it
+    folder: Path  # holds model.joblib (and meta.json)
+
+    @property
+    def joblib(self) -> Path:
+        return self.folder / "model.joblib"
+
+    @property
+    def index(self) -> int:
+        return self.classes.index(self.label)
+
+    def as_record(self) -> dict[str, float]:
+        return dict(zip(self.features, self.record, strict=True))
+
+    @classmethod
+    def load(cls, folder: Path) -> ModelInfo:
+        meta = json.loads((folder / "meta.json").read_text())
+        return cls(folder=folder, **meta)
+
+
+@dataclass(frozen=True)
+class Venv:
+    name: str
+    requirements: tuple[str, ...]
+    export: str | None = None  # a model format bench.models writes with this venv's Python
+    key: str = ""  # anything else whose change must reinstall (e.g. the repo's pyproject)
+
+
+@dataclass(frozen=True)
+class Launch:
+    """How to start one server for one model, and the request that proves it works."""
+
+    argv: list[str]
+    url: str  # the prediction URL on 127.0.0.1
+    body: bytes  # one row, the server's own request format
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: Path | None = None
+    ready_timeout: float = 120.0
+
+
+Answer = Callable[[Any, ModelInfo], str]  # the class a parsed answer names
+
+
+@dataclass(frozen=True)
+class Peer:
+    name: str  # the row's key (--only NAME)
+    title: str  # what the table says
+    kind: Kind
+    venv: str
+    launch: Callable[[Workspace, ModelInfo, int], Launch]
+    answer: Answer
+    # None when it can run; else why not (the row is marked n/a with this note).
+    unavailable: Callable[[Workspace], str | None] = lambda ws: None
+    per_model: bool = True  # False: one run serves for every model (the constant ceiling)
+
+
+def label_of_probabilities(probabilities: Any, model: ModelInfo) -> str:
+    """The class of a probability row (a list in class order, or a dict by class name)."""
+    if isinstance(probabilities, dict):
+        return str(max(probabilities, key=probabilities.__getitem__))
+    row = [float(p) for p in probabilities]
+    return model.classes[row.index(max(row))]
+
+
+def load_peers() -> list[tuple[Callable[[Workspace], Venv], list[Peer]]]:
+    """Every server module, in sweep order."""
+    from bench.peers import (
+        azureml,
+        bentoml,
+        ceiling,
+        flask_app,
+        mlflow,
+        mlserver,
+        shipml,
+        starlette_app,
+    )
+
+    modules: list[Any] = [
+        ceiling,
+        starlette_app,
+        flask_app,
+        azureml,
+        bentoml,
+        mlserver,
+        mlflow,
+        shipml,
+    ]
+    return [(module.venv, module.PEERS) for module in modules]

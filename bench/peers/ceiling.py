@@ -1,0 +1,56 @@
+"""The ceiling: a constant JSON answer from a bare ASGI app on uvicorn (uvloop, httptools,
+no access log), two workers. Model-independent: one run serves both tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.peers import WORKERS, Launch, ModelInfo, Peer, Venv
+from bench.workspace import BENCH, Workspace
+
+APPS = BENCH / "apps"
+
+
+def venv(ws: Workspace) -> Venv:
+    return Venv("ceiling", ("uvicorn[standard]==0.54.0",))
+
+
+def uvicorn_argv(ws: Workspace, venv_name: str, app: str, port: int) -> list[str]:
+    """uvicorn the fast way: uvloop, httptools, no access log, WORKERS processes."""
+    return [
+        str(ws.tool(venv_name, "uvicorn")),
+        app,
+        "--app-dir", str(APPS),
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        "--workers", str(WORKERS),
+        "--loop", "uvloop",
+        "--http", "httptools",
+        "--no-access-log",
+        "--log-level", "warning",
+    ]  # fmt: skip
+
+
+def launch(ws: Workspace, model: ModelInfo, port: int) -> Launch:
+    return Launch(
+        argv=uvicorn_argv(ws, "ceiling", "ceiling_app:app", port),
+        url=f"http://127.0.0.1:{port}/predict",
+        body=b"{}",
+    )
+
+
+def answer(body: Any, model: ModelInfo) -> str:
+    return str(body["label"])
+
+
+PEERS = [
+    Peer(
+        name="ceiling",
+        title="constant JSON, bare ASGI on uvicorn (the ceiling)",
+        kind="ceiling",
+        venv="ceiling",
+        launch=launch,
+        answer=answer,
+        per_model=False,
+    )
+]
