@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -131,8 +132,8 @@ def main() -> None:
                     forest_graph.write_bytes((converted.folder / GRAPH).read_bytes())
                 for rows in ROWS:
                     batch, batch32 = x[:rows], x[:rows].astype(np.float32)
-                    theirs = per_call(lambda m=model, b=batch: m.predict_proba(b))
-                    ours = per_call(lambda s=scorer, b=batch32: s.run(b))
+                    theirs = per_call(partial(model.predict_proba, batch))
+                    ours = per_call(partial(scorer.run, batch32))
                     speedup = theirs / ours
                     print(f"| {name} | {rows} | {theirs:,.0f} | {ours:,.1f} | {speedup:,.0f}x |")
         print()
@@ -144,7 +145,7 @@ def main() -> None:
         for rows in (1, 64):
             for threads in (1, 2):
                 run = session(forest_graph, threads)
-                alone = per_call(lambda r=run, b=xd[:rows]: r.run(None, {"input": b}))
+                alone = per_call(partial(run.run, None, {"input": xd[:rows]}))
                 both = two_processes(forest_graph, threads, rows)
                 print(f"| {rows} | {threads} | {alone:,.1f} | {both:,.0f} |")
 
