@@ -69,7 +69,16 @@ def read_api_keys() -> tuple[str, ...]:
             keys += [line.strip() for line in Path(path).read_text().splitlines()]
         except OSError as exc:
             raise ProjectError(f"SHIPML_API_KEYS_FILE={path} cannot be read: {exc}") from exc
-    return tuple(k for k in keys if k)
+    keys = [k for k in keys if k]
+    for key in keys:
+        # A template that was never filled in (the ACI YAML's placeholders, a Compose or
+        # Kubernetes file copied by hand) would otherwise become a key anyone can read.
+        if key.startswith("${") or key.startswith("$(") or key.startswith("<"):
+            raise ProjectError(
+                f"an API key is the unfilled placeholder {key[:40]!r}: fill the template "
+                "(e.g. envsubst) or set SHIPML_API_KEYS to the real keys"
+            )
+    return tuple(keys)
 
 
 def _convert(key: str, value: Any, kind: Any) -> Any:
