@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -101,6 +103,64 @@ def test_two_hundred_concurrent_requests(iris_model: str, serve: Callable[..., S
     assert all(r.status_code == 200 for _, r in results)
     assert [r.json()["label"] for _, r in results] == [e for e, _ in results]
     assert len({r.headers["x-request-id"] for _, r in results}) == 200
+    # Concurrent one-row requests were coalesced: 200 rows in fewer model calls.
+    metrics = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in httpx.get(f"{server.url}/metrics").text.splitlines()
+        if line.startswith("shipml_batch_size_")
+    }
+    assert metrics["shipml_batch_size_sum"] == 200
+    assert metrics["shipml_batch_size_count"] < 200
+
+
+def sockets_on(port: int, state: str) -> set[int]:
+    """Inodes of the TCP sockets on local ``port`` in ``state`` (0A listen, 01 established)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == state:
+                inodes.add(int(fields[9]))
+    return inodes
+
+
+def socket_inodes(pid: int) -> set[int]:
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = str(fd.readlink())
+            if target.startswith("socket:["):
+                inodes.add(int(target[8:-1]))
+    return inodes
+
+
+def test_each_worker_listens_and_connections_spread(
+    iris_model: str, serve: Callable[..., Server]
+) -> None:
+    server = serve(iris_model, "--workers", "2")
+    port = int(server.url.rsplit(":", 1)[1])
+    master = server.process.pid
+    deadline = time.monotonic() + 30
+    while len(sockets_on(port, "0A")) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)  # the second worker may still be starting
+    workers = [int(p) for p in Path(f"/proc/{master}/task/{master}/children").read_text().split()]
+    listening = sockets_on(port, "0A")
+    assert len(workers) == 2 and len(listening) == 2
+    # one listening socket per worker; the master's shared one no longer listens
+    assert all(len(listening & socket_inodes(pid)) == 1 for pid in workers)
+    assert not listening & socket_inodes(master)
+    # 32 keep-alive connections, as a load balancer or a benchmark would open them
+    clients = [httpx.Client(base_url=server.url, timeout=30) for _ in range(32)]
+    try:
+        for client in clients:
+            assert client.post("/predict", json=SEED_IRIS_RECORD).status_code == 200
+        established = sockets_on(port, "01")
+        held = [len(established & socket_inodes(pid)) for pid in workers]
+        assert sum(held) == 32
+        assert min(held) > 0, held  # all on one worker has odds of 2 in 2**32
+    finally:
+        for client in clients:
+            client.close()
 
 
 def test_api_keys(iris_model: str, serve: Callable[..., Server], tmp_path: Path) -> None:
@@ -140,8 +200,6 @@ def test_not_ready_until_loaded(serve: Callable[..., Server], tmp_path: Path) ->
                     break
             except httpx.TransportError:
                 pass
-            import time
-
             time.sleep(0.05)
         assert_error(client.get("/health/ready"), 503, "not_ready")
         assert client.get("/v2/health/ready").status_code == 503

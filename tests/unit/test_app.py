@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import numpy as np
+import orjson
 import pytest
 from sklearn.linear_model import LinearRegression
 
 import shipml
-from shipml.serving.app import App, create_app
-from shipml.serving.settings import ServeSettings
+from shipml.errors import ProjectError
+from shipml.serving.app import App, Message, create_app
+from shipml.serving.settings import ServeSettings, load_settings
 from shipml.store import Store, parse_reference
 
 
@@ -122,3 +126,163 @@ def test_openapi_document_is_valid(app: App) -> None:
         "example"
         in document["paths"]["/predict"]["post"]["responses"]["200"]["content"]["application/json"]
     )
+
+
+# -- batching through the app ----------------------------------------------------------
+
+
+class Recording:
+    """Wraps the real scorer: records each model call; a = 13 makes the model raise."""
+
+    def __init__(self, scorer: Any, block: threading.Event | None = None) -> None:
+        self.scorer, self.block = scorer, block
+        self.contract, self.batchable = scorer.contract, scorer.batchable
+        self.output_schema = scorer.output_schema
+        self.calls: list[list[float]] = []
+        self.started = threading.Event()
+
+    def prepare(self, payload: Any, body: bytes) -> Any:
+        return self.scorer.prepare(payload, body)
+
+    def concat(self, parts: list[Any]) -> Any:
+        return self.scorer.concat(parts)
+
+    def predict(self, data: Any) -> Any:
+        self.calls.append([float(a) for a in data[:, 0]])
+        self.started.set()
+        if self.block is not None:
+            self.block.wait(10)
+        if 13.0 in data[:, 0]:
+            raise ValueError("unlucky")
+        return self.scorer.predict(data)
+
+
+def recording(app: App, block: threading.Event | None = None) -> Recording:
+    fake = Recording(app.service.scorer, block)
+    app.service.scorer = fake
+    return fake
+
+
+def call_many(app: App, bodies: list[Any]) -> list[httpx.Response]:
+    async def go() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            return await asyncio.gather(*(client.post("/predict", json=b) for b in bodies))
+
+    return asyncio.run(go())
+
+
+def sample(app: App, name: str) -> float:
+    app.metrics.flush()
+    return app.metrics.registry.get_sample_value(name) or 0.0
+
+
+def test_concurrent_requests_share_model_calls(app: App) -> None:
+    model = recording(app)
+    values = [i / 2 for i in range(20)]
+    answers = call_many(app, [{"a": a, "b": 1.0} for a in values])
+    assert [a.json()["prediction"] for a in answers] == [pytest.approx(a + 1.0) for a in values]
+    assert sorted(a for call in model.calls for a in call) == values
+    assert len(model.calls) < 20
+    assert sample(app, "shipml_batch_size_sum") == 20
+    assert sample(app, "shipml_batch_size_count") == len(model.calls)
+
+
+def test_with_batching_off_each_request_is_its_own_call(regressor: str) -> None:
+    app = make_app(regressor, batching=False)
+    model = recording(app)
+    answers = call_many(app, [{"a": float(i), "b": 0.0} for i in range(5)])
+    assert [a.json()["prediction"] for a in answers] == [pytest.approx(i) for i in range(5)]
+    assert model.calls == [[float(i)] for i in range(5)]
+
+
+def test_a_request_that_breaks_the_model_fails_alone(app: App) -> None:
+    recording(app)
+    answers = call_many(app, [{"a": a, "b": 0.0} for a in (1.0, 13.0, 3.0)])
+    assert [a.status_code for a in answers] == [200, 500, 200]
+    failed = answers[1].json()["error"]
+    assert failed["code"] == "model_error" and "ValueError" in failed["message"]
+    assert failed["request_id"] == answers[1].headers["x-request-id"]
+    assert answers[2].json()["prediction"] == pytest.approx(3.0)
+
+
+def test_a_full_queue_answers_503_with_retry_after(regressor: str) -> None:
+    app = make_app(regressor, max_queue=2)
+    answers = call_many(app, [{"a": 1.0, "b": 1.0}] * 6)
+    refused = [a for a in answers if a.status_code == 503]
+    assert refused and all(a.json()["error"]["code"] == "overloaded" for a in refused)
+    assert all(a.headers["retry-after"] == "1" for a in refused)
+    assert "rows are waiting" in refused[0].json()["error"]["message"]
+    served = [a for a in answers if a.status_code == 200]
+    assert served and all(a.json()["prediction"] == pytest.approx(2.0) for a in served)
+    overloaded = {"route": "/predict", "method": "POST", "status": "503"}
+    app.metrics.flush()
+    count = app.metrics.registry.get_sample_value("shipml_requests_total", overloaded)
+    assert count == len(refused)
+
+
+def test_a_slow_model_skips_requests_whose_client_left(app: App) -> None:
+    release = threading.Event()
+    model = recording(app, block=release)
+    app.service.inline = False  # as for a model slower than INLINE_BELOW_SECONDS
+
+    def body(a: float) -> bytes:
+        return orjson.dumps({"a": a, "b": 0.0})
+
+    async def go() -> tuple[list[Message], list[Message], list[Message]]:
+        first, gone, last = asyncio.Event(), asyncio.Event(), asyncio.Event()
+        sent: tuple[list[Message], list[Message], list[Message]] = ([], [], [])
+
+        def request(a: float, disconnect: asyncio.Event, out: list[Message]) -> Any:
+            messages = [{"type": "http.request", "body": body(a), "more_body": False}]
+
+            async def receive() -> Message:
+                if messages:
+                    return messages.pop()
+                await disconnect.wait()
+                return {"type": "http.disconnect"}
+
+            async def send(message: Message) -> None:
+                out.append(message)
+
+            scope = {"type": "http", "method": "POST", "path": "/predict", "headers": []}
+            return app(scope, receive, send)
+
+        running = asyncio.ensure_future(request(1.0, first, sent[0]))
+        await asyncio.get_running_loop().run_in_executor(None, model.started.wait, 10)
+        queued = [
+            asyncio.ensure_future(request(2.0, gone, sent[1])),
+            asyncio.ensure_future(request(3.0, last, sent[2])),
+        ]
+        await asyncio.sleep(0.05)  # both are queued behind the busy model
+        gone.set()  # the second client hangs up
+        await asyncio.sleep(0.05)
+        release.set()
+        await asyncio.gather(running, *queued)
+        return sent
+
+    sent = asyncio.run(go())
+    assert model.calls == [[1.0], [3.0]]  # the abandoned request never reached the model
+    assert sent[1] == []
+    assert sent[0][0]["status"] == 200 and sent[2][0]["status"] == 200
+    assert orjson.loads(sent[2][1]["body"])["prediction"] == pytest.approx(3.0)
+
+
+def test_batching_settings_come_from_the_environment_and_are_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SHIPML_MAX_BATCH_SIZE", "16")
+    monkeypatch.setenv("SHIPML_MAX_LATENCY_MS", "0.5")
+    monkeypatch.setenv("SHIPML_BATCHING", "false")
+    settings = load_settings({"max_queue": 100})
+    assert (settings.max_batch_size, settings.max_latency_ms) == (16, 0.5)
+    assert (settings.batching, settings.max_queue) == (False, 100)
+    monkeypatch.setenv("SHIPML_MAX_BATCH_SIZE", "0")
+    with pytest.raises(
+        ProjectError, match=r"max_batch_size \(SHIPML_MAX_BATCH_SIZE\) must be at least 1"
+    ):
+        load_settings()
+    monkeypatch.delenv("SHIPML_MAX_BATCH_SIZE")
+    monkeypatch.setenv("SHIPML_MAX_LATENCY_MS", "soon")
+    with pytest.raises(ProjectError, match="SHIPML_MAX_LATENCY_MS must be a number, got 'soon'"):
+        load_settings()

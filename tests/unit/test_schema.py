@@ -51,6 +51,38 @@ def test_each_problem_has_one_precise_message(record: object, message: str) -> N
         SCHEMA.check_record(record, None)
 
 
+NUMBERS = InputSchema(object_schema({"x": "number", "y": "number"}))
+
+
+@pytest.mark.parametrize(
+    ("items", "rows", "message"),
+    [
+        ([{"x": 1.0}], False, "missing field 'y'"),
+        ([{"x": 1.0, "yy": 2.0}], False, "missing field 'y'"),
+        ([{"x": 1.0, "y": 2.0, "z": 3}], False, "unknown field 'z'"),
+        ([{"x": True, "y": 2.0}], False, "field 'x' must be a number, got a boolean"),
+        ([{"x": "1", "y": 2.0}], False, "field 'x' must be a number, got a string"),
+        ([{"x": 1, "y": None}], False, "field 'y' must be a number, got null"),
+        ([{"x": 1, "y": 2}, {"x": 1, "y": [2]}], False, "field 'y' in record 1 must be a number"),
+        ([[1.0, 2.0], [1.0]], True, "row 1 must be a list of 2 values"),
+        ([[1.0, False]], True, "field 'y' in record 0 must be a number, got a boolean"),
+        (["x"], False, "expected a JSON object"),
+    ],
+)
+def test_the_all_number_fast_path_still_names_each_problem(
+    items: list[object], rows: bool, message: str
+) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        NUMBERS.matrix(items, rows)
+
+
+def test_the_all_number_fast_path_keeps_feature_order() -> None:
+    matrix = NUMBERS.matrix([{"y": 2, "x": 1.5}, {"x": -1, "y": 0.25}], rows=False)
+    assert matrix.tolist() == [[1.5, 2.0], [-1.0, 0.25]] and matrix.dtype == np.float64
+    single = InputSchema(object_schema({"only": "number"}))
+    assert single.matrix([{"only": 3}], rows=False).tolist() == [[3.0]]
+
+
 def test_record_index_is_named_in_lists() -> None:
     with pytest.raises(InvalidInput, match="in record 1"):
         SCHEMA.matrix([{"a": 1.0, "b": 1, "c": True}, {"a": 1.0}], rows=False)

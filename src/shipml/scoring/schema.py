@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-from collections.abc import Sequence
+import operator
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -57,6 +58,14 @@ class InputSchema:
         self.names = tuple(self.fields)
         self.numeric = all(kind in ("number", "integer") for kind in self.fields.values())
         self._allowed = {name: _PYTHON_TYPES[kind] for name, kind in self.fields.items()}
+        # The fast path of ``matrix``: all-"number" schemas (most feature tables) need
+        # only "every value is an int or a float" per field; anything else, or any
+        # problem, goes through the precise checks that name what is wrong.
+        self._all_numbers = all(kind == "number" for kind in self.fields.values())
+        names = self.names
+        self._values: Callable[[dict[str, Any]], tuple[Any, ...]] = (
+            operator.itemgetter(*names) if len(names) > 1 else lambda r: (r[names[0]],)
+        )
 
     def describe(self) -> str:
         return ", ".join(f"{name} ({kind})" for name, kind in self.fields.items())
@@ -91,6 +100,31 @@ class InputSchema:
                         f"unknown field {name!r}{where}{hint}; expected fields: {self.describe()}"
                     )
 
+    def _number_table(self, items: Sequence[Any], rows: bool) -> list[Any] | None:
+        """The values of ``items`` if every one is a well-formed all-number record or row;
+        None otherwise (the caller then finds and names the problem)."""
+        width, values = len(self.names), self._values
+        table: list[Any] = []
+        row: Sequence[Any]
+        for item in items:
+            if rows:
+                if type(item) is not list or len(item) != width:
+                    return None
+                row = item
+            else:
+                if type(item) is not dict or len(item) != width:
+                    return None
+                try:
+                    row = values(item)
+                except KeyError:
+                    return None
+            for value in row:
+                kind = type(value)
+                if kind is not float and kind is not int:  # bool is neither: it fails here
+                    return None
+            table.append(row)
+        return table
+
     def check_row(self, row: Any, index: int) -> None:
         if not isinstance(row, list) or len(row) != len(self.names):
             raise InvalidInput(
@@ -101,6 +135,10 @@ class InputSchema:
 
     def matrix(self, items: Sequence[Any], rows: bool) -> np.ndarray:
         """Validate ``items`` (records, or rows in feature order) and stack them."""
+        if self._all_numbers:
+            fast = self._number_table(items, rows)
+            if fast is not None:
+                return np.array(fast, dtype=np.float64)
         single = len(items) == 1
         if rows:
             for i, row in enumerate(items):

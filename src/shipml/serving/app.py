@@ -8,6 +8,8 @@ from socket to model is a dict lookup, a header scan and one ``orjson`` call eac
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import logging
 import os
 import re
@@ -52,6 +54,7 @@ class App:
         self.metrics = metrics
         self.keys = ApiKeys(settings.api_keys)
         self.endpoints = Endpoints(service, metrics, auth=self.keys.enabled)
+        self._id_prefix, self._id_counter = os.urandom(5).hex(), itertools.count()
         self._exact: dict[str, dict[str, Route]] = {}
         self._patterns: list[tuple[re.Pattern[str], dict[str, Route]]] = []
         for route in self.endpoints.routes():
@@ -65,8 +68,12 @@ class App:
                     self._patterns.append((regex, {route.method: route}))
             else:
                 self._exact.setdefault(route.path, {})[route.method] = route
-        self._counters: dict[tuple[str, str, int], Any] = {}
-        self._timers: dict[str, Any] = {}
+
+    def _new_id(self) -> str:
+        """A request id unique across workers and restarts: a random prefix drawn when
+        the app is built (in each worker, after the fork), then a counter; no system
+        call per request, unlike ``os.urandom``."""
+        return f"{self._id_prefix}{next(self._id_counter):06x}"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -80,9 +87,11 @@ class App:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 self.service.start()
+                self.metrics.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.service.stop()
+                self.metrics.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -116,20 +125,18 @@ class App:
                 authorization = value
             elif name == b"x-api-key":
                 api_key = value
-        request_id = request_id or os.urandom(8).hex()
+        request_id = request_id or self._new_id()
         label = "unmatched"
         metrics = self.metrics
-        metrics.in_flight.inc()
+        metrics.in_flight_now += 1
         try:  # the gauge comes down whatever happens, a client gone mid-send included
             try:
                 route, params = self._match(method, path)
                 label = route.path
                 if route.protected and self.keys.enabled:
                     self.keys.check(authorization, api_key)
-                body = b""
-                if route.reads_body:
-                    body = await self._read_body(receive, content_length)
-                response = await route.endpoint(Request(method, path, body, request_id, params))
+                request = Request(method, path, b"", request_id, params)
+                response = await self._call(route, request, receive, content_length)
             except ShipmlError as exc:
                 response = self._error(exc, request_id)
             except ClientGone:
@@ -150,16 +157,52 @@ class App:
             )
             await send({"type": "http.response.body", "body": response.body})
         finally:
-            metrics.in_flight.dec()
-        key = (label, method, response.status)
-        counter = self._counters.get(key)
-        if counter is None:
-            counter = self._counters[key] = metrics.requests.labels(label, method, str(key[2]))
-        counter.inc()
-        timer = self._timers.get(label)
-        if timer is None:
-            timer = self._timers[label] = metrics.latency.labels(label)
-        timer.observe(time.perf_counter() - started)
+            metrics.in_flight_now -= 1
+        metrics.answered(label, method, response.status, time.perf_counter() - started)
+
+    async def _call(
+        self, route: Route, request: Request, receive: Receive, content_length: bytes | None
+    ) -> Response:
+        if not route.reads_body:
+            return await route.endpoint(request)
+        request.body = await self._read_body(receive, content_length)
+        if self.service.inline:
+            return await route.endpoint(request)
+        return await self._unless_gone(route, request, receive)
+
+    @staticmethod
+    async def _unless_gone(route: Route, request: Request, receive: Receive) -> Response:
+        """Run a slow endpoint, abandoning it if the client disconnects meanwhile.
+
+        Slow models queue requests for many milliseconds; a client that timed out (and
+        perhaps retried) should not cost a model call. Once the body is read, the next
+        ``receive()`` returns only at disconnect, so one watcher per request cancels the
+        endpoint, and the batcher drops its cancelled job before the call. Fast models
+        skip this: their queue drains within a model call, and the watcher costs more.
+        """
+        task = asyncio.current_task()
+        assert task is not None
+        state = {"finished": False, "gone": False}  # this request's own; nothing shared
+
+        def on_message(watch: asyncio.Future[Message]) -> None:
+            if state["finished"] or watch.cancelled() or watch.exception() is not None:
+                return
+            if watch.result()["type"] == "http.disconnect":
+                state["gone"] = True
+                task.cancel()
+
+        watch = asyncio.ensure_future(receive())
+        watch.add_done_callback(on_message)
+        try:
+            return await route.endpoint(request)
+        except asyncio.CancelledError:
+            if not state["gone"]:
+                raise
+            task.uncancel()
+            raise ClientGone from None
+        finally:
+            state["finished"] = True
+            watch.cancel()
 
     async def _read_body(self, receive: Receive, content_length: bytes | None) -> bytes:
         limit = self.settings.max_body_bytes
@@ -207,4 +250,4 @@ def create_app(
 ) -> App:
     """The ASGI app serving the model that ``source`` fetches."""
     metrics = Metrics()
-    return App(Service(source, metrics, description), settings, metrics)
+    return App(Service(source, metrics, description, settings), settings, metrics)

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from shipml.errors import InvalidInput, NotFound
-from shipml.scoring import InputSchema
 from shipml.serving.service import Service
 
 DATATYPES = {"number": "FP64", "integer": "INT64", "string": "BYTES", "boolean": "BOOL"}
@@ -19,7 +18,7 @@ DATATYPES = {"number": "FP64", "integer": "INT64", "string": "BYTES", "boolean":
 
 def metadata(service: Service, name: str) -> dict[str, Any]:
     info = _check_name(service, name)
-    fields = _fields(info)
+    fields = service.input_fields()
     return {
         "name": info["name"],
         "versions": [str(info["version"])],
@@ -41,13 +40,13 @@ def metadata(service: Service, name: str) -> dict[str, Any]:
 
 def records_from_request(service: Service, name: str, request: Any) -> tuple[list[Any], Any]:
     """The records an ``infer`` request describes, and its ``id``."""
-    info = _check_name(service, name)
+    _check_name(service, name)
     if not isinstance(request, dict) or not isinstance(request.get("inputs"), list):
         raise InvalidInput(
             'an infer request is {"inputs": [{"name", "shape", "datatype", "data"}]}'
         )
     tensors = request["inputs"]
-    names = list(_fields(info))
+    names = list(service.input_fields())
     for tensor in tensors:
         if not isinstance(tensor, dict) or "data" not in tensor or "shape" not in tensor:
             raise InvalidInput("every input tensor needs 'name', 'shape', 'datatype' and 'data'")
@@ -118,11 +117,6 @@ def _check_name(service: Service, name: str) -> dict[str, Any]:
     if name != info["name"]:
         raise NotFound(f"this service serves model {info['name']!r}, not {name!r}")
     return info
-
-
-def _fields(info: dict[str, Any]) -> dict[str, str]:
-    schema = info.get("input_schema")
-    return InputSchema(schema).fields if schema else {}
 
 
 def _rows(tensor: dict[str, Any], width: int) -> list[list[Any]]:

@@ -8,8 +8,11 @@ Prometheus client must see ``PROMETHEUS_MULTIPROC_DIR`` before it is first impor
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import logging
 import os
+import socket
 import sys
 import tempfile
 from collections.abc import Callable
@@ -25,11 +28,54 @@ from shipml.store import LocalModel, Store, open_folder, parse_reference
 LOG_FORMAT = "%(asctime)s shipml[%(process)d] %(levelname)s %(message)s"
 
 
+def http_protocol() -> str:
+    """httptools with one write per response (serving/protocol.py), when installed."""
+    if importlib.util.find_spec("httptools") is None:
+        return "auto"
+    return "shipml.serving.protocol:CorkedHttpToolsProtocol"
+
+
 class Worker(UvicornWorker):  # type: ignore[misc]
     """uvicorn with uvloop + httptools and no per-request access log (PEERS.md: it halves
     throughput); requests are counted in ``/metrics`` instead."""
 
-    CONFIG_KWARGS = {"loop": "auto", "http": "auto", "access_log": False, "server_header": False}
+    CONFIG_KWARGS = {
+        "loop": "auto",
+        "http": http_protocol(),
+        "access_log": False,
+        "server_header": False,
+    }
+    sockets: list[Any]  # gunicorn's listeners, set before run()
+
+    def run(self) -> None:
+        if self.cfg.reuse_port and self.cfg.workers > 1:
+            self.sockets = [own_listener(shared, self.cfg.backlog) for shared in self.sockets]
+        super().run()
+
+
+def own_listener(shared: Any, backlog: int) -> socket.socket:
+    """A listening socket of this worker's own, on the address of the shared one.
+
+    With one listening socket shared by all workers, whichever worker wakes first
+    accepts every connection in the queue: under a handful of keep-alive connections
+    (a load balancer, a client pool, wrk) one worker can end up with all of them while
+    the other idles (PEERS.md measured it; so did docs/performance.md). With one
+    ``SO_REUSEPORT`` socket per worker the kernel spreads new connections over the
+    workers by a hash of their addresses. The shared socket (bound by gunicorn, also
+    with ``SO_REUSEPORT``) is shut down so no connection waits in a queue nobody reads.
+    """
+    address = shared.getsockname()
+    sock = socket.socket(shared.family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(address)
+    sock.listen(backlog)
+    sock.setblocking(False)
+    # This stops the listen for every process holding it; the first worker does it, the
+    # others get ENOTCONN.
+    with contextlib.suppress(OSError):
+        shared.sock.shutdown(socket.SHUT_RD)
+    return sock
 
 
 class AccessLogWorker(Worker):
@@ -103,6 +149,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
             "timeout": s.timeout,
             "graceful_timeout": s.graceful_timeout,
             "keepalive": s.keepalive,
+            "reuse_port": s.reuse_port and hasattr(socket, "SO_REUSEPORT"),
             "accesslog": "-" if s.access_log else None,
             "errorlog": "-",
             "loglevel": "info",

@@ -27,6 +27,16 @@ class ServeSettings:
     graceful_timeout: int = 20  # seconds to drain in-flight requests on SIGTERM
     keepalive: int = 5
     access_log: bool = False  # one log line per request costs ~60 µs; metrics count instead
+    # Adaptive micro-batching (serving/batching.py): concurrent requests for a batchable
+    # model share one model call of at most max_batch_size rows. A lone request never
+    # waits; under load a batch is held at most max_latency_ms for clients about to return.
+    batching: bool = True
+    max_batch_size: int = 64
+    max_latency_ms: float = 5.0
+    max_queue: int = 1024  # rows waiting per worker before requests get 503 overloaded
+    # Each worker listens on its own SO_REUSEPORT socket so the kernel spreads
+    # connections evenly; with one shared socket one worker can take them all.
+    reuse_port: bool = True
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     cache_dir: Path | None = None
     model_dir: Path | None = None  # a baked-in model folder (images); overrides ``model``
@@ -54,7 +64,23 @@ def load_settings(project_serve: dict[str, Any] | None = None, **flags: Any) -> 
                 settings, **{name: _convert(f"SHIPML_{name.upper()}", raw, spec.type)}
             )
     settings = replace(settings, api_keys=read_api_keys())
-    return settings.with_overrides(**flags)
+    return check_settings(settings.with_overrides(**flags))
+
+
+def check_settings(settings: ServeSettings) -> ServeSettings:
+    """Refuse values that cannot work, naming the setting and its variable."""
+    for name, least in (("workers", 1), ("max_batch_size", 1), ("max_queue", 1)):
+        if getattr(settings, name) < least:
+            raise ProjectError(
+                f"serve setting {name} (SHIPML_{name.upper()}) must be at least {least}, "
+                f"got {getattr(settings, name)}"
+            )
+    if settings.max_latency_ms < 0:
+        raise ProjectError(
+            "serve setting max_latency_ms (SHIPML_MAX_LATENCY_MS) must be 0 or more, "
+            f"got {settings.max_latency_ms}"
+        )
+    return settings
 
 
 def read_api_keys() -> tuple[str, ...]:
@@ -86,6 +112,8 @@ def _convert(key: str, value: Any, kind: Any) -> Any:
     try:
         if kind == "int":
             return int(value)
+        if kind == "float":
+            return float(value)
         if kind == "bool":
             if isinstance(value, bool):
                 return value
@@ -93,5 +121,6 @@ def _convert(key: str, value: Any, kind: Any) -> Any:
         if "Path" in kind:
             return Path(value)
     except (TypeError, ValueError):
-        raise ProjectError(f"{key} must be a whole number, got {value!r}") from None
+        what = "a number" if kind == "float" else "a whole number"
+        raise ProjectError(f"{key} must be {what}, got {value!r}") from None
     return str(value)
