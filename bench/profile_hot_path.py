@@ -119,12 +119,13 @@ def batch_summary(text: str) -> str:
     values = {}
     for line in text.splitlines():
         if line.startswith(("shipml_batch_size", "shipml_queue_wait_seconds")):
-            name, value = line.rsplit(" ", 1)
-            values[name] = float(value)
+            key, number = line.rsplit(" ", 1)
+            values[key] = float(number)
     calls = values.get("shipml_batch_size_count", 0.0)
     if not calls:
         return "  no model calls"
-    buckets, previous = [], 0.0
+    buckets: list[str] = []
+    previous = 0.0
     for name, value in values.items():
         if name.startswith("shipml_batch_size_bucket") and value > previous:
             bound = name.split('"')[1]

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 import orjson
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from shipml import __version__
 from shipml.deploy.ci_commands import ci_app
 from shipml.deploy.commands import deploy_app
 from shipml.errors import ShipmlError
 from shipml.store import Store
+from shipml.store.commands import StoreOption, models_app, open_store
 
 if TYPE_CHECKING:
     from shipml.scoring.convert import Check
@@ -34,21 +34,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-models_app = typer.Typer(
-    help="List, inspect, alias and remove model versions.", no_args_is_help=True
-)
 app.add_typer(models_app, name="models")
 app.add_typer(deploy_app, name="deploy")
 app.add_typer(ci_app, name="ci")
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
 
-StoreOption = Annotated[
-    str | None,
-    typer.Option(
-        "--store", help="Store URL or folder (default: $SHIPML_STORE or ~/.shipml/store)."
-    ),
-]
 ProjectOption = Annotated[
     Path | None, typer.Option("--project", "-p", help="Project folder (default: the nearest one).")
 ]
@@ -60,15 +51,6 @@ OnnxOption = Annotated[
         "scikit-learn first (needs: pip install 'shipml[onnx]').",
     ),
 ]
-
-
-def _store(url: str | None) -> Store:
-    """The store the user means: --store, $SHIPML_STORE, the project's, or the default."""
-    from shipml.project import find_project, load_project
-    from shipml.train import store_url
-
-    root = None if (url or os.environ.get("SHIPML_STORE")) else find_project()
-    return Store(store_url(url, load_project(root) if root else None))
 
 
 @app.command()
@@ -88,7 +70,6 @@ def init(
 def train(project: ProjectOption = None, store: StoreOption = None) -> None:
     """Run the project's training script and register the model as a new version."""
     from shipml.project import load_project
-    from shipml.store import Store
     from shipml.train import store_url, train_project
 
     spec = load_project(project)
@@ -129,7 +110,7 @@ def serve(
     if ref.path is None:
         # Resolve and verify once, here, so a bad reference fails now and every worker
         # serves the same version even if a new one is published meanwhile.
-        target = _store(store)
+        target = open_store(store)
         local = target.fetch(ref, settings.cache_dir)
         settings = settings.with_overrides(model=local.manifest.ref, store=target.url)
         console.print(f"Serving {local.manifest.ref} ({local.digest[:19]}…) from {target.url}")
@@ -177,82 +158,12 @@ def predict(
     if path is not None:
         service = Service(lambda: model_from_file(path), Metrics())
     else:
-        target = _store(store)
+        target = open_store(store)
         service = Service(lambda: target.fetch(ref), Metrics())
     service.load_now()
     result = asyncio.run(service.predict(body, "cli"))
     options = orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY
     sys.stdout.write(orjson.dumps(result, option=options).decode() + "\n")
-
-
-@models_app.command("list")
-def models_list(
-    name: Annotated[str | None, typer.Argument(help="Only this model.")] = None,
-    store: StoreOption = None,
-) -> None:
-    """List models and their versions, newest last."""
-    target = _store(store)
-    table = Table("model", "created", "aliases", "digest", "metrics")
-    for model in [name] if name else target.models():
-        aliases = target.aliases(model)
-        for version in target.versions(model):
-            manifest, digest = target.manifest(model, version)
-            names = sorted(a for a, v in aliases.items() if v == version)
-            metrics = ", ".join(f"{k}={v:.3f}" for k, v in manifest.metrics.items())
-            table.add_row(manifest.ref, manifest.created, ", ".join(names), digest[7:19], metrics)
-    if not table.rows:
-        console.print(f"No models in {target.url} yet; run 'shipml train' in a project.")
-        return
-    console.print(table)
-
-
-@models_app.command("show")
-def models_show(
-    model: Annotated[str, typer.Argument(help="name, name:N or name@alias.")],
-    store: StoreOption = None,
-) -> None:
-    """Print a version's manifest (JSON) and its digest."""
-    from shipml.store import parse_reference
-
-    target = _store(store)
-    ref = parse_reference(model)
-    manifest, digest = target.manifest(ref.name, target.resolve(ref))
-    document = {"digest": digest, **orjson.loads(manifest.to_bytes())}
-    sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
-
-
-@models_app.command("alias")
-def models_alias(
-    name: Annotated[str, typer.Argument(help="Model name.")],
-    version: Annotated[int, typer.Argument(help="Version number.")],
-    alias: Annotated[str, typer.Argument(help="Alias, e.g. production.")],
-    store: StoreOption = None,
-) -> None:
-    """Point NAME@ALIAS at VERSION (moving it if it exists)."""
-    target = _store(store)
-    target.set_alias(name, alias, version)
-    console.print(f"{name}@{alias} -> {name}:{version}")
-
-
-@models_app.command("rm")
-def models_rm(
-    model: Annotated[str, typer.Argument(help="name:N or name@alias.")],
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-    store: StoreOption = None,
-) -> None:
-    """Delete a version (its aliases go with it; blobs no other version uses are freed)."""
-    from shipml.store import parse_reference
-
-    target = _store(store)
-    ref = parse_reference(model)
-    version = target.resolve(ref)
-    if not yes:
-        if not sys.stdin.isatty():
-            raise ShipmlError(f"refusing to delete {ref.name}:{version} without --yes")
-        typer.confirm(f"Delete {ref.name}:{version}?", abort=True)
-    dropped = target.remove(ref.name, version)
-    extra = f" and aliases {', '.join(dropped)}" if dropped else ""
-    console.print(f"Removed {ref.name}:{version}{extra}")
 
 
 ImageOption = Annotated[str, typer.Option("--tag", "-t", help="Image name, e.g. myreg.io/iris:1.")]
@@ -295,7 +206,7 @@ def build(
         reference = model or (f"{spec.name}@latest" if spec else None)
         if reference is None:
             raise ShipmlError("which model? shipml build NAME@ALIAS --tag IMAGE")
-        source = _store(store)
+        source = open_store(store)
         local = source.fetch(parse_reference(reference))
         if onnx:
             from shipml.scoring.convert import onnx_version

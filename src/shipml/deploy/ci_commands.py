@@ -4,7 +4,7 @@ deploys, on push and nightly. Thin: parse, call :mod:`shipml.deploy.ci`."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -20,11 +20,13 @@ ci_app = typer.Typer(
 
 
 def _write_ci(
-    vendor: ci.Vendor, options: ci.CiOptions, out: Path | None, project: Path | None
+    vendor: ci.Vendor, out: Path | None, project: Path | None, parameters: dict[str, Any]
 ) -> None:
+    """Write the pipeline; ``parameters`` are the command's own (its ``locals()``)."""
     from shipml.deploy import ci
     from shipml.project import load_project
 
+    options = ci.CiOptions(**{k: v for k, v in parameters.items() if k not in ("out", "project")})
     written = ci.write(vendor, load_project(project), options, out, command_line())
     console.print(
         f"Wrote {written}: train -> register -> build -> push -> deploy to {options.target}"
@@ -69,21 +71,7 @@ def github(
     project: ProjectDir = None,
 ) -> None:
     """Write a GitHub Actions workflow (.github/workflows/shipml.yml)."""
-    from shipml.deploy.ci import CiOptions
-
-    options = CiOptions(
-        registry=registry,
-        store=store,
-        target=target,
-        image_name=image_name,
-        branch=branch,
-        schedule=schedule,
-        namespace=namespace,
-        pull_secret=pull_secret,
-        resource_group=resource_group,
-        aci_name=aci_name,
-    )
-    _write_ci("github", options, out, project)
+    _write_ci("github", out, project, locals())
 
 
 @ci_app.command("azure")
@@ -108,20 +96,4 @@ def azure_pipelines(
     project: ProjectDir = None,
 ) -> None:
     """Write an Azure Pipelines file (azure-pipelines.yml)."""
-    from shipml.deploy.ci import CiOptions
-
-    options = CiOptions(
-        registry=registry,
-        store=store,
-        target=target,
-        image_name=image_name,
-        branch=branch,
-        schedule=schedule,
-        namespace=namespace,
-        pull_secret=pull_secret,
-        resource_group=resource_group,
-        aci_name=aci_name,
-        variable_group=variable_group,
-        service_connection=service_connection,
-    )
-    _write_ci("azure", options, out, project)
+    _write_ci("azure", out, project, locals())

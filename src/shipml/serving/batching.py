@@ -275,18 +275,11 @@ class Batcher:
         try:
             results = self._call(jobs)
         except Exception as exc:
-            failed: Exception | None = exc
+            halves = self._failed(jobs, started, exc)
         else:
-            failed = None
-        self._call_seconds = self.clock.now() - started
-        if failed is None:
-            self._settle(jobs, results)
-        elif len(jobs) == 1:
-            self._settle_error(jobs[0], failed)
-        else:  # bisect, so the bad request fails alone (outside ``except``: no chaining)
-            middle = len(jobs) // 2
-            self._run_inline(jobs[:middle])
-            self._run_inline(jobs[middle:])
+            halves = self._settled(jobs, started, results)
+        for half in halves:
+            self._run_inline(half)
 
     async def _run_in_executor(self, jobs: list[Job]) -> None:
         try:
@@ -300,18 +293,25 @@ class Batcher:
         try:
             results = await self.loop.run_in_executor(self.executor, self._call, jobs)
         except Exception as exc:
-            failed: Exception | None = exc
+            halves = self._failed(jobs, started, exc)
         else:
-            failed = None
+            halves = self._settled(jobs, started, results)
+        for half in halves:
+            await self._call_in_executor(half)
+
+    def _settled(self, jobs: list[Job], started: float, results: list[Any]) -> list[list[Job]]:
         self._call_seconds = self.clock.now() - started
-        if failed is None:
-            self._settle(jobs, results)
-        elif len(jobs) == 1:
-            self._settle_error(jobs[0], failed)
-        else:
-            middle = len(jobs) // 2
-            await self._call_in_executor(jobs[:middle])
-            await self._call_in_executor(jobs[middle:])
+        self._settle(jobs, results)
+        return []
+
+    def _failed(self, jobs: list[Job], started: float, exc: Exception) -> list[list[Job]]:
+        """Fail a lone job; split a batch in two to retry, so the bad request fails alone."""
+        self._call_seconds = self.clock.now() - started
+        if len(jobs) == 1:
+            self._settle_error(jobs[0], exc)
+            return []
+        middle = len(jobs) // 2
+        return [jobs[:middle], jobs[middle:]]
 
     def _settle(self, jobs: list[Job], results: Any) -> None:
         now = self.clock.now()

@@ -117,10 +117,15 @@ def _convert(key: str, value: Any, kind: Any) -> Any:
         if kind == "bool":
             if isinstance(value, bool):
                 return value
-            return str(value).strip().lower() in ("1", "true", "yes", "on")
+            word = str(value).strip().lower()
+            if word in ("1", "true", "yes", "on"):
+                return True
+            if word in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(word)
         if "Path" in kind:
             return Path(value)
     except (TypeError, ValueError):
-        what = "a number" if kind == "float" else "a whole number"
+        what = {"float": "a number", "bool": "true or false"}.get(kind, "a whole number")
         raise ProjectError(f"{key} must be {what}, got {value!r}") from None
     return str(value)

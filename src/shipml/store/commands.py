@@ -1,0 +1,107 @@
+"""``shipml models …``: list, inspect, alias and remove versions in a store.
+
+Registered on the main app in :mod:`shipml.cli`, which also uses :func:`open_store` and
+``StoreOption`` so every command finds the store the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from shipml.errors import ShipmlError
+from shipml.store.reference import parse_reference
+from shipml.store.store import Store
+
+models_app = typer.Typer(
+    help="List, inspect, alias and remove model versions.", no_args_is_help=True
+)
+console = Console(soft_wrap=True)
+
+StoreOption = Annotated[
+    str | None,
+    typer.Option(
+        "--store", help="Store URL or folder (default: $SHIPML_STORE or ~/.shipml/store)."
+    ),
+]
+
+
+def open_store(url: str | None) -> Store:
+    """The store the user means: --store, $SHIPML_STORE, the project's, or the default."""
+    from shipml.project import find_project, load_project
+    from shipml.train import store_url
+
+    root = None if (url or os.environ.get("SHIPML_STORE")) else find_project()
+    return Store(store_url(url, load_project(root) if root else None))
+
+
+@models_app.command("list")
+def models_list(
+    name: Annotated[str | None, typer.Argument(help="Only this model.")] = None,
+    store: StoreOption = None,
+) -> None:
+    """List models and their versions, newest last."""
+    target = open_store(store)
+    table = Table("model", "created", "aliases", "digest", "metrics")
+    for model in [name] if name else target.models():
+        aliases = target.aliases(model)
+        for version in target.versions(model):
+            manifest, digest = target.manifest(model, version)
+            names = sorted(a for a, v in aliases.items() if v == version)
+            metrics = ", ".join(f"{k}={v:.3f}" for k, v in manifest.metrics.items())
+            table.add_row(manifest.ref, manifest.created, ", ".join(names), digest[7:19], metrics)
+    if not table.rows:
+        console.print(f"No models in {target.url} yet; run 'shipml train' in a project.")
+        return
+    console.print(table)
+
+
+@models_app.command("show")
+def models_show(
+    model: Annotated[str, typer.Argument(help="name, name:N or name@alias.")],
+    store: StoreOption = None,
+) -> None:
+    """Print a version's manifest (JSON) and its digest."""
+    target = open_store(store)
+    ref = parse_reference(model)
+    manifest, digest = target.manifest(ref.name, target.resolve(ref))
+    document = {"digest": digest, **orjson.loads(manifest.to_bytes())}
+    sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+@models_app.command("alias")
+def models_alias(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[int, typer.Argument(help="Version number.")],
+    alias: Annotated[str, typer.Argument(help="Alias, e.g. production.")],
+    store: StoreOption = None,
+) -> None:
+    """Point NAME@ALIAS at VERSION (moving it if it exists)."""
+    target = open_store(store)
+    target.set_alias(name, alias, version)
+    console.print(f"{name}@{alias} -> {name}:{version}")
+
+
+@models_app.command("rm")
+def models_rm(
+    model: Annotated[str, typer.Argument(help="name:N or name@alias.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    store: StoreOption = None,
+) -> None:
+    """Delete a version (its aliases go with it; blobs no other version uses are freed)."""
+    target = open_store(store)
+    ref = parse_reference(model)
+    version = target.resolve(ref)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise ShipmlError(f"refusing to delete {ref.name}:{version} without --yes")
+        typer.confirm(f"Delete {ref.name}:{version}?", abort=True)
+    dropped = target.remove(ref.name, version)
+    extra = f" and aliases {', '.join(dropped)}" if dropped else ""
+    console.print(f"Removed {ref.name}:{version}{extra}")
