@@ -60,6 +60,15 @@ def test_regressor_answers_prediction(app: App) -> None:
     )
 
 
+@pytest.mark.parametrize("number", [b"1e999", b"-1e999", b"1" + b"0" * 400, b"NaN", b"Infinity"])
+def test_numbers_a_double_cannot_hold_are_refused_before_the_model(app: App, number: bytes) -> None:
+    # The scikit-learn scorer skips scikit-learn's finiteness scan: this is why it may.
+    answer = call(app, "POST", "/predict", content=b'{"a": ' + number + b', "b": 1}')
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "invalid_json"
+    assert call(app, "POST", "/predict", json={"a": 1e308, "b": 1}).status_code == 200
+
+
 def test_every_response_has_a_request_id(app: App) -> None:
     for method, path in (("GET", "/health/live"), ("GET", "/nope"), ("POST", "/predict")):
         assert len(call(app, method, path).headers["x-request-id"]) >= 16
