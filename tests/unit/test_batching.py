@@ -265,6 +265,27 @@ def test_after_a_burst_a_lone_client_soon_stops_waiting() -> None:
     run(go)
 
 
+def test_right_after_a_burst_a_lone_client_waits_at_most_twice() -> None:
+    async def go() -> None:
+        clock = FakeClock()
+        model = FakeModel(clock, cost=0.003)
+        batcher = make(model, clock, max_latency=0.005)
+        for _ in range(300):  # a second of eight busy clients
+            await asyncio.gather(*(batcher.submit([1], 1, "r") for _ in range(8)))
+            clock.advance(0.0002)
+        waits = []
+        for _ in range(6):  # then one client, straight away: the average still says 8
+            job = batcher.submit([2], 1, "r")
+            await tick()
+            waits.append(len(clock.pending()))
+            clock.advance(0.003)
+            assert await job == [20]
+            clock.advance(0.0002)
+        assert waits == [1, 1, 0, 0, 0, 0]
+
+    run(go)
+
+
 def test_without_coalescing_each_request_is_its_own_call() -> None:
     async def go() -> None:
         model = FakeModel()
