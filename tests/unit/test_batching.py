@@ -249,14 +249,19 @@ def test_the_fill_wait_never_exceeds_max_latency() -> None:
     run(go)
 
 
+async def after_a_burst(clock: FakeClock) -> Batcher:
+    """A batcher that has just served a second of eight busy clients."""
+    batcher = make(FakeModel(clock, cost=0.003), clock, max_latency=0.005)
+    for _ in range(300):
+        await asyncio.gather(*(batcher.submit([1], 1, "r") for _ in range(8)))
+        clock.advance(0.0002)
+    return batcher
+
+
 def test_after_a_burst_a_lone_client_soon_stops_waiting() -> None:
     async def go() -> None:
         clock = FakeClock()
-        model = FakeModel(clock, cost=0.003)
-        batcher = make(model, clock, max_latency=0.005)
-        for _ in range(300):  # a second of eight busy clients
-            await asyncio.gather(*(batcher.submit([1], 1, "r") for _ in range(8)))
-            clock.advance(0.0002)
+        batcher = await after_a_burst(clock)
         clock.advance(1.0)  # then a quiet second
         for _ in range(3):  # one client alone: answered without waiting on the clock
             assert await batcher.submit([2], 1, "r") == [20]
@@ -268,11 +273,7 @@ def test_after_a_burst_a_lone_client_soon_stops_waiting() -> None:
 def test_right_after_a_burst_a_lone_client_waits_at_most_twice() -> None:
     async def go() -> None:
         clock = FakeClock()
-        model = FakeModel(clock, cost=0.003)
-        batcher = make(model, clock, max_latency=0.005)
-        for _ in range(300):  # a second of eight busy clients
-            await asyncio.gather(*(batcher.submit([1], 1, "r") for _ in range(8)))
-            clock.advance(0.0002)
+        batcher = await after_a_burst(clock)
         waits = []
         for _ in range(6):  # then one client, straight away: the average still says 8
             job = batcher.submit([2], 1, "r")
