@@ -209,6 +209,13 @@ def batching(rows: list[dict[str, Any]]) -> list[str]:
             f"{off['c1']['p50_ms']:.3f} ms (Δ {delta:+.3f} ms; ≤ +0.1 ms: {verdict_text}); "
             f"c=32: {on['c32']['rps']:,.0f} vs {off['c32']['rps']:,.0f} req/s."
         )
+    if any(" p50: " in line for line in lines):
+        lines.append(
+            "- These compare two server starts, one c=1 run each: where a model's c=1 latency "
+            "moves more than 0.1 ms from one start to the next (a 100-tree forest's does), "
+            "they cannot show a 0.1 ms difference. `bench/batching_overhead.py` measures "
+            "it with one loaded model shared by both settings, rounds alternated."
+        )
     return lines
 
 
