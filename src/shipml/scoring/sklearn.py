@@ -9,6 +9,7 @@ anything else.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from typing import Any
@@ -105,10 +106,10 @@ class SklearnScorer:
         fast = forest_proba(self.model)
         if fast is None:
             return None
+        rows = np.zeros((1, len(self.schema.names)))
         if manifest.example is not None:
-            rows = self.schema.matrix([manifest.example], rows=False)
-        else:
-            rows = np.zeros((1, len(self.schema.names)))
+            with contextlib.suppress(InvalidInput):  # an odd example: zeros will do
+                rows = self.schema.matrix([manifest.example], rows=False)
         frame = self._frame(rows) if self._frame_columns is not None else rows
         if agrees(fast, rows, self.model.predict_proba(frame)):
             return fast
