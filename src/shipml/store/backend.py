@@ -119,8 +119,15 @@ class FsspecBackend:
         if not self._root_ready:
             top = self.root.split("/", 1)[0]
             if not self.fs.exists(top):
-                with contextlib.suppress(FileExistsError):  # another trainer was first
+                try:
                     self.fs.mkdir(top)
+                except (FileExistsError, ValueError):
+                    # Another trainer created it first; adlfs reports that race as a
+                    # ValueError ("does not meet Azure requirements"). Only a container
+                    # that is really there now makes it harmless.
+                    self.fs.invalidate_cache(top)
+                    if not self.fs.exists(top):
+                        raise
             self._root_ready = True
 
     def write(self, path: str, data: bytes) -> None:
@@ -133,6 +140,12 @@ class FsspecBackend:
             self.fs.pipe_file(self._path(path), data, mode="create")
         except FileExistsError:
             return False
+        except Exception as exc:
+            # A conditional create that lost a race: Azure may refuse it with 412 (the
+            # blob appeared between its check and the commit); adlfs maps only 409.
+            if getattr(exc, "status_code", None) in (409, 412):
+                return False
+            raise
         return True
 
     def exists(self, path: str) -> bool:
