@@ -111,8 +111,9 @@ print("created" if created else "lost")
 
 
 def test_racing_creates_of_one_blob_give_one_winner_and_no_error(azure: str) -> None:
-    # Content-addressed blobs and version manifests are created exclusively; under a
-    # race Azure may refuse the losers with 412 (not 409), which adlfs does not map.
+    # Content-addressed blobs and version manifests are created exclusively, and the
+    # first write to a new store also creates its container: every loser of either race
+    # must see "someone else was first", never an error.
     start = str(time.time() + 3)
     runs = [
         subprocess.Popen(

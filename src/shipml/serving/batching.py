@@ -121,7 +121,7 @@ class Batcher:
         self._rows = 0  # rows queued
         self._busy = False  # a batch is scheduled, waiting to fill, or running
         self._fill_timer: Timer | None = None
-        self._running: asyncio.Task[None] | None = None
+        self._running: asyncio.Task[None] | None = None  # held: the loop keeps only weak refs
         # Jobs in the system (queued or running), as a time-weighted moving average.
         self._in_system = 0
         self._concurrency = 0.0

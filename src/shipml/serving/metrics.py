@@ -4,11 +4,12 @@ With several workers, every worker writes its numbers to files in
 ``PROMETHEUS_MULTIPROC_DIR`` (set by :mod:`shipml.serving.server` before the workers
 fork) and ``/metrics`` adds them up, so a scrape sees the whole service, not one worker.
 
-Each write to those files costs 1 to 2 µs (a lock, a ``getpid`` system call, an mmap
-store), so the two per-request numbers that need no distribution, the request count and
-the in-flight gauge, are kept in plain Python and written out once a second (and on
-every scrape of this worker): a scrape may see another worker's counts up to a second
-late. The latency histogram is observed per request; batch metrics once per model call.
+Each write to those files costs about a microsecond (a lock and an mmap store; the
+``getpid`` system call prometheus-client adds is replaced by a cached pid below), so the
+two per-request numbers that need no distribution, the request count and the in-flight
+gauge, are kept in plain Python and written out once a second (and on every scrape of
+this worker): a scrape may see another worker's counts up to a second late. The latency
+histogram is observed per request; batch metrics once per model call.
 """
 
 from __future__ import annotations

@@ -69,17 +69,13 @@ def load_settings(project_serve: dict[str, Any] | None = None, **flags: Any) -> 
 
 def check_settings(settings: ServeSettings) -> ServeSettings:
     """Refuse values that cannot work, naming the setting and its variable."""
-    for name, least in (("workers", 1), ("max_batch_size", 1), ("max_queue", 1)):
+    least_of = {"workers": 1, "max_batch_size": 1, "max_queue": 1, "max_latency_ms": 0}
+    for name, least in least_of.items():
         if getattr(settings, name) < least:
             raise ProjectError(
                 f"serve setting {name} (SHIPML_{name.upper()}) must be at least {least}, "
                 f"got {getattr(settings, name)}"
             )
-    if settings.max_latency_ms < 0:
-        raise ProjectError(
-            "serve setting max_latency_ms (SHIPML_MAX_LATENCY_MS) must be 0 or more, "
-            f"got {settings.max_latency_ms}"
-        )
     return settings
 
 

@@ -140,12 +140,6 @@ class FsspecBackend:
             self.fs.pipe_file(self._path(path), data, mode="create")
         except FileExistsError:
             return False
-        except Exception as exc:
-            # A conditional create that lost a race: Azure may refuse it with 412 (the
-            # blob appeared between its check and the commit); adlfs maps only 409.
-            if getattr(exc, "status_code", None) in (409, 412):
-                return False
-            raise
         return True
 
     def exists(self, path: str) -> bool:
