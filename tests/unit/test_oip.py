@@ -73,11 +73,10 @@ def triton_datatype(array: np.ndarray) -> str:
     return str(np_to_triton_dtype(array.dtype))
 
 
-@pytest.mark.parametrize(
-    "dtype",
-    [np.float64, np.float32, np.float16, np.int64, np.int32, np.int16, np.int8]
-    + [np.uint64, np.uint32, np.uint16, np.uint8],
-)
+SIGNED = [np.float64, np.float32, np.float16, np.int64, np.int32, np.int16, np.int8]
+
+
+@pytest.mark.parametrize("dtype", [*SIGNED, np.uint64, np.uint32, np.uint16, np.uint8])
 @pytest.mark.parametrize("binary", [True, False])
 def test_every_numeric_datatype_answers_like_predict(app: App, dtype: Any, binary: bool) -> None:
     rows = ROWS.astype(dtype)
