@@ -26,9 +26,10 @@ class Prepared:
 class Scorer(Protocol):
     """What the service needs of a scoring contract.
 
-    Scorers of a feature table (scikit-learn, ONNX) also have ``prepare_table(columns)``,
-    which takes one checked array per schema feature: the Open Inference Protocol's
-    tensors go to the model without becoming records first.
+    Scorers of a feature table (scikit-learn, ONNX) also have ``prepare_table(features)``,
+    which takes a checked ``[N, F]`` numeric matrix or one checked array per schema
+    feature: the Open Inference Protocol's tensors reach the model without becoming
+    records first.
     """
 
     contract: str

@@ -128,9 +128,9 @@ class OnnxScorer:
         items, single, rows = split_payload(payload)
         return self._float32(self.schema.matrix(items, rows), single)
 
-    def prepare_table(self, columns: list[np.ndarray]) -> Prepared:
-        """Columns checked by the caller: no record per row."""
-        return self._float32(self.schema.table(columns), False)
+    def prepare_table(self, features: np.ndarray | list[np.ndarray]) -> Prepared:
+        """Features checked by the caller: no record per row."""
+        return self._float32(self.schema.table(features), False)
 
     @staticmethod
     def _float32(matrix: np.ndarray, single: bool) -> Prepared:

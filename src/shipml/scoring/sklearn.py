@@ -70,9 +70,10 @@ class SklearnScorer:
         items, single, rows = split_payload(payload)
         return Prepared(self.schema.matrix(items, rows), len(items), single)
 
-    def prepare_table(self, columns: list[np.ndarray]) -> Prepared:
-        """Columns checked by the caller (finite numbers included): no record per row."""
-        return Prepared(self.schema.table(columns), len(columns[0]), False)
+    def prepare_table(self, features: np.ndarray | list[np.ndarray]) -> Prepared:
+        """Features checked by the caller (finite numbers included): no record per row."""
+        table = self.schema.table(features)
+        return Prepared(table, len(table), False)
 
     def concat(self, parts: list[Any]) -> Any:
         return np.concatenate(parts) if len(parts) > 1 else parts[0]

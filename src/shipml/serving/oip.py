@@ -96,8 +96,8 @@ class OpenInference:
         request = parse_infer(body, header_length)
         fields = self.service.input_fields()
         if fields:
-            columns = feature_columns(fields, request.inputs)
-            results = await self.service.predict_columns(columns, request_id)
+            features = feature_columns(fields, request.inputs)
+            results = await self.service.predict_features(features, request_id)
         else:
             payload = schemaless_payload(request.inputs)
             results = await self.service.predict_payload(

@@ -170,10 +170,19 @@ def _parameters(value: Any, where: str) -> dict[str, Any]:
 # -- the model's features --------------------------------------------------------------
 
 
-def feature_columns(fields: dict[str, str], inputs: list[Tensor]) -> list[np.ndarray]:
-    """One checked column per schema feature (in schema order) from the request's inputs."""
+Features = np.ndarray | list[np.ndarray]
+
+
+def feature_columns(fields: dict[str, str], inputs: list[Tensor]) -> Features:
+    """The request's features, checked: one column per schema feature (in schema order),
+    or the ``[N, F]`` matrix itself when every feature is a number (no copy, no column
+    taken apart)."""
     names = list(fields)
+    columns: list[np.ndarray]
     if len(inputs) == 1 and inputs[0].name not in fields:
+        matrix = _matrix(fields, inputs[0])
+        if matrix is not None:
+            return matrix
         columns = _matrix_columns(fields, inputs[0])
     else:
         given = {tensor.name: tensor for tensor in inputs}
@@ -206,6 +215,23 @@ def feature_columns(fields: dict[str, str], inputs: list[Tensor]) -> list[np.nda
     if rows == {0}:
         raise TensorError("the inputs hold no rows")
     return columns
+
+
+def _matrix(fields: dict[str, str], tensor: Tensor) -> np.ndarray | None:
+    """The fast path of the ``[N, F]`` form: all-"number" features, a well-formed matrix
+    of finite numbers, checked in one pass; None sends it to the column-wise checks that
+    say what is wrong (or convert integer features)."""
+    array = tensor.array
+    if (
+        array.ndim == 2
+        and array.shape[1] == len(fields)
+        and len(array)
+        and array.dtype.kind in "iuf"
+        and all(kind == "number" for kind in fields.values())
+        and (array.dtype.kind != "f" or np.isfinite(array).all())
+    ):
+        return array
+    return None
 
 
 def _matrix_columns(fields: dict[str, str], tensor: Tensor) -> list[np.ndarray]:

@@ -164,15 +164,19 @@ class Service:
         scorer = self._require()
         return await self._score(scorer, scorer.prepare(payload, body), request_id)
 
-    async def predict_columns(self, columns: list[np.ndarray], request_id: str) -> Any:
-        """Score rows given as one checked array per schema feature, in schema order (the
-        Open Inference Protocol face parses tensors itself). Scorers that take a feature
-        table (``prepare_table``) get it without a Python object per value; the others get
-        the records a ``/predict`` body of the same rows would hold."""
+    async def predict_features(
+        self, features: np.ndarray | list[np.ndarray], request_id: str
+    ) -> Any:
+        """Score rows whose features were parsed and checked elsewhere (the Open Inference
+        Protocol face reads tensors itself): an ``[N, F]`` matrix of numbers, or one array
+        per schema feature, in schema order. Scorers of a feature table
+        (``prepare_table``) get it without a Python object per value; the others get the
+        records a ``/predict`` body of the same rows would hold."""
         scorer = self._require()
         prepare_table = getattr(scorer, "prepare_table", None)
         if prepare_table is not None:
-            return await self._score(scorer, prepare_table(columns), request_id)
+            return await self._score(scorer, prepare_table(features), request_id)
+        columns = list(features.T) if isinstance(features, np.ndarray) else features
         names = list(self.input_fields())
         records = [
             dict(zip(names, row, strict=True))
