@@ -252,3 +252,18 @@ def test_json_outputs_when_asked(app: App) -> None:
     output = result.get_response()["outputs"][0]
     assert output["data"] == [r["prediction"] for r in predicted(app, ROWS, ["a", "b"])]
     assert "parameters" not in output
+
+
+def test_openapi_describes_the_infer_routes_and_their_errors(app: App) -> None:
+    from openapi_spec_validator import validate
+
+    document = call(app, "GET", "/openapi.json").json()
+    validate(document)
+    for path in ("/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/infer"):
+        post = document["paths"][path]["post"]
+        assert set(post["requestBody"]["content"]) == {
+            "application/json",
+            "application/octet-stream",
+        }
+        error = post["responses"]["400"]["content"]["application/json"]["schema"]
+        assert error["properties"]["error"] == {"type": "string"} and "422" not in post["responses"]
