@@ -267,3 +267,24 @@ def test_openapi_describes_the_infer_routes_and_their_errors(app: App) -> None:
         }
         error = post["responses"]["400"]["content"]["application/json"]["schema"]
         assert error["properties"]["error"] == {"type": "string"} and "422" not in post["responses"]
+
+
+def test_pathological_tensors_are_400_not_500(app: App) -> None:
+    deep: list[Any] = ["x"]
+    for _ in range(900):  # orjson parses it; Python's recursion limit would not
+        deep = [deep]
+    cases = [
+        ({"name": "input", "shape": [1, 2], "datatype": "BYTES", "data": deep}, "needs 2 values"),
+        ({"name": "input", "shape": [1] * 33, "datatype": "FP64", "data": [1]}, "at most 32"),
+        ({"name": "input", "shape": [2**62, 2], "datatype": "FP64", "data": [1, 2]}, "needs"),
+    ]
+    for item, message in cases:
+        answer = call(app, "POST", "/v2/models/reg/infer", json={"inputs": [item]})
+        assert answer.status_code == 400 and message in answer.json()["error"], answer.text
+
+
+def test_an_answer_that_is_not_json_is_a_model_error() -> None:
+    from shipml.errors import ModelError
+
+    with pytest.raises(ModelError, match="cannot be written as JSON"):
+        result_tensors([object(), object()])

@@ -23,7 +23,7 @@ import numpy as np
 import orjson
 
 from shipml import __version__
-from shipml.errors import NotFound, ShipmlError
+from shipml.errors import ModelError, NotFound, ShipmlError
 from shipml.serving.oip_request import (
     NUMBER_KINDS,
     RequestedOutput,
@@ -179,9 +179,13 @@ def _tensors(name: str, values: list[Any]) -> list[Tensor]:
 
 
 def _json_texts(values: list[Any]) -> np.ndarray:
-    texts = np.empty(len(values), dtype=object)
-    texts[:] = [orjson.dumps(v, option=orjson.OPT_SERIALIZE_NUMPY).decode() for v in values]
-    return texts
+    try:
+        texts = [orjson.dumps(v, option=orjson.OPT_SERIALIZE_NUMPY).decode() for v in values]
+    except TypeError as exc:  # what /predict says of the same answer
+        raise ModelError(f"the model's answer cannot be written as JSON: {exc}") from None
+    array = np.empty(len(values), dtype=object)
+    array[:] = texts
+    return array
 
 
 def select(

@@ -38,6 +38,7 @@ NUMERIC: dict[str, np.dtype[Any]] = {
 }
 DATATYPES = (*NUMERIC, BYTES)
 _LENGTH = 4  # bytes of the length before each BYTES element
+MAX_DIMENSIONS = 32  # numpy's limit is 64; no model here takes more than 2
 
 
 class TensorError(ShipmlError):
@@ -71,8 +72,10 @@ def check_datatype(name: str, datatype: Any) -> str:
 def check_shape(name: str, shape: Any) -> tuple[int, ...]:
     if not isinstance(shape, list) or not all(type(size) is int and size >= 0 for size in shape):
         raise TensorError(
-            f"input {name!r}: 'shape' must be a list of non-negative integers, got {shape!r}"
+            f"input {name!r}: 'shape' must be a list of non-negative integers, got {shape!r:.60}"
         )
+    if len(shape) > MAX_DIMENSIONS:
+        raise TensorError(f"input {name!r} has {len(shape)} dimensions; at most {MAX_DIMENSIONS}")
     return tuple(shape)
 
 
@@ -218,11 +221,21 @@ def _shaped(name: str, array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _flatten(data: list[Any]) -> list[Any]:
-    if data and isinstance(data[0], list):
-        return [
-            value for row in data for value in _flatten(row if isinstance(row, list) else [row])
-        ]
-    return data
+    """Nested lists' elements in row-major order (iterative: JSON may nest deeper than
+    Python's recursion limit)."""
+    if not data or not isinstance(data[0], list):
+        return data
+    values: list[Any] = []
+    stack = [iter(data)]
+    while stack:
+        for value in stack[-1]:
+            if isinstance(value, list):
+                stack.append(iter(value))
+                break
+            values.append(value)
+        else:
+            stack.pop()
+    return values
 
 
 def _kind(value: Any) -> str:
