@@ -288,3 +288,19 @@ def test_an_answer_that_is_not_json_is_a_model_error() -> None:
 
     with pytest.raises(ModelError, match="cannot be written as JSON"):
         result_tensors([object(), object()])
+
+
+def test_api_keys_guard_model_data_but_not_the_probes() -> None:
+    x = np.array([[0.0, 1.0], [1.0, 0.0]])
+    ref = shipml.save_model(LinearRegression().fit(x, x[:, 0]), training_data=x, name="keyed")
+    app = make_app(ref, api_keys=("s3cret",))
+    for path in ("/v2/health/live", "/v2/health/ready", "/v2/models/keyed/versions/1/ready"):
+        assert call(app, "GET", path).status_code == 200, path
+    for method, path in (("GET", "/v2/models/keyed"), ("GET", "/v2/models/keyed/config")):
+        refused = call(app, method, path)
+        assert refused.status_code == 401 and "API key" in refused.json()["error"]
+        assert refused.headers["www-authenticate"].startswith("Bearer")
+    body = {"inputs": [{"name": "input", "shape": [1, 2], "datatype": "FP64", "data": [1, 2]}]}
+    assert call(app, "POST", "/v2/models/keyed/infer", json=body).status_code == 401
+    keyed = call(app, "POST", "/v2/models/keyed/infer", json=body, headers={"X-API-Key": "s3cret"})
+    assert keyed.status_code == 200 and keyed.json()["outputs"][0]["name"] == "prediction"
