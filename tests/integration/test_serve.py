@@ -257,7 +257,7 @@ def test_info_openapi_metrics_and_oip(iris_model: str, serve: Callable[..., Serv
         assert 'shipml_requests_total{method="POST",route="/predict",status="200"}' in metrics
         assert 'shipml_model_info{digest="' in metrics and "shipml_batch_size_bucket" in metrics
         meta = client.get("/v2/models/iris").json()
-        assert [i["name"] for i in meta["inputs"]] == list(SEED_IRIS_RECORD)
+        assert meta["inputs"] == [{"name": "input", "datatype": "FP64", "shape": [-1, 4]}]
         infer = client.post(
             "/v2/models/iris/infer",
             json={

@@ -86,21 +86,33 @@ def test_body_limit_is_checked_before_reading(regressor: str) -> None:
 def test_unknown_model_name_in_oip_is_404(app: App) -> None:
     assert call(app, "GET", "/v2/models/sum").json()["name"] == "sum"
     missing = call(app, "POST", "/v2/models/iris/infer", json={"inputs": []})
-    assert missing.status_code == 404 and "'sum', not 'iris'" in missing.json()["error"]["message"]
+    assert missing.status_code == 404 and "'sum', not 'iris'" in missing.json()["error"]
+    unrouted = call(app, "GET", "/v2/repository/index")
+    assert unrouted.status_code == 404 and isinstance(unrouted.json()["error"], str)
 
 
 @pytest.mark.parametrize(
     ("body", "message"),
     [
         ({"inputs": "x"}, "an infer request is"),
-        ({"inputs": [{"name": "x", "shape": [1, 3], "data": [1, 2, 3]}]}, "shape must be [N, 2]"),
-        ({"inputs": [{"name": "a", "shape": [1], "data": [1]}]}, "missing input tensor 'b'"),
-        ({"inputs": [{"name": "x", "shape": [2, 2], "data": [1, 2, 3]}]}, "has 3 values"),
+        ({"inputs": []}, "has no inputs"),
+        (
+            {"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP64", "data": [1, 2, 3]}]},
+            "must have shape [N, 2]",
+        ),
+        (
+            {"inputs": [{"name": "a", "shape": [1], "datatype": "FP64", "data": [1]}]},
+            "missing input 'b'",
+        ),
+        (
+            {"inputs": [{"name": "x", "shape": [2, 2], "datatype": "FP64", "data": [1, 2, 3]}]},
+            "needs 4 values, its data holds 3",
+        ),
     ],
 )
 def test_oip_errors(app: App, body: object, message: str) -> None:
     answer = call(app, "POST", "/v2/models/sum/infer", json=body)
-    assert answer.status_code == 422 and message in answer.json()["error"]["message"]
+    assert answer.status_code == 400 and message in answer.json()["error"]
 
 
 def test_auth_protects_data_but_not_probes_or_pages(regressor: str) -> None:

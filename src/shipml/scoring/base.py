@@ -24,6 +24,14 @@ class Prepared:
 
 
 class Scorer(Protocol):
+    """What the service needs of a scoring contract.
+
+    Scorers of a feature table (scikit-learn, ONNX) also have ``prepare_table(features)``,
+    which takes a checked ``[N, F]`` numeric matrix or one checked array per schema
+    feature: the Open Inference Protocol's tensors reach the model without becoming
+    records first.
+    """
+
     contract: str
     batchable: bool
     output_schema: dict[str, Any] | None

@@ -126,13 +126,20 @@ class OnnxScorer:
 
     def prepare(self, payload: Any, body: bytes) -> Prepared:
         items, single, rows = split_payload(payload)
-        matrix = self.schema.matrix(items, rows)
+        return self._float32(self.schema.matrix(items, rows), single)
+
+    def prepare_table(self, features: np.ndarray | list[np.ndarray]) -> Prepared:
+        """Features checked by the caller: no record per row."""
+        return self._float32(self.schema.table(features), False)
+
+    @staticmethod
+    def _float32(matrix: np.ndarray, single: bool) -> Prepared:
         if len(matrix) and np.abs(matrix).max() > FLOAT32_MAX:
             raise InvalidInput(
                 "a value is too large for this model: it is served through ONNX Runtime, "
                 "which computes in float32 (largest magnitude about 3.4e38)"
             )
-        return Prepared(matrix.astype(np.float32), len(items), single)
+        return Prepared(matrix.astype(np.float32), len(matrix), single)
 
     def concat(self, parts: list[Any]) -> Any:
         return np.concatenate(parts) if len(parts) > 1 else parts[0]

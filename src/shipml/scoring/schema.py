@@ -151,6 +151,20 @@ class InputSchema:
             table = [[record[name] for name in names] for record in items]
         return np.array(table, dtype=np.float64 if self.numeric else object)
 
+    def table(self, columns: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
+        """The matrix :meth:`matrix` would make, from already-checked features (the Open
+        Inference Protocol's tensors): a numeric ``[N, F]`` matrix, or one column per
+        field. Float64 when every field is a number, else objects holding the same Python
+        values a parsed record would."""
+        if isinstance(columns, np.ndarray):
+            return columns.astype(np.float64, copy=False)
+        if self.numeric:
+            return np.column_stack(columns).astype(np.float64, copy=False)
+        table = np.empty((len(columns[0]), len(columns)), dtype=object)
+        for j, column in enumerate(columns):
+            table[:, j] = column
+        return table
+
 
 def infer_schema(
     training_data: Any = None,

@@ -31,8 +31,9 @@ def _trust_finite_input() -> None:
 
     The scan costs 10-30 µs per call on a one-row request (a tenth of an iris SVC's
     whole call) and can never fire here: requests are parsed by orjson, which refuses
-    NaN, Infinity and numbers beyond a double's range, and the schema admits numbers
-    only where the training data had them. scikit-learn's settings are per thread, so
+    NaN, Infinity and numbers beyond a double's range, binary tensors (``/v2``) are
+    refused when they hold either (:mod:`shipml.serving.oip_request`), and the schema
+    admits numbers only where the training data had them. scikit-learn's settings are per thread, so
     each thread that calls a model sets it once.
     """
     if not getattr(_THREAD, "trusted", False):
@@ -68,6 +69,11 @@ class SklearnScorer:
     def prepare(self, payload: Any, body: bytes) -> Prepared:
         items, single, rows = split_payload(payload)
         return Prepared(self.schema.matrix(items, rows), len(items), single)
+
+    def prepare_table(self, features: np.ndarray | list[np.ndarray]) -> Prepared:
+        """Features checked by the caller (finite numbers included): no record per row."""
+        table = self.schema.table(features)
+        return Prepared(table, len(table), False)
 
     def concat(self, parts: list[Any]) -> Any:
         return np.concatenate(parts) if len(parts) > 1 else parts[0]

@@ -28,6 +28,7 @@ from shipml.errors import (
 from shipml.serving.auth import ApiKeys
 from shipml.serving.endpoints import Endpoints, Request, Response, Route
 from shipml.serving.metrics import Metrics
+from shipml.serving.oip import error_body as oip_error_body
 from shipml.serving.service import Service
 from shipml.serving.settings import ServeSettings
 from shipml.store import LocalModel
@@ -115,7 +116,7 @@ class App:
         started = time.perf_counter()
         method: str = scope["method"]
         path: str = scope["path"]
-        request_id = content_length = authorization = api_key = None
+        request_id = content_length = authorization = api_key = inference_header = None
         for name, value in scope["headers"]:
             if name == b"content-length":
                 content_length = value
@@ -125,6 +126,8 @@ class App:
                 authorization = value
             elif name == b"x-api-key":
                 api_key = value
+            elif name == b"inference-header-content-length":  # /v2 binary tensors
+                inference_header = value
         request_id = request_id or self._new_id()
         label = "unmatched"
         metrics = self.metrics
@@ -135,16 +138,16 @@ class App:
                 label = route.path
                 if route.protected and self.keys.enabled:
                     self.keys.check(authorization, api_key)
-                request = Request(method, path, b"", request_id, params)
+                request = Request(method, path, b"", request_id, params, inference_header)
                 response = await self._call(route, request, receive, content_length)
             except ShipmlError as exc:
-                response = self._error(exc, request_id)
+                response = self._error(exc, request_id, path)
             except ClientGone:
                 return
             except Exception:
                 log.exception("request %s %s %s failed", request_id, method, path)
                 response = self._error(
-                    ShipmlError("internal error; see the service log"), request_id
+                    ShipmlError("internal error; see the service log"), request_id, path
                 )
             headers = [
                 (b"content-type", response.content_type),
@@ -230,10 +233,15 @@ class App:
                 return b"".join(chunks)
 
     @staticmethod
-    def _error(exc: ShipmlError, request_id: str) -> Response:
-        body = orjson.dumps(
-            {"error": {"code": exc.code, "message": exc.message, "request_id": request_id}}
-        )
+    def _error(exc: ShipmlError, request_id: str, path: str) -> Response:
+        status = exc.status
+        if path.startswith("/v2") and (len(path) == 3 or path[3] == "/"):
+            # The Open Inference Protocol's own error object, which its clients print.
+            status, body = oip_error_body(exc)
+        else:
+            body = orjson.dumps(
+                {"error": {"code": exc.code, "message": exc.message, "request_id": request_id}}
+            )
         headers: list[tuple[bytes, bytes]] = []
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:
@@ -242,7 +250,7 @@ class App:
             headers.append((b"allow", ", ".join(exc.allowed).encode()))
         if exc.status == 401:
             headers.append((b"www-authenticate", b'Bearer realm="shipml"'))
-        return Response(exc.status, body, headers=headers)
+        return Response(status, body, headers=headers)
 
 
 def create_app(

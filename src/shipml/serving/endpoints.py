@@ -13,14 +13,14 @@ from typing import Any
 
 import orjson
 
-from shipml import __version__
-from shipml.errors import InvalidJSON, ModelError, NotFound
-from shipml.serving import oip
+from shipml.errors import ModelError, NotFound
 from shipml.serving.metrics import Metrics
+from shipml.serving.oip import OpenInference
 from shipml.serving.openapi import build_openapi
 from shipml.serving.service import Service
 
 JSON = b"application/json"
+BINARY = b"application/octet-stream"
 # The pages hold no inline script or style, so the policy can forbid both.
 CSP = (
     b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -49,6 +49,7 @@ class Request:
     body: bytes
     request_id: str
     params: dict[str, str]
+    inference_header_length: bytes | None = None  # the binary tensor extension's header
 
 
 @dataclass(slots=True)
@@ -86,6 +87,7 @@ class Endpoints:
         self.auth = auth
         self.static = _load_static()
         self._openapi: bytes | None = None
+        self.oip = OpenInference(service)
 
     def routes(self) -> list[Route]:
         return [
@@ -98,16 +100,24 @@ class Endpoints:
             Route("GET", "/", self.page("index.html"), protected=False),
             Route("GET", "/docs", self.page("docs.html"), protected=False),
             Route("GET", "/static/{file}", self.asset, protected=False),
-            Route("GET", "/v2", self.v2_server),
-            Route("GET", "/v2/health/live", self.live, protected=False),
-            Route("GET", "/v2/health/ready", self.ready, protected=False),
-            Route("GET", "/v2/models/{name}", self.v2_metadata),
-            Route("GET", "/v2/models/{name}/ready", self.v2_model_ready, protected=False),
-            Route("POST", "/v2/models/{name}/infer", self.v2_infer, reads_body=True),
-            Route(
-                "POST", "/v2/models/{name}/versions/{version}/infer", self.v2_infer, reads_body=True
-            ),
+            *self.v2_routes(),
         ]
+
+    def v2_routes(self) -> list[Route]:
+        """The Open Inference Protocol; every model route also under ``/versions/{version}``."""
+        routes = [
+            Route("GET", "/v2", self.v2_server),
+            Route("GET", "/v2/health/live", self.v2_live, protected=False),
+            Route("GET", "/v2/health/ready", self.v2_ready, protected=False),
+        ]
+        for model in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
+            routes += [
+                Route("GET", model, self.v2_metadata),
+                Route("GET", f"{model}/ready", self.v2_model_ready, protected=False),
+                Route("GET", f"{model}/config", self.v2_config),
+                Route("POST", f"{model}/infer", self.v2_infer, reads_body=True),
+            ]
+        return routes
 
     async def predict(self, request: Request) -> Response:
         return json_response(await self.service.predict(request.body, request.request_id))
@@ -147,27 +157,41 @@ class Endpoints:
         return Response(200, body, content_type, PAGE_HEADERS)
 
     async def v2_server(self, request: Request) -> Response:
-        return json_response({"name": "shipml", "version": __version__, "extensions": []})
+        return json_response(self.oip.server_metadata())
+
+    async def v2_live(self, request: Request) -> Response:
+        return json_response({"live": True})
+
+    async def v2_ready(self, request: Request) -> Response:
+        self.service.info()  # raises NotReady (503) until loaded and warmed
+        return json_response({"ready": True})
 
     async def v2_metadata(self, request: Request) -> Response:
-        return json_response(oip.metadata(self.service, request.params["name"]))
+        params = request.params
+        return json_response(self.oip.model_metadata(params["name"], params.get("version")))
 
     async def v2_model_ready(self, request: Request) -> Response:
-        oip.metadata(self.service, request.params["name"])
-        return json_response({"name": request.params["name"], "ready": True})
+        params = request.params
+        return json_response(self.oip.model_ready(params["name"], params.get("version")))
+
+    async def v2_config(self, request: Request) -> Response:
+        params = request.params
+        return json_response(self.oip.model_config(params["name"], params.get("version")))
 
     async def v2_infer(self, request: Request) -> Response:
-        try:
-            payload = orjson.loads(request.body)
-        except orjson.JSONDecodeError as exc:
-            raise InvalidJSON(f"the body is not valid JSON: {exc}") from None
-        records, infer_id = oip.records_from_request(self.service, request.params["name"], payload)
-        results = await self.service.predict_payload(
-            records, orjson.dumps(records), request.request_id
+        params = request.params
+        body, header_length = await self.oip.infer(
+            params["name"],
+            params.get("version"),
+            request.body,
+            request.inference_header_length,
+            request.request_id,
         )
-        if not isinstance(results, list):
-            results = [results]
-        return json_response(oip.response(self.service, results, infer_id))
+        if header_length is None:
+            return Response(200, body)
+        return Response(
+            200, body, BINARY, [(b"inference-header-content-length", str(header_length).encode())]
+        )
 
 
 def _load_static() -> dict[str, tuple[bytes, bytes]]:

@@ -1,148 +1,295 @@
-"""The Open Inference Protocol (v2, KServe/Triton/MLServer) as a thin face on :class:`Service`.
+"""The Open Inference Protocol (v2: KServe, Triton, MLServer) as a thin face on :class:`Service`.
 
-An ``infer`` request carries tensors: either one tensor of shape ``[N, F]`` whose columns
-are the features in schema order, or one tensor per feature named after it (shape
-``[N]`` or ``[N, 1]``). They become records and go through the same path as
-``/predict``; the list of result records becomes one output tensor per result field.
+What it adds to ``/predict`` is only translation: an ``infer`` request's tensors become the
+model's features (:mod:`.oip_request`), the answers ``/predict`` would give become output
+tensors, and metadata, readiness and errors take the protocol's shapes (``{"error": "…"}``
+with the status Triton and KServe use: 400 for any problem with the request, 404 for an
+unknown model or version). docs/http-api.md has the table of what is supported.
+
+Outputs are the fields of ``/predict``'s answers, one tensor each, rows first: a classifier
+gives ``label`` ``[N]`` and ``probabilities`` ``[N, C]`` (FP64) plus ``classes`` ``[C]``
+(BYTES: the column names, in order); a regressor ``prediction`` ``[N]``. Fields of other
+scoring contracts (score.py, predictor classes) map the same way: numbers and booleans to
+their tensor types, strings to BYTES, a field whose values are ``{key: number}`` objects to
+an ``[N, K]`` FP64 tensor plus ``<field>_keys``, anything else to BYTES holding each value's
+JSON text. An answer that is not a list of records is one tensor, ``output``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from shipml.errors import InvalidInput, NotFound
+import numpy as np
+import orjson
+
+from shipml import __version__
+from shipml.errors import ModelError, NotFound, ShipmlError
+from shipml.serving.oip_request import (
+    NUMBER_KINDS,
+    RequestedOutput,
+    feature_columns,
+    parse_infer,
+    schemaless_payload,
+)
 from shipml.serving.service import Service
+from shipml.serving.tensors import (
+    BYTES,
+    Tensor,
+    TensorError,
+    binary_data,
+    datatype_of,
+    json_data,
+)
 
-DATATYPES = {"number": "FP64", "integer": "INT64", "string": "BYTES", "boolean": "BOOL"}
-
-
-def metadata(service: Service, name: str) -> dict[str, Any]:
-    info = _check_name(service, name)
-    fields = service.input_fields()
-    return {
-        "name": info["name"],
-        "versions": [str(info["version"])],
-        "platform": f"shipml-{info['contract']}",
-        "inputs": [
-            {"name": field, "datatype": DATATYPES.get(kind, "BYTES"), "shape": [-1]}
-            for field, kind in fields.items()
-        ],
-        "outputs": [
-            {
-                "name": key,
-                "datatype": "FP64" if key in ("probabilities", "prediction", "score") else "BYTES",
-                "shape": [-1],
-            }
-            for key in ((info.get("output_schema") or {}).get("properties") or {})
-        ],
-    }
+MATRIX_INPUT = "input"
+EXTENSIONS = ["binary_tensor_data", "classification", "model_configuration"]
+SCHEMA_DATATYPES = {"number": "FP64", "integer": "INT64", "string": "BYTES", "boolean": "BOOL"}
+KEYS_OUTPUT = {"probabilities": "classes"}  # the name of the tensor naming a matrix's columns
 
 
-def records_from_request(service: Service, name: str, request: Any) -> tuple[list[Any], Any]:
-    """The records an ``infer`` request describes, and its ``id``."""
-    _check_name(service, name)
-    if not isinstance(request, dict) or not isinstance(request.get("inputs"), list):
-        raise InvalidInput(
-            'an infer request is {"inputs": [{"name", "shape", "datatype", "data"}]}'
+class OpenInference:
+    """The protocol's calls on one :class:`Service`; the endpoints only pass HTTP in and out."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+
+    def server_metadata(self) -> dict[str, Any]:
+        return {"name": "shipml", "version": __version__, "extensions": EXTENSIONS}
+
+    def model_metadata(self, name: str, version: str | None) -> dict[str, Any]:
+        info = self._check(name, version)
+        return {
+            "name": info["name"],
+            "versions": [str(info["version"])],
+            "platform": f"shipml-{info['contract']}",
+            "inputs": input_metadata(self.service.input_fields()),
+            "outputs": output_metadata(info.get("output_schema")),
+        }
+
+    def model_ready(self, name: str, version: str | None) -> dict[str, Any]:
+        info = self._check(name, version)  # raises NotReady (503) while loading
+        return {"name": info["name"], "ready": True}
+
+    def model_config(self, name: str, version: str | None) -> dict[str, Any]:
+        """A minimal Triton model configuration: the model batches itself
+        (``max_batch_size`` 0, so ``dims`` are the whole shapes, batch included)."""
+        meta = self.model_metadata(name, version)
+        return {
+            "name": meta["name"],
+            "platform": meta["platform"],
+            "backend": "shipml",
+            "max_batch_size": 0,
+            "input": [_config_tensor(tensor) for tensor in meta["inputs"]],
+            "output": [_config_tensor(tensor) for tensor in meta["outputs"]],
+        }
+
+    async def infer(
+        self,
+        name: str,
+        version: str | None,
+        body: bytes,
+        header_length: bytes | None,
+        request_id: str,
+    ) -> tuple[bytes, int | None]:
+        """The response body, and the length of its JSON part when binary data follows."""
+        info = self._check(name, version)
+        request = parse_infer(body, header_length)
+        fields = self.service.input_fields()
+        if fields:
+            features = feature_columns(fields, request.inputs)
+            results = await self.service.predict_features(features, request_id)
+        else:
+            payload = schemaless_payload(request.inputs)
+            results = await self.service.predict_payload(
+                payload, orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY), request_id
+            )
+        chosen = select(result_tensors(results), request.outputs, request.binary_outputs)
+        head: dict[str, Any] = {
+            "model_name": info["name"],
+            "model_version": str(info["version"]),
+            # KServe's data model requires an id: the request's, else this request's X-Request-ID.
+            "id": str(request.id) if request.id is not None else request_id,
+        }
+        return encode(head, chosen)
+
+    def _check(self, name: str, version: str | None) -> dict[str, Any]:
+        info = self.service.info()
+        if name != info["name"]:
+            raise NotFound(f"this service serves model {info['name']!r}, not {name!r}")
+        if version is not None and version != str(info["version"]):
+            raise NotFound(
+                f"model {name!r} has no version {version!r} here; this service serves "
+                f"version {info['version']}"
+            )
+        return info
+
+
+def error_body(exc: ShipmlError) -> tuple[int, bytes]:
+    """The protocol's error object; a request that does not fit the model is 400 here, as
+    in Triton and KServe (``/predict`` says 422)."""
+    status = 400 if exc.status == 422 else exc.status
+    return status, orjson.dumps({"error": exc.message})
+
+
+# -- answers → output tensors ----------------------------------------------------------
+
+
+def result_tensors(results: Any) -> list[Tensor]:
+    """The output tensors of the answers ``/predict`` gives (see the module's docstring)."""
+    if isinstance(results, list) and results and isinstance(results[0], dict):
+        keys = results[0].keys()
+        if all(isinstance(r, dict) and r.keys() == keys for r in results):
+            return [t for key in keys for t in _tensors(key, [r[key] for r in results])]
+    if isinstance(results, dict):
+        return [
+            t
+            for key, value in results.items()
+            for t in _tensors(str(key), value if isinstance(value, list) else [value])
+        ]
+    return _tensors("output", results if isinstance(results, list) else [results])
+
+
+def _tensors(name: str, values: list[Any]) -> list[Tensor]:
+    first = values[0] if values else None
+    if isinstance(first, dict) and first:
+        keys = list(first)
+        if all(isinstance(v, dict) and list(v) == keys for v in values):
+            matrix = np.asarray([list(v.values()) for v in values])
+            if matrix.dtype.kind in "iuf":
+                labels = np.empty(len(keys), dtype=object)
+                labels[:] = [str(k) for k in keys]
+                return [
+                    Tensor(name, "FP64", matrix.astype(np.float64), labels=labels),
+                    Tensor(KEYS_OUTPUT.get(name, f"{name}_keys"), BYTES, labels),
+                ]
+    try:
+        array = np.asarray(values)
+    except (ValueError, TypeError):  # ragged
+        return [Tensor(name, BYTES, _json_texts(values))]
+    datatype = datatype_of(array)
+    if datatype is None:  # numbers of a type the protocol lacks (e.g. float128)
+        array = array.astype(np.float64 if array.dtype.kind == "f" else np.int64)
+        datatype = datatype_of(array)
+    if datatype == BYTES:
+        if array.dtype.kind != "U":
+            return [Tensor(name, BYTES, _json_texts(values))]
+        array = array.astype(object)
+    assert datatype is not None
+    return [Tensor(name, datatype, array)]
+
+
+def _json_texts(values: list[Any]) -> np.ndarray:
+    try:
+        texts = [orjson.dumps(v, option=orjson.OPT_SERIALIZE_NUMPY).decode() for v in values]
+    except TypeError as exc:  # what /predict says of the same answer
+        raise ModelError(f"the model's answer cannot be written as JSON: {exc}") from None
+    array = np.empty(len(values), dtype=object)
+    array[:] = texts
+    return array
+
+
+def select(
+    tensors: list[Tensor], requested: list[RequestedOutput] | None, binary: bool
+) -> list[tuple[Tensor, bool]]:
+    """The outputs to send and whether each goes as binary data: all of them by default,
+    else the requested ones in the requested order."""
+    if requested is None:
+        return [(tensor, binary) for tensor in tensors]
+    by_name = {tensor.name: tensor for tensor in tensors}
+    chosen: list[tuple[Tensor, bool]] = []
+    for want in requested:
+        tensor = by_name.get(want.name)
+        if tensor is None:
+            raise TensorError(
+                f"unknown output {want.name!r}; this model's outputs are {', '.join(by_name)}"
+            )
+        if want.classification:
+            tensor = classify(tensor, want.classification)
+        chosen.append((tensor, binary if want.binary is None else want.binary))
+    return chosen
+
+
+def classify(tensor: Tensor, count: int) -> Tensor:
+    """Triton's classification extension: the top ``count`` columns of each row as
+    ``"score:index:label"`` strings (``"score:index"`` when the columns have no names)."""
+    scores = tensor.array
+    if scores.ndim != 2 or scores.dtype.kind not in "iuf":
+        raise TensorError(
+            f"output {tensor.name!r} has no class scores to classify; ask for classification "
+            "on an [N, C] output such as probabilities"
         )
-    tensors = request["inputs"]
-    names = list(service.input_fields())
-    for tensor in tensors:
-        if not isinstance(tensor, dict) or "data" not in tensor or "shape" not in tensor:
-            raise InvalidInput("every input tensor needs 'name', 'shape', 'datatype' and 'data'")
-    if len(tensors) == 1 and tensors[0].get("name") not in names:
-        rows = _rows(tensors[0], len(names))
-        return [dict(zip(names, row, strict=True)) for row in rows], request.get("id")
-    by_name = {t.get("name"): _flat(t["data"]) for t in tensors}
-    missing = [n for n in names if n not in by_name]
-    if missing:
-        raise InvalidInput(
-            f"missing input tensor {missing[0]!r}; send one tensor per feature "
-            f"({', '.join(names)}) or one [N, {len(names)}] tensor"
-        )
-    count = len(by_name[names[0]])
-    if any(len(by_name[n]) != count for n in names):
-        raise InvalidInput("all input tensors must hold the same number of rows")
-    return [{n: by_name[n][i] for n in names} for i in range(count)], request.get("id")
+    count = min(count, scores.shape[1])
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :count]
+    labels = tensor.labels
+    texts = np.empty(order.shape, dtype=object)
+    for row, columns in enumerate(order.tolist()):
+        for place, column in enumerate(columns):
+            text = f"{scores[row, column]:f}:{column}"
+            texts[row, place] = f"{text}:{labels[column]}" if labels is not None else text
+    return Tensor(tensor.name, BYTES, texts)
 
 
-def response(service: Service, results: list[Any], request_id: Any) -> dict[str, Any]:
-    info = service.info()
+def encode(head: dict[str, Any], chosen: list[tuple[Tensor, bool]]) -> tuple[bytes, int | None]:
+    """The response body; binary outputs' bytes follow the JSON in output order."""
     outputs: list[dict[str, Any]] = []
-    if results and isinstance(results[0], dict):
-        for key in results[0]:
-            column = [result[key] for result in results]
-            if isinstance(column[0], dict):  # class probabilities: an [N, C] matrix
-                classes = list(column[0])
-                data = [row[c] for row in column for c in classes]
-                outputs.append(
-                    {
-                        "name": key,
-                        "datatype": "FP64",
-                        "shape": [len(column), len(classes)],
-                        "data": data,
-                        "parameters": {"classes": classes},
-                    }
-                )
-            else:
-                outputs.append(
-                    {
-                        "name": key,
-                        "datatype": _datatype(column[0]),
-                        "shape": [len(column)],
-                        "data": column,
-                    }
-                )
-    else:
-        outputs.append(
-            {
-                "name": "output",
-                "datatype": _datatype(results[0] if results else 0.0),
-                "shape": [len(results)],
-                "data": results,
-            }
-        )
-    answer: dict[str, Any] = {
-        "model_name": info["name"],
-        "model_version": str(info["version"]),
-        "outputs": outputs,
+    chunks: list[bytes] = []
+    for tensor, binary in chosen:
+        entry: dict[str, Any] = {
+            "name": tensor.name,
+            "datatype": tensor.datatype,
+            "shape": list(tensor.array.shape),
+        }
+        if binary:
+            chunk = binary_data(tensor.array)
+            chunks.append(chunk)
+            entry["parameters"] = {"binary_data_size": len(chunk)}
+        else:
+            entry["data"] = json_data(tensor.array)
+        outputs.append(entry)
+    head["outputs"] = outputs
+    text = orjson.dumps(head, option=orjson.OPT_SERIALIZE_NUMPY)
+    if not chunks:
+        return text, None
+    return b"".join([text, *chunks]), len(text)
+
+
+# -- metadata --------------------------------------------------------------------------
+
+
+def input_metadata(fields: dict[str, str]) -> list[dict[str, Any]]:
+    """One ``[-1, F]`` FP64 tensor when every feature is a number, else one per feature."""
+    if not fields:
+        return []
+    if all(kind in NUMBER_KINDS for kind in fields.values()):
+        return [{"name": MATRIX_INPUT, "datatype": "FP64", "shape": [-1, len(fields)]}]
+    return [
+        {"name": name, "datatype": SCHEMA_DATATYPES.get(kind, BYTES), "shape": [-1]}
+        for name, kind in fields.items()
+    ]
+
+
+def output_metadata(schema: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The output tensors an answer of ``schema`` (the model's output schema) becomes."""
+    outputs: list[dict[str, Any]] = []
+    for name, spec in ((schema or {}).get("properties") or {}).items():
+        if spec.get("type") == "object" and spec.get("properties"):
+            width = len(spec["properties"])
+            outputs.append({"name": name, "datatype": "FP64", "shape": [-1, width]})
+            keys = KEYS_OUTPUT.get(name, f"{name}_keys")
+            outputs.append({"name": keys, "datatype": BYTES, "shape": [width]})
+        elif "enum" in spec:
+            datatype = datatype_of(np.asarray(spec["enum"])) if spec["enum"] else BYTES
+            outputs.append({"name": name, "datatype": datatype or "FP64", "shape": [-1]})
+        else:
+            datatype = SCHEMA_DATATYPES.get(spec.get("type", ""), BYTES)
+            outputs.append({"name": name, "datatype": datatype, "shape": [-1]})
+    return outputs
+
+
+def _config_tensor(tensor: dict[str, Any]) -> dict[str, Any]:
+    datatype = tensor["datatype"]
+    return {
+        "name": tensor["name"],
+        "data_type": "TYPE_STRING" if datatype == BYTES else f"TYPE_{datatype}",
+        "dims": tensor["shape"],
     }
-    if request_id is not None:
-        answer["id"] = request_id
-    return answer
-
-
-def _check_name(service: Service, name: str) -> dict[str, Any]:
-    info = service.info()
-    if name != info["name"]:
-        raise NotFound(f"this service serves model {info['name']!r}, not {name!r}")
-    return info
-
-
-def _rows(tensor: dict[str, Any], width: int) -> list[list[Any]]:
-    shape, data = tensor["shape"], _flat(tensor["data"])
-    if not (isinstance(shape, list) and len(shape) == 2 and shape[1] == width):
-        raise InvalidInput(f"input tensor shape must be [N, {width}] (one column per feature)")
-    if len(data) != shape[0] * width:
-        raise InvalidInput(
-            f"input tensor data has {len(data)} values; shape {shape} needs {shape[0] * width}"
-        )
-    return [data[i * width : (i + 1) * width] for i in range(shape[0])]
-
-
-def _flat(data: Any) -> list[Any]:
-    if not isinstance(data, list):
-        raise InvalidInput("tensor 'data' must be a list")
-    if data and isinstance(data[0], list):
-        return [value for row in data for value in _flat(row)]
-    return data
-
-
-def _datatype(value: Any) -> str:
-    if isinstance(value, bool):
-        return "BOOL"
-    if isinstance(value, int):
-        return "INT64"
-    if isinstance(value, float):
-        return "FP64"
-    return "BYTES"

@@ -142,33 +142,7 @@ def build_openapi(info: dict[str, Any], example_output: Any, auth: bool) -> dict
                     },
                 }
             },
-            "/v2/models/{name}/infer": {
-                "post": {
-                    "operationId": "v2_infer",
-                    "summary": "Open Inference Protocol v2 infer",
-                    "parameters": [
-                        {
-                            "name": "name",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string", "enum": [info["name"]]},
-                        }
-                    ],
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "required": ["inputs"],
-                                    "properties": {"inputs": {"type": "array"}},
-                                }
-                            }
-                        },
-                    },
-                    "responses": {"200": json_ok, **_errors("400", "401", "422", "500", "503")},
-                }
-            },
+            **_oip_infer(info),
         },
         "components": {"schemas": {"Record": record, "Result": result, "Error": ERROR_SCHEMA}},
     }
@@ -189,3 +163,74 @@ def _errors(*codes: str) -> dict[str, Any]:
         }
         for code in codes
     }
+
+
+def _oip_infer(info: dict[str, Any]) -> dict[str, Any]:
+    """The Open Inference Protocol's infer routes (docs/http-api.md says the rest)."""
+    error = {
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {"error": {"type": "string"}},
+                }
+            }
+        }
+    }
+    errors = {
+        "400": "The request is malformed or does not fit the model's inputs",
+        "401": ERRORS["401"],
+        "404": "Another model name or version",
+        "413": ERRORS["413"],
+        "500": "The model raised",
+        "503": "The model is loading, or the worker is overloaded",
+    }
+    inference = {
+        "type": "object",
+        "required": ["inputs"],
+        "properties": {"id": {"type": "string"}, "inputs": {"type": "array"}},
+    }
+    binary = {"description": "The JSON part, then binary tensor data (Triton's extension)"}
+    name = {
+        "name": "name",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "enum": [info["name"]]},
+    }
+    version = {
+        "name": "version",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "enum": [str(info["version"])]},
+    }
+    routes: dict[str, Any] = {}
+    for path, parameters in (
+        ("/v2/models/{name}/infer", [name]),
+        ("/v2/models/{name}/versions/{version}/infer", [name, version]),
+    ):
+        routes[path] = {
+            "post": {
+                "operationId": "v2_infer" if len(parameters) == 1 else "v2_infer_version",
+                "summary": "Open Inference Protocol v2 infer",
+                "parameters": parameters,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": inference},
+                        "application/octet-stream": {"schema": binary},
+                    },
+                },
+                "responses": {
+                    "200": {
+                        "description": "The outputs (JSON, or JSON then binary tensor data)",
+                        "content": {
+                            "application/json": {"schema": {"type": "object"}},
+                            "application/octet-stream": {},
+                        },
+                    },
+                    **{code: {"description": text, **error} for code, text in errors.items()},
+                },
+            }
+        }
+    return routes

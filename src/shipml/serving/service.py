@@ -13,11 +13,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import numpy as np
 import orjson
 
 from shipml import __version__
 from shipml.errors import InvalidJSON, ModelError, NotReady, ShipmlError
-from shipml.scoring import InputSchema, Scorer, load_scorer
+from shipml.scoring import InputSchema, Prepared, Scorer, load_scorer
 from shipml.serving.batching import Batcher
 from shipml.serving.metrics import Metrics
 from shipml.serving.settings import ServeSettings
@@ -161,7 +162,29 @@ class Service:
 
     async def predict_payload(self, payload: Any, body: bytes, request_id: str) -> Any:
         scorer = self._require()
-        prepared = scorer.prepare(payload, body)
+        return await self._score(scorer, scorer.prepare(payload, body), request_id)
+
+    async def predict_features(
+        self, features: np.ndarray | list[np.ndarray], request_id: str
+    ) -> Any:
+        """Score rows whose features were parsed and checked elsewhere (the Open Inference
+        Protocol face reads tensors itself): an ``[N, F]`` matrix of numbers, or one array
+        per schema feature, in schema order. Scorers of a feature table
+        (``prepare_table``) get it without a Python object per value; the others get the
+        records a ``/predict`` body of the same rows would hold."""
+        scorer = self._require()
+        prepare_table = getattr(scorer, "prepare_table", None)
+        if prepare_table is not None:
+            return await self._score(scorer, prepare_table(features), request_id)
+        columns = list(features.T) if isinstance(features, np.ndarray) else features
+        names = list(self.input_fields())
+        records = [
+            dict(zip(names, row, strict=True))
+            for row in zip(*(column.tolist() for column in columns), strict=True)
+        ]
+        return await self.predict_payload(records, orjson.dumps(records), request_id)
+
+    async def _score(self, scorer: Scorer, prepared: Prepared, request_id: str) -> Any:
         if prepared.count == 0 and scorer.batchable:
             return []
         try:
