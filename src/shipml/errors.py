@@ -41,6 +41,12 @@ class StoreError(ShipmlError):
     code = "store_error"
 
 
+class DiskFull(StoreError):
+    """A write to the store or the cache ran out of space; nothing half-written was kept."""
+
+    code = "disk_full"
+
+
 class IntegrityError(ShipmlError):
     """A stored file does not match the digest its manifest records."""
 

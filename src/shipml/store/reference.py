@@ -35,8 +35,12 @@ class Reference:
 
 
 def check_name(name: str) -> str:
-    """Return ``name`` if it is a valid model name, else raise an error that says why."""
-    if not NAME_PATTERN.match(name):
+    """Return ``name`` if it is a valid model name, else raise an error that says why.
+
+    Every store path built from a name goes through here (:mod:`shipml.store.paths`), so
+    a name can never be a path: no ``/``, no ``..``, nothing but the pattern.
+    """
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise ReferenceError_(
             f"invalid model name {name!r}: use lower-case letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
@@ -45,7 +49,7 @@ def check_name(name: str) -> str:
 
 
 def check_alias(alias: str) -> str:
-    if not ALIAS_PATTERN.match(alias):
+    if not isinstance(alias, str) or not ALIAS_PATTERN.fullmatch(alias):
         raise ReferenceError_(
             f"invalid alias {alias!r}: use lower-case letters, digits, '.', '_' or '-', "
             "starting with a letter (for example 'production')"
