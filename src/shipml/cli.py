@@ -26,6 +26,7 @@ from shipml.store.commands import StoreOption, models_app, open_store
 
 if TYPE_CHECKING:
     from shipml.scoring.convert import Check
+    from shipml.store import LocalModel
 
 app = typer.Typer(
     name="shipml",
@@ -116,6 +117,7 @@ def serve(
         console.print(f"Serving {local.manifest.ref} ({local.digest[:19]}…) from {target.url}")
         example = local.manifest.example
     else:
+        _model_file(ref.path)  # a file that is not a model fails now, not in every worker
         settings = settings.with_overrides(model=str(ref.path))
         example = None
     url = f"http://{settings.host}:{settings.port}"
@@ -133,6 +135,23 @@ def serve(
         run_server(settings)
 
 
+def _model_file(path: Path) -> LocalModel:
+    """Load a bare model file here, so one that is not a model is one line, at once."""
+    from shipml.scoring import model_from_file
+    from shipml.store.reference import MODEL_FILE_HELP
+
+    try:
+        return model_from_file(path)
+    except ShipmlError:
+        raise
+    except Exception as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise ShipmlError(
+            f"{path} is not a model file shipml can load ({type(exc).__name__}: {reason}); "
+            f"{MODEL_FILE_HELP}"
+        ) from None
+
+
 def _checked(check: Check) -> str:
     return (
         f"ONNX Runtime: converted and checked on {check.rows} rows (largest difference from "
@@ -147,7 +166,6 @@ def predict(
     store: StoreOption = None,
 ) -> None:
     """Score JSON input with a model, in this process, and print the JSON answer."""
-    from shipml.scoring import model_from_file
     from shipml.serving.metrics import Metrics
     from shipml.serving.service import Service
     from shipml.store import parse_reference
@@ -156,7 +174,7 @@ def predict(
     ref = parse_reference(model)
     path = ref.path
     if path is not None:
-        service = Service(lambda: model_from_file(path), Metrics())
+        service = Service(lambda: _model_file(path), Metrics())
     else:
         target = open_store(store)
         service = Service(lambda: target.fetch(ref), Metrics())

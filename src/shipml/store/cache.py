@@ -54,9 +54,9 @@ def cached_copy(folder: Path, manifest: Manifest, raw: bytes, read_blob: ReadBlo
     ``read_blob`` reads (and checks) one file from the store. A damaged cached copy is
     removed and fetched again, once; a full disk leaves no partial copy behind.
     """
-    if folder.is_dir() and _intact(folder, manifest, raw, quiet=True):
-        return
     try:
+        if folder.is_dir() and _intact(folder, manifest, raw, quiet=True):
+            return
         with _locked(folder):  # one process fetches; the others wait and use its copy
             if folder.is_dir():
                 if _intact(folder, manifest, raw):

@@ -23,6 +23,7 @@ models_app = typer.Typer(
     help="List, inspect, alias and remove model versions.", no_args_is_help=True
 )
 console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 StoreOption = Annotated[
     str | None,
@@ -49,13 +50,24 @@ def models_list(
     """List models and their versions, newest last."""
     target = open_store(store)
     table = Table("model", "created", "aliases", "digest", "metrics")
+    problems: list[str] = []
     for model in [name] if name else target.models():
-        aliases = target.aliases(model)
+        try:
+            aliases = target.aliases(model)
+        except ShipmlError as exc:  # one damaged alias does not hide the versions
+            aliases, problems = {}, [*problems, exc.message]
         for version in target.versions(model):
-            manifest, digest = target.manifest(model, version)
+            try:
+                manifest, digest = target.manifest(model, version)
+            except ShipmlError as exc:
+                table.add_row(f"{model}:{version}", "", "", "", "[red]unreadable[/red]")
+                problems.append(exc.message)
+                continue
             names = sorted(a for a, v in aliases.items() if v == version)
             metrics = ", ".join(f"{k}={v:.3f}" for k, v in manifest.metrics.items())
             table.add_row(manifest.ref, manifest.created, ", ".join(names), digest[7:19], metrics)
+    for problem in problems:
+        errors.print(f"[yellow]warning:[/yellow] {problem}", highlight=False)
     if not table.rows:
         console.print(f"No models in {target.url} yet; run 'shipml train' in a project.")
         return

@@ -13,7 +13,7 @@ import os
 from shipml.errors import DiskFull, StoreError
 
 STORE_HINT = "point SHIPML_STORE (or --store) at another folder"
-CACHE_HINT = "point SHIPML_CACHE at a folder on a disk with room"
+CACHE_HINT = "point SHIPML_CACHE at another folder"
 
 
 def explain(exc: OSError, what: str, where: object, hint: str) -> StoreError:

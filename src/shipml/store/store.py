@@ -260,8 +260,7 @@ class Store:
     # -- fetching ------------------------------------------------------------------------
 
     def fetch(self, ref: Reference, cache_dir: Path | None = None) -> LocalModel:
-        """Resolve ``ref``, bring its files into a local folder and verify every digest.
-        """
+        """Resolve ``ref``, bring its files into a local folder and verify every digest."""
         version = self.resolve(ref)
         raw = self.manifest_bytes(ref.name, version)
         manifest, digest = self.read_manifest(ref.name, version, raw)
