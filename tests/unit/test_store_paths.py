@@ -225,3 +225,28 @@ def test_a_damaged_alias_says_how_to_fix_it(store: Store) -> None:
         store.resolve(parse_reference("m@prod"))
     store.set_alias("m", "prod", 1)
     assert store.resolve(parse_reference("m@prod")) == 1
+
+
+def test_an_image_context_gets_the_checked_files_and_no_link(store: Store, tmp_path: Path) -> None:
+    from shipml.store.cache import copy_folder
+
+    write_version(store, "m", 1, {"model.joblib": b"x", "model/sub/weights.bin": b"w"})
+    local = store.fetch(parse_reference("m:1"), tmp_path / "cache")
+    (local.folder / "onnx").mkdir()
+    (local.folder / "onnx" / "model.onnx").write_bytes(b"graph")  # what a conversion adds
+    (local.folder / "passwd").symlink_to("/etc/passwd")
+    copy_folder(local, tmp_path / "context")
+    assert tree(tmp_path / "context") == {
+        "manifest.json",
+        "model.joblib",
+        "model",
+        "model/sub",
+        "model/sub/weights.bin",
+        "onnx",
+        "onnx/model.onnx",
+    }
+    (local.folder / "model.joblib").unlink()
+    (local.folder / "model.joblib").symlink_to("/etc/passwd")
+    with pytest.raises(IntegrityError, match="outside"):
+        copy_folder(local, tmp_path / "context-2")
+    assert not (tmp_path / "context-2").exists()

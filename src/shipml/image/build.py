@@ -41,6 +41,7 @@ from shipml.image.requirements import (
 from shipml.project import Project
 from shipml.scoring.onnx import ENGINE, is_converted
 from shipml.store import LocalModel
+from shipml.store.cache import copy_folder
 from shipml.train import git_source
 
 Say = Callable[[str], None]
@@ -112,7 +113,7 @@ def serve_context(
             )
     copy_wheels(wheels, folder / "wheels")
     copy_runtime(folder / "runtime")
-    shutil.copytree(local.folder, folder / "model")
+    copy_folder(local, folder / "model")  # the store's path rule; links never followed
     labels = {
         "org.opencontainers.image.title": manifest.name,
         "org.opencontainers.image.version": str(manifest.version),
