@@ -144,3 +144,25 @@ def as_another_user() -> list[str]:
         pytest.skip("setpriv (util-linux) is not installed")
     caps = "-dac_override,-dac_read_search"
     return ["setpriv", f"--bounding-set={caps}", f"--inh-caps={caps}", "--"]
+
+
+def key_pair(folder: Path, name: str) -> tuple[Path, Path]:
+    """An Ed25519 key pair as openssl writes it: ``NAME.pem`` (private) and ``NAME.pub``."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    private = Ed25519PrivateKey.generate()
+    secret, public = folder / f"{name}.pem", folder / f"{name}.pub"
+    secret.write_bytes(
+        private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    public.write_bytes(
+        private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return secret, public

@@ -201,7 +201,10 @@ def build(
     push: Annotated[bool, typer.Option("--push", help="Push the image after building it.")] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Rebuild every layer.")] = False,
     extra: Annotated[
-        list[str] | None, typer.Option("--extra", help="Add a store client: azure.")
+        list[str] | None,
+        typer.Option(
+            "--extra", help="Add to the image: azure (store client), trust (signature checks)."
+        ),
     ] = None,
     onnx: OnnxOption = False,
     project: ProjectOption = None,

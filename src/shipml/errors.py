@@ -53,6 +53,12 @@ class IntegrityError(ShipmlError):
     code = "integrity_error"
 
 
+class UntrustedModel(IntegrityError):
+    """Trust checks are on (``SHIPML_TRUSTED_KEYS``) and no trusted key signed the version."""
+
+    code = "untrusted_model"
+
+
 class TrainingError(ShipmlError):
     """The training entrypoint failed or saved no model."""
 

@@ -21,6 +21,7 @@ from tests.store_support import (
     as_another_user,
     files_in,
     fill,
+    key_pair,
     small_disk,
     tree,
     write_version,
@@ -183,3 +184,20 @@ def test_a_serving_user_other_than_the_trainer_reads_the_store(tmp_path: Path) -
     answer = shipml("predict", "proj:1", "-i", '{"x1": 1.0, "x2": 0.9}', prefix=prefix)
     assert answer.returncode == 0, answer.stderr
     assert '"label"' in answer.stdout
+
+
+def test_trust_checks_from_the_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret, public = key_pair(tmp_path, "release")
+    run_shipml("init", str(tmp_path / "proj"), "--template", "blank")
+    run_shipml("train", cwd=tmp_path / "proj")
+    monkeypatch.setenv("SHIPML_TRUSTED_KEYS", str(public))
+    record = '{"x1": 1.0, "x2": 0.9}'
+    one_line_error(
+        shipml("predict", "proj:1", "-i", record), "refusing proj:1", "no trusted key signed it"
+    )
+    signed = run_shipml("models", "sign", "proj:1", env={"SHIPML_SIGNING_KEY": str(secret)})
+    assert "Signed proj:1 with ed25519-" in signed.stdout
+    assert '"label"' in run_shipml("predict", "proj:1", "-i", record).stdout
+    assert "signed_by" in run_shipml("models", "show", "proj:1").stdout

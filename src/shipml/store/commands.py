@@ -84,6 +84,9 @@ def models_show(
     ref = parse_reference(model)
     manifest, digest = target.manifest(ref.name, target.resolve(ref))
     document = {"digest": digest, **orjson.loads(manifest.to_bytes())}
+    signed_by = target.signatures(ref.name, manifest.version)
+    if signed_by:
+        document["signed_by"] = signed_by
     sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
@@ -117,3 +120,16 @@ def models_rm(
     dropped = target.remove(ref.name, version)
     extra = f" and aliases {', '.join(dropped)}" if dropped else ""
     console.print(f"Removed {ref.name}:{version}{extra}")
+
+
+@models_app.command("sign")
+def models_sign(
+    model: Annotated[str, typer.Argument(help="name:N or name@alias.")],
+    store: StoreOption = None,
+) -> None:
+    """Sign a version with the key in $SHIPML_SIGNING_KEY (see docs/store.md, trust)."""
+    target = open_store(store)
+    ref = parse_reference(model)
+    version = target.resolve(ref)
+    key_id = target.sign(ref.name, version)
+    console.print(f"Signed {ref.name}:{version} with {key_id}")

@@ -46,6 +46,12 @@ from shipml.store.paths import (
     versions_key,
 )
 from shipml.store.reference import ALIAS_PATTERN, LATEST, NAME_PATTERN, Reference, check_alias
+from shipml.store.trust import (
+    signature_key,
+    signatures_key,
+    signer_from_environment,
+    trusted_from_environment,
+)
 
 __all__ = [
     "MANIFEST",
@@ -197,9 +203,11 @@ class Store:
         """Store ``files`` and publish ``manifest`` as the next version of its model.
 
         ``manifest.version`` and ``manifest.files`` are filled in here. Returns the
-        published manifest and its digest.
+        published manifest and its digest. With ``SHIPML_SIGNING_KEY`` set, the version
+        is signed right after its manifest is created.
         """
         versions_key(manifest.name)  # checks the name before anything is written
+        signer = signer_from_environment()
         entries = {relpath: self.put_blob(source.read_bytes()) for relpath, source in files.items()}
         entries = dict(sorted(entries.items()))
         created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -212,7 +220,10 @@ class Store:
             with self._io("publish a manifest"):
                 won = self.backend.create(manifest_key(manifest.name, version), data)
             if won:
-                return candidate, sha256_digest(data)
+                digest = sha256_digest(data)
+                if signer is not None:
+                    self._sign_new(manifest.name, version, signer.key_id, signer.sign(digest))
+                return candidate, digest
             version += 1  # somebody else took this number first
         raise StoreError(f"could not allocate a version of {manifest.name} in {self.url}")
 
@@ -234,6 +245,34 @@ class Store:
         with self._io("write an alias"):
             self.backend.write(key, payload)
 
+    def sign(self, name: str, version: int) -> str:
+        """Sign ``name:version`` with ``SHIPML_SIGNING_KEY`` (a reviewer approving it, or a
+        version published before signing was on). Returns the key id."""
+        signer = signer_from_environment()
+        if signer is None:
+            raise StoreError("set SHIPML_SIGNING_KEY to the private key to sign with")
+        _, digest = self.manifest(name, version)
+        self._write_signature(name, version, signer.key_id, signer.sign(digest))
+        return signer.key_id
+
+    def signatures(self, name: str, version: int) -> list[str]:
+        """The ids of the keys that signed ``name:version`` (not checked: see fetch)."""
+        with self._io("list signatures"):
+            return self.backend.listdir(signatures_key(name, version))
+
+    def _write_signature(self, name: str, version: int, key_id: str, record: bytes) -> None:
+        with self._io("write a signature"):
+            self.backend.write(signature_key(name, version, key_id), record)
+
+    def _sign_new(self, name: str, version: int, key_id: str, record: bytes) -> None:
+        try:
+            self._write_signature(name, version, key_id, record)
+        except StoreError as exc:
+            raise StoreError(
+                f"published {name}:{version} but could not sign it ({exc.message}); once "
+                f"that is fixed, sign it with: shipml models sign {name}:{version}"
+            ) from None
+
     def remove(self, name: str, version: int) -> list[str]:
         """Delete ``name:version``, the aliases pointing at it and blobs nobody else uses.
 
@@ -252,6 +291,8 @@ class Store:
         with self._io("remove a version"):
             for alias in dropped:
                 self.backend.delete(alias_key(name, alias))
+            for key_id in self.backend.listdir(signatures_key(name, version)):
+                self.backend.delete(f"{signatures_key(name, version)}/{key_id}")
             self.backend.delete(manifest_key(name, version))
             for digest in manifest.blob_digests() - still_used:
                 self.backend.delete(blob_key(digest))
@@ -260,10 +301,15 @@ class Store:
     # -- fetching ------------------------------------------------------------------------
 
     def fetch(self, ref: Reference, cache_dir: Path | None = None) -> LocalModel:
-        """Resolve ``ref``, bring its files into a local folder and verify every digest."""
+        """Resolve ``ref``, bring its files into a local folder and verify every digest.
+
+        With ``SHIPML_TRUSTED_KEYS`` set, a version no trusted key signed is refused
+        before anything is written to the cache.
+        """
         version = self.resolve(ref)
         raw = self.manifest_bytes(ref.name, version)
         manifest, digest = self.read_manifest(ref.name, version, raw)
+        self.check_trust(manifest, digest)
         folder = cache_folder(cache_dir or default_cache_dir(), manifest, digest)
 
         def read(relpath: str, entry: FileEntry) -> bytes:
@@ -271,6 +317,22 @@ class Store:
 
         cached_copy(folder, manifest, raw, read)
         return LocalModel(folder=folder, manifest=manifest, digest=digest)
+
+    def check_trust(self, manifest: Manifest, digest: str) -> None:
+        """Refuse ``manifest`` unless a trusted key signed it (when trust checks are on)."""
+        trusted = trusted_from_environment()
+        if trusted is None:
+            return
+        signatures = {}
+        for key_id in trusted.keys:
+            try:
+                with self._io("read a signature"):
+                    signatures[key_id] = self.backend.read(
+                        signature_key(manifest.name, manifest.version, key_id)
+                    )
+            except FileNotFoundError:
+                continue
+        trusted.check(manifest.ref, digest, signatures)
 
     def read_sample(self, manifest: Manifest) -> bytes | None:
         """The training sample ``save_model`` kept with ``manifest``'s version, verified.
