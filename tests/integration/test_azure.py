@@ -325,3 +325,32 @@ def test_a_container_pipeline_train_then_serve_from_the_store(azure: str, tmp_pa
         assert httpx.get(f"{url}/info").json()["version"] == 2
     finally:
         container.remove(force=True)
+
+
+def test_paths_and_names_that_lead_out_are_refused_on_azure_too(azure: str, tmp_path: Path) -> None:
+    # The checks live above the backend: a crafted manifest in a blob container is
+    # refused like one in a folder, and names typed on the command line never become
+    # blob names outside models/<name>/.
+    from shipml.store import Store
+    from tests.store_support import write_version
+
+    store = Store(azure)
+    write_version(store, "m", 1, {"../../../escaped.py": b"print('owned')\n"})
+    cache = tmp_path / "cache"
+    result = run_shipml("predict", "m:1", "-i", "{}", check=False, env={"SHIPML_CACHE": str(cache)})
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "names the file '../../../escaped.py', which goes up a folder" in result.stderr
+    assert not (tmp_path / "escaped.py").exists() and not list(cache.rglob("*.py"))
+    fs, root = store.backend.fs, store.backend.root  # type: ignore[attr-defined]
+    container = root.split("/", 1)[0]
+    before = sorted(fs.find(container))
+    for args in (
+        ["models", "alias", "../../outside", "1", "prod"],
+        ["models", "alias", "m", "1", "../prod"],
+        ["models", "list", "../m"],
+    ):
+        refused = run_shipml(*args, check=False)
+        assert refused.returncode == 1 and "invalid" in refused.stderr, refused.stderr
+        assert "Traceback" not in refused.stderr
+    assert sorted(fs.find(container)) == before
+    assert all(blob.startswith(f"{root}/") for blob in before)

@@ -73,7 +73,7 @@ def test_an_alias_named_like_a_path_writes_nothing_outside_the_store(
 def test_build_refuses_a_manifest_that_leads_out_and_writes_nothing(
     store: Store, tmp_path: Path
 ) -> None:
-    write_version(store, "m", 1, {"../../../../escaped.py": b"print('owned')\n"})
+    write_version(store, "m", 1, {"../../../escaped.py": b"print('owned')\n"})
     context = tmp_path / "context"
     result = run_shipml(
         "build",
@@ -84,7 +84,7 @@ def test_build_refuses_a_manifest_that_leads_out_and_writes_nothing(
         str(context),
         check=False,
     )
-    one_line_error(result, "names the file '../../../../escaped.py', which goes up a folder")
+    one_line_error(result, "names the file '../../../escaped.py', which goes up a folder")
     assert not (tmp_path / "escaped.py").exists() and not context.exists()
     assert {p for p in tree(tmp_path) if not p.startswith("store")} <= {"cache", "cache/m"}
 
