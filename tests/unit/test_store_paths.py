@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from shipml.errors import IntegrityError, ReferenceError_
+from shipml.errors import IntegrityError, ReferenceError_, StoreError
 from shipml.store import Reference, Store, parse_reference
 from tests.store_support import digest_of, tree, write_version
 
@@ -250,3 +250,13 @@ def test_an_image_context_gets_the_checked_files_and_no_link(store: Store, tmp_p
     with pytest.raises(IntegrityError, match="outside"):
         copy_folder(local, tmp_path / "context-2")
     assert not (tmp_path / "context-2").exists()
+
+
+def test_remove_keeps_every_blob_when_another_manifest_cannot_be_read(store: Store) -> None:
+    write_version(store, "m", 1, {"model.joblib": b"shared"})
+    write_version(store, "m", 2, {"model.joblib": b"shared"})
+    store.backend.write("models/n/versions/1/manifest.json", b"not json")
+    with pytest.raises(StoreError, match=r"not removing m:1: manifest n:1 is not JSON"):
+        store.remove("m", 1)
+    assert store.versions("m") == [1, 2]
+    assert store.backend.exists("blobs/sha256/" + digest_of(b"shared")[7:])

@@ -24,7 +24,7 @@ from pathlib import Path
 import orjson
 
 from shipml.errors import IntegrityError, ReferenceError_, ShipmlError, StoreError
-from shipml.store.backend import Backend, open_backend
+from shipml.store.backend import Backend, LocalBackend, open_backend
 from shipml.store.cache import (
     LocalModel,
     cache_folder,
@@ -93,6 +93,8 @@ class Store:
         except (FileNotFoundError, FileExistsError, ShipmlError):
             raise
         except OSError as exc:
+            if not isinstance(self.backend, LocalBackend):  # remote: no uid, no disk of ours
+                raise StoreError(f"cannot {what} in store {self.url}: {exc}") from exc
             raise explain(exc, what + " in the store", self.url, STORE_HINT) from None
         except Exception as exc:
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -280,13 +282,18 @@ class Store:
         cannot be, no blob is deleted that it might use.
         """
         manifest, _ = self.manifest(name, version)
-        still_used = {
-            digest
-            for other in self.models()
-            for n in self.versions(other)
-            if (other, n) != (name, version)
-            for digest in self.manifest(other, n)[0].blob_digests()
-        }
+        still_used: set[str] = set()
+        for other in self.models():
+            for n in self.versions(other):
+                if (other, n) == (name, version):
+                    continue
+                try:
+                    still_used |= self.manifest(other, n)[0].blob_digests()
+                except ShipmlError as exc:
+                    raise StoreError(
+                        f"not removing {name}:{version}: {exc.message}. Its blobs may be used "
+                        f"by {other}:{n}; remove or repair that version first"
+                    ) from None
         dropped = [alias for alias, v in self.aliases(name).items() if v == version]
         with self._io("remove a version"):
             for alias in dropped:
