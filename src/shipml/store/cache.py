@@ -10,6 +10,7 @@ match either, the model is refused with both digests.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import logging
 import os
@@ -91,7 +92,14 @@ def _locked(folder: Path) -> Iterator[None]:
     folder.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(folder.parent, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as exc:
+            if exc.errno not in (errno.EBADF, errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL):
+                raise
+            # A filesystem without locks on folders (some network mounts): staging and
+            # an atomic rename still keep every copy whole; only a concurrent repair of a
+            # damaged copy may then fetch twice.
         yield
     finally:
         os.close(fd)
@@ -112,7 +120,11 @@ def _stage(folder: Path, manifest: Manifest, raw: bytes, read_blob: ReadBlob) ->
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(read_blob(relpath, entry))
         (staging / MANIFEST).write_bytes(raw)  # so the folder stands alone (images)
-        staging.rename(folder)
+        try:
+            staging.rename(folder)
+        except OSError:
+            if not folder.is_dir():  # else another process, not holding our lock, was first
+                raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
