@@ -12,11 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from shipml.errors import ProjectError
-from shipml.flavours import sklearn
+from shipml.flavours import sklearn, xgboost
 from shipml.flavours.base import Flavour, Loaded, Package, Saved
 from shipml.store.manifest import Manifest
 
-REGISTRY: tuple[Flavour, ...] = (sklearn.FLAVOUR,)
+REGISTRY: tuple[Flavour, ...] = (
+    xgboost.FLAVOUR,
+    sklearn.FLAVOUR,
+)
 
 __all__ = ["REGISTRY", "Flavour", "Loaded", "Package", "Saved", "detect", "named", "of_manifest"]
 
