@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from shipml.errors import ProjectError
-from shipml.flavours import lightgbm, sklearn, xgboost
+from shipml.flavours import catboost, lightgbm, sklearn, xgboost
 from shipml.flavours.base import Flavour, Loaded, Package, Saved
 from shipml.store.manifest import Manifest
 
 REGISTRY: tuple[Flavour, ...] = (
     xgboost.FLAVOUR,
     lightgbm.FLAVOUR,
+    catboost.FLAVOUR,
     sklearn.FLAVOUR,
 )
 
