@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from shipml.errors import ProjectError
-from shipml.flavours import catboost, lightgbm, sklearn, xgboost
+from shipml.flavours import catboost, lightgbm, sklearn, statsmodels, xgboost
 from shipml.flavours.base import Flavour, Loaded, Package, Saved
 from shipml.store.manifest import Manifest
 
@@ -20,6 +20,7 @@ REGISTRY: tuple[Flavour, ...] = (
     xgboost.FLAVOUR,
     lightgbm.FLAVOUR,
     catboost.FLAVOUR,
+    statsmodels.FLAVOUR,
     sklearn.FLAVOUR,
 )
 
