@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from shipml.errors import ProjectError
-from shipml.flavours import catboost, lightgbm, sklearn, statsmodels, xgboost
+from shipml.flavours import catboost, lightgbm, onnx, sklearn, statsmodels, xgboost
 from shipml.flavours.base import Flavour, Loaded, Package, Saved
 from shipml.store.manifest import Manifest
 
 REGISTRY: tuple[Flavour, ...] = (
+    onnx.FLAVOUR,
     xgboost.FLAVOUR,
     lightgbm.FLAVOUR,
     catboost.FLAVOUR,
