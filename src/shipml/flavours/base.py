@@ -48,6 +48,8 @@ class Package:
     version: str | None = None  # the trained-with version to pin; None leaves it free
     no_deps: bool = False
     needs: tuple[str, ...] = ()
+    # Debian packages of shared libraries it loads from the system (LightGBM: libgomp1).
+    system: tuple[str, ...] = ()
 
 
 @dataclass

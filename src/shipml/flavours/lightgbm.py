@@ -11,7 +11,8 @@ cannot be written as text: it is saved with joblib instead, and answers through 
 ``predict_proba``/``predict``.
 
 A ``Booster`` answers by its objective: ``binary`` and ``multiclass``/``multiclassova`` as
-a classifier (classes 0…k-1), anything else a prediction.
+a classifier (classes 0…k-1), anything else a prediction. LightGBM's library loads the
+system's OpenMP runtime: images get Debian's ``libgomp1``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from shipml.flavours.base import (
     PICKLE_SUFFIXES,
     Flavour,
     Loaded,
+    Package,
     Saved,
     dump_pickle,
     load_pickle,
@@ -109,6 +111,10 @@ class LightGBMFlavour(Flavour):
 
     def wrap(self, model: Any, frame: bool) -> Loaded:
         return LightGBMModel(model, frame, {})
+
+    def install(self, package: Package) -> Package:
+        # lib_lightgbm.so links the system's OpenMP runtime (slim images lack it).
+        return Package(package.name, package.version, system=("libgomp1",))
 
 
 FLAVOUR = LightGBMFlavour()

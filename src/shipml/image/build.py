@@ -39,6 +39,7 @@ from shipml.image.requirements import (
     onnx_requirements,
     pinned_packages,
     runtime_requirements,
+    system_packages,
 )
 from shipml.project import Project
 from shipml.scoring.onnx import ENGINE, is_converted
@@ -130,7 +131,8 @@ def serve_context(
         labels["org.opencontainers.image.revision"] = str(manifest.source["commit"])
     if onnx:
         labels["io.shipml.engine"] = ENGINE
-    return ImageSpec("serve", base=base, labels=labels)
+    system = () if onnx else tuple(system_packages(manifest))
+    return ImageSpec("serve", base=base, labels=labels, system=system)
 
 
 def train_context(

@@ -25,6 +25,7 @@ class ImageSpec:
     base: str = DEFAULT_BASE
     labels: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
+    system: tuple[str, ...] = ()  # Debian packages, installed unless the base has them
 
 
 def render(spec: ImageSpec) -> str:
@@ -53,6 +54,7 @@ def render(spec: ImageSpec) -> str:
         "",
         "# Stage 2: the image itself.",
         f"FROM {spec.base}",
+        *_system(spec.system),
         "ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \\",
         f"    PYTHONPATH={LIB}:{SITE}",
         f"COPY --from=deps {SITE} {SITE}",
@@ -81,6 +83,19 @@ def render(spec: ImageSpec) -> str:
     else:
         lines += ['ENTRYPOINT ["python3", "-m", "shipml.train", "/opt/project"]']
     return "\n".join(lines) + "\n"
+
+
+def _system(packages: tuple[str, ...]) -> list[str]:
+    """Shared libraries the model's packages load (apt-get; skipped when the base has them)."""
+    if not packages:
+        return []
+    names = " ".join(packages)
+    return [
+        "# Shared libraries the model's Python packages load from the system.",
+        f"RUN dpkg -s {names} >/dev/null 2>&1 || (apt-get update -qq \\",
+        f" && apt-get install -y -qq --no-install-recommends {names} \\",
+        " && rm -rf /var/lib/apt/lists/*)",
+    ]
 
 
 def _env(env: dict[str, str]) -> list[str]:

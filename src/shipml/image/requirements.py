@@ -192,6 +192,12 @@ def no_deps_packages(manifest: Manifest) -> list[str]:
     return [p.name for p in flavours.image_packages(manifest) if p.no_deps]
 
 
+def system_packages(manifest: Manifest) -> list[str]:
+    """Debian packages the model's Python packages load libraries from."""
+    found = (name for p in flavours.image_packages(manifest) for name in p.system)
+    return list(dict.fromkeys(found))
+
+
 def pinned_packages(manifest: Manifest) -> dict[str, str]:
     """The model's own packages and the versions it was trained with (checked in images)."""
     return {p.name: p.version for p in flavours.image_packages(manifest) if p.version}
