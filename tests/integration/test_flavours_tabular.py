@@ -12,6 +12,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
+from openapi_spec_validator import validate
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 import shipml
@@ -70,6 +71,7 @@ def test_census_through_train_and_serve(tabular: dict[str, Any], serve: Any) -> 
         info = client.get("/info").json()
         assert info["input_schema"]["properties"]["capital_gain"]["type"] == ["number", "null"]
         openapi = client.get("/openapi.json").json()
+        validate(openapi)  # nullable types, enums with null and x-dtype are valid OpenAPI 3.1
         record = openapi["components"]["schemas"]["Record"]["properties"]
         assert record["job"]["x-dtype"] == "category" and None in record["job"]["enum"]
         reference = model.predict_proba(query.astype(frame.dtypes.to_dict() | {"age": float}))
