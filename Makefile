@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,azure]'
+	# XGBoost without NVIDIA's NCCL wheel (~200 MB, multi-GPU only); numpy and scipy,
+	# its other dependencies, came with the dev extra.
+	$(BIN)/python -m pip install --quiet --no-deps 'xgboost>=2.1'
 	touch $@
 
 demo: install

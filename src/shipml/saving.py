@@ -3,6 +3,10 @@
 Under ``shipml train`` (``SHIPML_OUTPUT`` set) the model is staged for ``shipml train``
 to publish together with the project's code; anywhere else (a notebook, a plain
 ``python train.py``) it is published straight into the store.
+
+The model's flavour (:mod:`shipml.flavours`) decides how it is written and described.
+A model served by the project's own code (``scoring:`` in ``shipml.yaml``) is written as
+``model.joblib`` whatever its library, because that code loads it by that name.
 """
 
 from __future__ import annotations
@@ -14,16 +18,25 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import orjson
 
-from shipml.errors import TrainingError
-from shipml.scoring.schema import example_record, fingerprint, infer_schema
+from shipml import flavours
+from shipml.errors import ProjectError, TrainingError
+from shipml.flavours.base import PICKLE_FILE, Flavour, dump_pickle
+from shipml.scoring.nulls import nullable_fields
+from shipml.scoring.schema import (
+    InputSchema,
+    allow_null,
+    example_record,
+    fingerprint,
+    infer_schema,
+    missing_columns,
+)
 from shipml.store.manifest import Manifest, library_versions
 
 STAGED = "staged.json"
-MODEL_FILE = "model.joblib"
+MODEL_FILE = PICKLE_FILE
 SAMPLE_FILE = "training-sample.npy"
 # Enough rows to catch a conversion that goes wrong (ONNX computes in float32) while
 # keeping the copy of the training data small; save_model(sample_rows=0) keeps none.
@@ -64,15 +77,37 @@ def save_model(
         shipml.save_model(clf, training_data=X, feature_names=FEATURES,
                           metrics={"accuracy": 0.97})
     """
-    schema = infer_schema(training_data, feature_names, input_example, model)
+    own_code = _served_by_own_code()
+    flavour = flavours.detect(model)
+    if flavour is None and not own_code:
+        raise TrainingError(
+            f"shipml cannot serve a {type(model).__name__} without scoring code: no flavour "
+            f"({', '.join(f.name for f in flavours.REGISTRY)}) knows it. Add 'scoring: "
+            "score.py' to shipml.yaml, or save the fitted model object itself"
+        )
+    data = flavour.schema_data(model, training_data) if flavour else training_data
+    model_fields = flavour.feature_types(model) if flavour else None
+    schema = infer_schema(data, feature_names, input_example, model_fields)
+    frame = bool(flavour and flavour.takes_frame(model, data))
     example = input_example
     if isinstance(example, list):
         example = example[0] if example else None
-    if example is None and schema is not None and training_data is not None:
-        example = example_record(schema, training_data)
+    if example is None and schema is not None and data is not None:
+        example = example_record(schema, data)
+    if flavour is not None and not own_code and input_example is None and schema is not None:
+        schema = _with_nulls(
+            flavour, model=model, frame=frame, schema=schema, data=data, example=example
+        )
+    packages = _packages(flavour, model, frame)
     staged = {
-        "framework": _framework(model),
-        "libraries": library_versions(),
+        "contract": flavour.name if flavour else None,
+        "framework": _framework(flavour, model, packages),
+        "libraries": library_versions(packages),
+        "flavour": {
+            "name": flavour.name if flavour else None,
+            "frame": frame,
+            "packages": [name for name in packages if name not in ("numpy", "scipy", "joblib")],
+        },
         "input_schema": schema,
         # A score.py parses its own body: only an explicit example says what it expects.
         "schema_from_example": input_example is not None,
@@ -81,33 +116,83 @@ def save_model(
         "data": fingerprint(training_data),
         "files": [str(Path(f)) for f in files],
     }
-    sample = training_sample(training_data, schema, sample_rows)
+    sample = training_sample(data, schema, sample_rows)
+    writer = None if own_code or flavour is None else flavour
     output = os.environ.get("SHIPML_OUTPUT")
     if output:
-        return _stage(Path(output), model, staged, name, sample)
+        return _stage(Path(output), model, writer, staged=staged, name=name, sample=sample)
     from shipml.train import publish_staged  # publishing needs the project and store
 
     with tempfile.TemporaryDirectory(prefix="shipml-") as folder:
-        _stage(Path(folder), model, staged, name, sample)
+        _stage(Path(folder), model, writer, staged=staged, name=name, sample=sample)
         manifest, _ = publish_staged(Path(folder), project_root=None)
         return manifest.ref
+
+
+def _served_by_own_code() -> bool:
+    """Whether the project around (if any) serves its model with its own scoring code."""
+    from shipml.project import find_project, load_project
+
+    root = find_project()
+    if root is None:
+        return False
+    try:
+        return load_project(root).contract is not None
+    except ProjectError:
+        return False  # publishing reports the broken shipml.yaml
+
+
+def _with_nulls(
+    flavour: Flavour,
+    *,
+    model: Any,
+    frame: bool,
+    schema: dict[str, Any],
+    data: Any,
+    example: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """``schema`` with ``null`` allowed where the model takes a missing value."""
+    properties = schema["properties"]
+    names = list(schema.get("required") or properties)
+    nullable = missing_columns(data, names) if data is not None else set()
+    if isinstance(example, dict):
+        probe_schema = {
+            **schema,
+            "properties": {n: allow_null(p) if n in nullable else p for n, p in properties.items()},
+        }
+        nullable |= nullable_fields(flavour.wrap(model, frame), probe_schema, example)
+    if not nullable:
+        return schema
+    return {
+        **schema,
+        "properties": {n: allow_null(p) if n in nullable else p for n, p in properties.items()},
+    }
+
+
+def _packages(flavour: Flavour | None, model: Any, frame: bool) -> list[str]:
+    """The distributions the model's files need (its flavour's library first)."""
+    found = flavour.libraries(model) if flavour else []
+    if frame and "pandas" not in found:
+        found.append("pandas")
+    return list(dict.fromkeys(found))
 
 
 def training_sample(training_data: Any, schema: dict[str, Any] | None, rows: int) -> Any:
     """Up to ``rows`` training rows as a float64 matrix in the schema's feature order.
 
     Rows are drawn at random with a fixed seed (the first rows of a sorted data set are
-    often all one class), kept in their original order. Only numeric feature tables are
-    sampled: ``None`` for anything else, or when ``rows`` is 0.
+    often all one class), kept in their original order; rows with a missing value are
+    left out. Only numeric feature tables are sampled: ``None`` for anything else, or
+    when ``rows`` is 0.
     """
     if rows < 0:
         raise TrainingError(f"sample_rows must be 0 or more, got {rows}")
     if rows == 0 or training_data is None or schema is None:
         return None
-    names = list(schema.get("required") or schema["properties"])
-    kinds = [schema["properties"][n].get("type") for n in names]
-    if any(kind not in ("number", "integer") for kind in kinds):
+    compiled = InputSchema(schema)
+    if not compiled.numeric:
         return None
+    names = list(compiled.names)
     try:
         if hasattr(training_data, "iloc"):
             matrix = training_data[names].to_numpy(dtype=np.float64)
@@ -117,7 +202,10 @@ def training_sample(training_data: Any, schema: dict[str, Any] | None, rows: int
             matrix = np.asarray(training_data, dtype=np.float64)
     except (KeyError, TypeError, ValueError):
         return None
-    if matrix.ndim != 2 or matrix.shape[1] != len(names) or len(matrix) == 0:
+    if matrix.ndim != 2 or matrix.shape[1] != len(names):
+        return None
+    matrix = matrix[~np.isnan(matrix).any(axis=1)]  # the ONNX path serves complete rows only
+    if len(matrix) == 0:
         return None
     if len(matrix) > rows:
         chosen = np.random.default_rng(0).choice(len(matrix), size=rows, replace=False)
@@ -126,12 +214,26 @@ def training_sample(training_data: Any, schema: dict[str, Any] | None, rows: int
 
 
 def _stage(
-    folder: Path, model: Any, staged: dict[str, Any], name: str | None, sample: Any = None
+    folder: Path,
+    model: Any,
+    flavour: Flavour | None,
+    *,
+    staged: dict[str, Any],
+    name: str | None,
+    sample: Any = None,
 ) -> str:
+    """Write the model (by its flavour, or as ``model.joblib`` for scoring code) and what
+    ``shipml train`` publishes with it."""
     folder.mkdir(parents=True, exist_ok=True)
     if (folder / STAGED).exists():
         raise TrainingError("save_model was called twice in one training run; call it once")
-    joblib.dump(model, folder / MODEL_FILE)
+    if flavour is None:
+        model_files, fmt, details = [dump_pickle(model, folder)], "joblib", {}
+    else:
+        saved = flavour.save(model, folder)
+        model_files, fmt, details = saved.files, saved.format, saved.details
+    staged["model_files"] = model_files
+    staged["flavour"] = {**staged["flavour"], "format": fmt, **details}
     if sample is not None:
         np.save(folder / SAMPLE_FILE, sample, allow_pickle=False)
         staged["sample"] = {"file": SAMPLE_FILE, "rows": len(sample)}
@@ -139,7 +241,7 @@ def _stage(
         source = Path(extra)
         if not source.is_file():
             raise TrainingError(f"save_model(files=...) names {extra!r}, which is not a file")
-        if source.name in (MODEL_FILE, STAGED, SAMPLE_FILE, "manifest.json"):
+        if source.name in (*model_files, STAGED, SAMPLE_FILE, "manifest.json"):
             raise TrainingError(f"save_model(files=...): {source.name!r} is a reserved name")
         shutil.copyfile(source, folder / source.name)
     staged["files"] = sorted(Path(f).name for f in staged["files"])
@@ -148,26 +250,39 @@ def _stage(
     return str(folder)
 
 
-def _framework(model: Any) -> dict[str, str]:
-    module = type(model).__module__.split(".")[0]
-    package = {"sklearn": "scikit-learn"}.get(module, module)
-    version = library_versions().get(package)
+def _framework(flavour: Flavour | None, model: Any, packages: list[str]) -> dict[str, str]:
+    """The model's library and its version (the first of its packages: its flavour's own,
+    or for any other object the distribution its class comes from)."""
+    package = packages[0] if packages else None
+    if package is None:
+        module = type(model).__module__.split(".")[0]
+        from importlib import metadata
+
+        owners = metadata.packages_distributions().get(module, [])
+        package = owners[0].lower() if owners else module
+    version = library_versions([package]).get(package)
     return {"name": package, "version": version} if version else {"name": package}
 
 
-def staged_manifest(staged: dict[str, Any], name: str, contract: str) -> Manifest:
-    """A manifest (version and files still to fill in) from what save_model staged."""
+def staged_manifest(staged: dict[str, Any], name: str, contract: str | None) -> Manifest:
+    """A manifest (version and files still to fill in) from what save_model staged.
+
+    ``contract`` is the project's scoring code (azureml, class) or None for zero-code,
+    when the model's flavour is the contract.
+    """
+    model_files = staged.get("model_files") or [MODEL_FILE]
     return Manifest(
         name=name,
         version=0,
         created="",
-        contract=contract,
+        contract=contract or staged.get("contract") or "sklearn",
         files={},
-        model_file=MODEL_FILE,
+        model_file=model_files[0],
         framework=staged["framework"],
         libraries=staged["libraries"],
         input_schema=staged["input_schema"],
         example=staged["example"],
         metrics=staged["metrics"],
         data=staged["data"],
+        flavour={**staged.get("flavour", {}), "files": model_files},
     )

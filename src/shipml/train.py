@@ -65,8 +65,8 @@ def publish_staged(
     name = staged.get("name") or (project.name if project else None)
     if not name:
         raise TrainingError("save_model needs name=... when no shipml.yaml is around")
-    contract = (project.contract if project else None) or "sklearn"
-    manifest = staged_manifest(staged, name, contract)
+    manifest = staged_manifest(staged, name, project.contract if project else None)
+    contract = manifest.contract
     if contract == "azureml" and not staged.get("schema_from_example"):
         manifest.input_schema, manifest.example = None, None
     target = store or Store(store_url(None, project))
@@ -77,7 +77,7 @@ def publish_staged(
             **manifest.data,
             "sample": {"digest": entry.digest, "size": entry.size, "rows": sample["rows"]},
         }
-    files = {"model.joblib": folder / "model.joblib"}
+    files = {model: folder / model for model in manifest.flavour["files"]}
     files.update({extra: folder / extra for extra in staged["files"]})
     if project is not None:
         if project.scoring is not None:

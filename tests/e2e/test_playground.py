@@ -144,3 +144,27 @@ def test_api_docs_page(browser: Browser, iris_model: str, serve: Callable[..., S
     assert "/predict" in (watched.page.text_content("#operations") or "")
     assert "sepal_length" in (watched.page.text_content("#operations") or "")
     watched.check_clean()
+
+
+def test_census_playground_sends_null_and_categories(
+    browser: Browser, serve: Callable[..., Server], tmp_path: Path
+) -> None:
+    """Nullable fields: an empty box is null; a category is a list with its values."""
+    project = tmp_path / "census"
+    shutil.copytree(REPO / "tests" / "fixtures" / "census", project)
+    run_shipml("train", cwd=project)
+    server = serve("census@latest")
+    watched = Watched(browser, server.url)
+    page = watched.page
+    page.goto(server.url + "/")
+    page.wait_for_selector("#predict-form:not([hidden])")
+    options = page.locator("#f-job option").all_text_contents()
+    assert options == ["(missing)", "admin", "craft", "exec", "sales", "service"]
+    page.fill("#f-capital_gain", "")
+    page.select_option("#f-job", label="(missing)")
+    assert '"capital_gain":null' in (page.text_content("#curl") or "")
+    page.click("#predict")
+    page.wait_for_selector("#label")
+    assert page.text_content("#label") in (">50K", "<=50K")
+    page.screenshot(path=str(SCREENSHOTS / "census-playground.png"), full_page=True)
+    watched.check_clean()

@@ -11,9 +11,9 @@ from sklearn.datasets import load_digits
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 
 import shipml
-import shipml.scoring.sklearn as sklearn_scoring
+import shipml.flavours.sklearn as sklearn_flavour
+from shipml.flavours.sklearn_forest import forest_proba
 from shipml.scoring import load_scorer
-from shipml.scoring.forest import forest_proba
 from shipml.store import Store, parse_reference
 
 X, Y = load_digits(return_X_y=True)
@@ -33,7 +33,7 @@ def scorer_for(model: Any) -> Any:
 )
 def test_the_fast_path_answers_exactly_as_scikit_learn(model: Any) -> None:
     scorer = scorer_for(model)
-    assert scorer._fast_proba is not None
+    assert scorer.loaded._fast is not None
     rows = X[600:900]
     answers = scorer.predict(rows)
     expected = model.predict_proba(rows)
@@ -61,11 +61,11 @@ def test_a_fast_path_that_disagrees_is_not_used(
         assert real is not None
         return lambda data: real(data) + 1e-12
 
-    monkeypatch.setattr(sklearn_scoring, "forest_proba", off_by_a_bit)
+    monkeypatch.setattr(sklearn_flavour, "forest_proba", off_by_a_bit)
     model = RandomForestClassifier(n_estimators=5, random_state=0)
     with caplog.at_level(logging.WARNING, logger="shipml"):
         scorer = scorer_for(model)
-    assert scorer._fast_proba is None
+    assert scorer.loaded._fast is None
     assert "disagrees with scikit-learn" in caplog.text
     answer = scorer.predict(X[:1])[0]
     assert list(answer["probabilities"].values()) == model.predict_proba(X[:1])[0].tolist()

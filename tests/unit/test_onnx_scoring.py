@@ -20,6 +20,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 import shipml
 from shipml.errors import IntegrityError, InvalidInput
+from shipml.flavours.sklearn import FLAVOUR as SKLEARN
 from shipml.saving import SAMPLE_ROWS
 from shipml.scoring import load_scorer
 from shipml.scoring.convert import (
@@ -29,8 +30,8 @@ from shipml.scoring.convert import (
     load_sample,
     onnx_version,
 )
+from shipml.scoring.model import ModelScorer
 from shipml.scoring.onnx import CONVERSION, GRAPH, OnnxScorer
-from shipml.scoring.sklearn import SklearnScorer
 from shipml.store import LocalModel, Store, parse_reference
 from tests.conftest import IRIS_FEATURES, SEED_IRIS_RECORD
 
@@ -47,7 +48,7 @@ def iris() -> tuple[np.ndarray, np.ndarray]:
     return data.data, data.target_names[data.target]
 
 
-def assert_same_answers(sklearn: SklearnScorer, onnx: OnnxScorer, rows: np.ndarray) -> None:
+def assert_same_answers(sklearn: ModelScorer, onnx: OnnxScorer, rows: np.ndarray) -> None:
     """What a client sees: the same labels, probabilities within 1e-4, the same keys."""
     expected = sklearn.predict(sklearn.prepare({"inputs": rows.tolist()}, b"").data)
     got = onnx.predict(onnx.prepare({"inputs": rows.tolist()}, b"").data)
@@ -90,7 +91,7 @@ def test_iris_through_onnx_answers_like_sklearn(model: object, tmp_path: Path) -
         assert seed["label"] == "virginica"
         assert abs(sum(seed["probabilities"].values()) - 1) < 1e-5
         reference = load_scorer(local)
-        assert isinstance(reference, SklearnScorer)
+        assert isinstance(reference, ModelScorer)
         assert_same_answers(reference, scorer, x)
 
 
@@ -103,7 +104,9 @@ def test_digits_forest_through_onnx_answers_like_sklearn() -> None:
         scorer = load_scorer(converted)
         assert isinstance(scorer, OnnxScorer)
         assert scorer.classes == list(range(10))  # integer labels stay integers
-        assert_same_answers(SklearnScorer(forest, local.manifest), scorer, x)
+        assert_same_answers(
+            ModelScorer(SKLEARN.wrap(forest, False), local.manifest, SKLEARN), scorer, x
+        )
 
 
 def test_regressor_and_label_only_classifier() -> None:

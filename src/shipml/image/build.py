@@ -35,8 +35,11 @@ from shipml.image.requirements import (
     environment_requirements,
     extra_requirements,
     image_requirements,
+    no_deps_packages,
     onnx_requirements,
+    pinned_packages,
     runtime_requirements,
+    system_packages,
 )
 from shipml.project import Project
 from shipml.scoring.onnx import ENGINE, is_converted
@@ -100,15 +103,13 @@ def serve_context(
     requirements = packages + extra_requirements(extras)
     say(f"Resolving {len(requirements)} requirements for {base}")
     platform = platform_of(client, base)
-    wheels = wheelhouse(requirements, platform)
-    framework = manifest.framework.get("name")
-    trained = manifest.libraries.get(framework or "")
-    if framework and trained and not onnx:
-        packaged = locked_version(wheels / "requirements.lock", framework)
+    wheels = wheelhouse(requirements, platform, no_deps=[] if onnx else no_deps_packages(manifest))
+    for library, trained in ({} if onnx else pinned_packages(manifest)).items():
+        packaged = locked_version(wheels / "requirements.lock", library)
         if packaged is not None and packaged != trained:
             raise BuildError(
-                f"{manifest.ref} was trained with {framework}=={trained} but the image would "
-                f"install {framework}=={packaged}. Pin {framework}=={trained} in the "
+                f"{manifest.ref} was trained with {library}=={trained} but the image would "
+                f"install {library}=={packaged}. Pin {library}=={trained} in the "
                 "environment file, or retrain the model with the version you want to ship."
             )
     copy_wheels(wheels, folder / "wheels")
@@ -131,7 +132,8 @@ def serve_context(
         labels["org.opencontainers.image.revision"] = str(manifest.source["commit"])
     if onnx:
         labels["io.shipml.engine"] = ENGINE
-    return ImageSpec("serve", base=base, labels=labels)
+    system = () if onnx else tuple(system_packages(manifest))
+    return ImageSpec("serve", base=base, labels=labels, system=system)
 
 
 def train_context(
@@ -239,13 +241,14 @@ def smoke_test(
         if engine_name is not None and info.get("engine") != engine_name:
             raise BuildError(f"the image answers through {info.get('engine')}, not {engine_name}")
         manifest = local.manifest
-        framework = manifest.framework.get("name", "")
-        trained, running = manifest.libraries.get(framework), info["runtime"].get(framework)
-        if trained and running and trained != running:
-            raise BuildError(
-                f"{manifest.ref} was trained with {framework}=={trained} but the image runs "
-                f"{framework}=={running}; pin {framework}=={trained} in the environment file"
-            )
+        for library, trained in ({} if engine_name else pinned_packages(manifest)).items():
+            running = info["runtime"].get(library)
+            if running != trained:
+                runs = f"runs {library}=={running}" if running else f"has no {library}"
+                raise BuildError(
+                    f"{manifest.ref} was trained with {library}=={trained} but the image "
+                    f"{runs}; pin {library}=={trained} in the environment file"
+                )
         if manifest.example is not None:
             answer = httpx.post(f"{url}/predict", json=manifest.example, timeout=30)
             if answer.status_code != 200:

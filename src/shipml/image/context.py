@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,18 +55,46 @@ def cache_root() -> Path:
     return Path(os.environ.get("SHIPML_BUILD_CACHE") or Path.home() / ".cache" / "shipml" / "build")
 
 
-def wheelhouse(requirements: list[str], platform: Platform, quiet: bool = True) -> Path:
-    """A folder of wheels (and ``requirements.lock``) for ``requirements`` on ``platform``."""
-    key = hashlib.sha256(
-        json.dumps([sorted(requirements), platform.__dict__]).encode()
-    ).hexdigest()[:20]
+def wheelhouse(
+    requirements: list[str],
+    platform: Platform,
+    quiet: bool = True,
+    no_deps: Collection[str] = (),
+) -> Path:
+    """A folder of wheels (and ``requirements.lock``) for ``requirements`` on ``platform``.
+
+    Requirements whose package is in ``no_deps`` are downloaded alone, without the
+    dependencies they declare (the image installs the lock with ``--no-deps``: the lock
+    is the complete set).
+    """
+    alone = {package_name(name) for name in no_deps}
+    parts: list[object] = [sorted(requirements), platform.__dict__]
+    if alone:
+        parts.append(sorted(alone))
+    key = hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:20]
     folder = cache_root() / "wheels" / key
     if (folder / "requirements.lock").is_file():
         return folder
     staging = folder.with_name(folder.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    (staging / "requirements.in").write_text("\n".join(requirements) + "\n")
+    resolved = [line for line in requirements if package_name(line) not in alone]
+    (staging / "requirements.in").write_text("\n".join(resolved) + "\n")
+    _download(["-r", str(staging / "requirements.in")], staging, platform, quiet)
+    for line in requirements:
+        if package_name(line) in alone:
+            _download(["--no-deps", line], staging, platform, quiet)
+    pins = sorted(
+        f"{m['name']}=={m['version']}"
+        for wheel in staging.glob("*.whl")
+        if (m := WHEEL_NAME.match(wheel.name))
+    )
+    (staging / "requirements.lock").write_text("\n".join(pins) + "\n")
+    staging.rename(folder)
+    return folder
+
+
+def _download(what: list[str], staging: Path, platform: Platform, quiet: bool) -> None:
     command = [
         sys.executable,
         "-m",
@@ -74,8 +103,7 @@ def wheelhouse(requirements: list[str], platform: Platform, quiet: bool = True) 
         "--disable-pip-version-check",
         "--dest",
         str(staging),
-        "-r",
-        str(staging / "requirements.in"),
+        *what,
         *platform.pip_options(),
     ]
     result = subprocess.run(command, capture_output=quiet, text=True, check=False)
@@ -88,14 +116,6 @@ def wheelhouse(requirements: list[str], platform: Platform, quiet: bool = True) 
             + "\nCheck the package names and versions in the environment file; every "
             "package must publish a wheel for this platform."
         )
-    pins = sorted(
-        f"{m['name']}=={m['version']}"
-        for wheel in staging.glob("*.whl")
-        if (m := WHEEL_NAME.match(wheel.name))
-    )
-    (staging / "requirements.lock").write_text("\n".join(pins) + "\n")
-    staging.rename(folder)
-    return folder
 
 
 def locked_version(lock: Path, package: str) -> str | None:

@@ -25,6 +25,7 @@ class ImageSpec:
     base: str = DEFAULT_BASE
     labels: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
+    system: tuple[str, ...] = ()  # Debian packages, installed unless the base has them
 
 
 def render(spec: ImageSpec) -> str:
@@ -39,7 +40,10 @@ def render(spec: ImageSpec) -> str:
         "COPY wheels/ /tmp/wheels/",
         "# Tests and build-only files go; bytecode is compiled once here, so a container",
         "# does not compile every module it imports on each start (about 1.3 s).",
-        "RUN python3 -m pip install --no-index --no-compile --disable-pip-version-check \\",
+        "# The lock is the complete set of wheels: --no-deps keeps out what a package",
+        "# declares but was left out on purpose (XGBoost's NVIDIA libraries).",
+        "RUN python3 -m pip install --no-index --no-deps --no-compile \\",
+        "      --disable-pip-version-check \\",
         f"      --find-links /tmp/wheels --target {SITE} -r /tmp/wheels/requirements.lock \\",
         f" && find {SITE} -depth -type d \\( -name tests -o -name __pycache__ \\) \\",
         "      -exec rm -rf {} + \\",
@@ -50,6 +54,7 @@ def render(spec: ImageSpec) -> str:
         "",
         "# Stage 2: the image itself.",
         f"FROM {spec.base}",
+        *_system(spec.system),
         "ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \\",
         f"    PYTHONPATH={LIB}:{SITE}",
         f"COPY --from=deps {SITE} {SITE}",
@@ -78,6 +83,19 @@ def render(spec: ImageSpec) -> str:
     else:
         lines += ['ENTRYPOINT ["python3", "-m", "shipml.train", "/opt/project"]']
     return "\n".join(lines) + "\n"
+
+
+def _system(packages: tuple[str, ...]) -> list[str]:
+    """Shared libraries the model's packages load (apt-get; skipped when the base has them)."""
+    if not packages:
+        return []
+    names = " ".join(packages)
+    return [
+        "# Shared libraries the model's Python packages load from the system.",
+        f"RUN dpkg -s {names} >/dev/null 2>&1 || (apt-get update -qq \\",
+        f" && apt-get install -y -qq --no-install-recommends {names} \\",
+        " && rm -rf /var/lib/apt/lists/*)",
+    ]
 
 
 def _env(env: dict[str, str]) -> list[str]:

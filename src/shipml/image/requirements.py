@@ -1,10 +1,15 @@
 """Which Python packages an image gets: the model's environment plus the shipml runtime.
 
 The runtime is pinned to the versions installed here, so an image runs the code that
-was tested with it. The model's framework is pinned to the version it was trained with
-unless the project pins it itself. A conda ``environment.yml`` maps onto wheels: its
-``dependencies`` (``name=version`` becomes ``name==version``) and its ``pip:`` section;
-packages that only conda provides are named in the error with the way out.
+was tested with it. The model's own packages (its flavour's library, what its files
+refer to, pandas for a model fitted on a DataFrame; see
+:func:`shipml.flavours.image_packages`) are pinned to the versions it was trained with
+unless the project pins them itself, and installed the way their flavour says: a
+package marked ``no_deps`` is downloaded without the dependencies it declares, its
+``needs`` instead (XGBoost's Linux wheel declares NVIDIA's NCCL, ~200 MB that a CPU
+image never loads). A conda ``environment.yml`` maps onto wheels: its ``dependencies``
+(``name=version`` becomes ``name==version``) and its ``pip:`` section; packages that
+only conda provides are named in the error with the way out.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from shipml import flavours
 from shipml.errors import ProjectError
 from shipml.store import Manifest
 
@@ -169,10 +175,30 @@ def image_requirements(manifest: Manifest, environment: Path | None) -> list[str
         else list(manifest.environment.get("requirements", []))
     )
     named = {package_name(line) for line in own}
-    framework = manifest.framework.get("name")
-    trained = manifest.libraries.get(framework or "")
-    if framework and trained and framework not in named and framework != "builtins":
-        own.append(f"{framework}=={trained}")
-        named.add(framework)
+    packages = flavours.image_packages(manifest)
+    for package in packages:
+        if package.name not in named and package.name != "builtins":
+            own.append(f"{package.name}=={package.version}" if package.version else package.name)
+            named.add(package.name)
+    for need in (need for package in packages for need in package.needs):
+        if package_name(need) not in named:
+            own.append(need)
+            named.add(package_name(need))
     runtime = [pin for pin in runtime_requirements() if package_name(pin) not in named]
     return own + runtime
+
+
+def no_deps_packages(manifest: Manifest) -> list[str]:
+    """Packages of the image to download without their declared dependencies."""
+    return [p.name for p in flavours.image_packages(manifest) if p.no_deps]
+
+
+def system_packages(manifest: Manifest) -> list[str]:
+    """Debian packages the model's Python packages load libraries from."""
+    found = (name for p in flavours.image_packages(manifest) for name in p.system)
+    return list(dict.fromkeys(found))
+
+
+def pinned_packages(manifest: Manifest) -> dict[str, str]:
+    """The model's own packages and the versions it was trained with (checked in images)."""
+    return {p.name: p.version for p in flavours.image_packages(manifest) if p.version}

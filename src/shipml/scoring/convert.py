@@ -1,9 +1,11 @@
-"""Converting a scikit-learn version for ONNX Runtime, and proving it answers the same.
+"""Converting a version for ONNX Runtime, and proving it answers the same.
 
-``shipml build --onnx`` and ``shipml serve --onnx`` run this on the host, where
-scikit-learn, skl2onnx and onnxruntime are installed (``pip install 'shipml[onnx]'``):
+``shipml build --onnx`` and ``shipml serve --onnx`` run this on the host, where the
+model's library, its converter and onnxruntime are installed (``pip install
+'shipml[onnx]'`` for scikit-learn). Only flavours with a conversion take part
+(:attr:`shipml.flavours.Flavour.onnx_conversion`: scikit-learn's, through skl2onnx):
 
-1. the version's pickle is converted by skl2onnx into a graph with one float32 input
+1. the version's model is converted by its flavour into a graph with one float32 input
    (the schema's features, in order) and probabilities as a plain tensor;
 2. the graph and scikit-learn both score the training sample that ``save_model`` kept
    in the store (plus the version's example); every row must get the same label and
@@ -33,8 +35,10 @@ from typing import Any
 import numpy as np
 import orjson
 
+from shipml import flavours
 from shipml.errors import InvalidInput, ShipmlError
-from shipml.scoring.loader import check_libraries, load_model_file
+from shipml.flavours import Flavour, Loaded
+from shipml.scoring.loader import check_libraries
 from shipml.scoring.onnx import (
     CONVERSION,
     GRAPH,
@@ -116,22 +120,23 @@ def convert_version(
 ) -> tuple[LocalModel, Check]:
     """Convert ``local``, check it on ``sample`` and lay the result out in ``target``."""
     manifest = local.manifest
-    schema = _numeric_schema(manifest)
+    flavour, schema = _numeric_schema(manifest)
     if not manifest.model_file:
         raise ConversionError(f"{manifest.ref} names no model file in its manifest")
     rows = check_rows(manifest, schema, sample)
     check_libraries(manifest)
-    model = load_model_file(local.folder / manifest.model_file)
+    loaded = flavour.load(local.folder, manifest)
+    model = loaded.model
     features = getattr(model, "n_features_in_", len(schema.names))
     if features != len(schema.names):
         raise ConversionError(
             f"{manifest.ref} takes {features} features but its schema lists "
             f"{len(schema.names)}; it cannot be converted"
         )
-    graph = to_onnx(model, len(schema.names), manifest.name)
+    graph = to_onnx(flavour, model, len(schema.names), manifest.name)
     outputs = [output.name for output in graph.graph.output]
-    classes = np.asarray(model.classes_).tolist() if hasattr(model, "classes_") else []
-    probabilities = bool(classes) and hasattr(model, "predict_proba")
+    classes = list(loaded.classes)
+    probabilities = loaded.probabilities
     data = graph.SerializeToString()
     _lay_out(local, target, data)
     record: dict[str, Any] = {
@@ -152,7 +157,7 @@ def convert_version(
     }
     (target / CONVERSION).write_bytes(orjson.dumps(record, option=orjson.OPT_INDENT_2))
     converted = LocalModel(folder=target, manifest=manifest, digest=local.digest)
-    check = compare(model, OnnxScorer(converted), rows, schema.names, tolerance)
+    check = compare(loaded, OnnxScorer(converted), rows, schema, tolerance)
     if check.differing:
         raise ConversionMismatch(mismatch_message(manifest.ref, check, bool(classes)))
     record["check"] = asdict(check)
@@ -160,31 +165,17 @@ def convert_version(
     return converted, check
 
 
-def to_onnx(model: Any, features: int, name: str) -> Any:
-    """The skl2onnx graph of ``model`` (an ``onnx.ModelProto``), probabilities as a tensor."""
-    try:
-        from skl2onnx import convert_sklearn
-        from skl2onnx.common.data_types import FloatTensorType
-    except ImportError:
-        raise OnnxUnavailable(f"converting to ONNX needs skl2onnx: {INSTALL_HINT}") from None
+def to_onnx(flavour: Flavour, model: Any, features: int, name: str) -> Any:
+    """The flavour's graph of ``model`` (an ``onnx.ModelProto``), probabilities as a tensor."""
     import_onnxruntime()  # fail before the (slow) conversion when the check cannot run
-    # Probabilities as one float tensor, not a list of maps (only where there are any).
-    proba = hasattr(model, "classes_") and hasattr(model, "predict_proba")
-    options = {id(model): {"zipmap": False}} if proba else None
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            graph = convert_sklearn(
-                model,
-                initial_types=[(INPUT, FloatTensorType([None, features]))],
-                options=options,
-                name=name,  # a fixed graph name: the same model gives the same bytes
-            )
-        except Exception as exc:
-            raise ConversionError(unsupported_message(model, exc)) from None
-    for warning in caught:  # e.g. scikit-learn deprecations of attributes skl2onnx reads
-        log.info("converting to ONNX: %s", warning.message)
-    return graph
+    try:
+        return flavour.to_onnx(model, features, name)
+    except ImportError as exc:
+        raise OnnxUnavailable(
+            f"converting to ONNX needs {exc.name or 'the converter'}: {INSTALL_HINT}"
+        ) from None
+    except Exception as exc:
+        raise ConversionError(unsupported_message(model, exc)) from None
 
 
 def unsupported_message(model: Any, exc: Exception) -> str:
@@ -216,29 +207,24 @@ def check_rows(manifest: Manifest, schema: InputSchema, sample: np.ndarray) -> n
 
 
 def compare(
-    model: Any, scorer: OnnxScorer, rows: np.ndarray, names: tuple[str, ...], tolerance: float
+    loaded: Loaded, scorer: OnnxScorer, rows: np.ndarray, schema: InputSchema, tolerance: float
 ) -> Check:
-    """Score ``rows`` with scikit-learn and with the graph; count the answers that differ."""
-    data: Any = rows
-    if hasattr(model, "feature_names_in_"):
-        import pandas as pd  # type: ignore[import-untyped]  # only DataFrame-fitted models
-
-        data = pd.DataFrame(rows, columns=list(names))
+    """Score ``rows`` with the model and with the graph; count the answers that differ."""
+    data = schema.model_input(rows, loaded.frame)
     got = scorer.run(rows)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        if scorer.task == "classification" and hasattr(model, "predict_proba"):
-            expected = np.asarray(model.predict_proba(data), dtype=np.float64)
-        else:
-            expected = np.asarray(model.predict(data))
+        expected = np.asarray(loaded.predict(data))
+        if loaded.probabilities:
+            expected = expected.astype(np.float64)
     for warning in caught:
-        log.info("scoring the check rows with scikit-learn: %s", warning.message)
+        log.info("scoring the check rows with the model: %s", warning.message)
     if got.shape != expected.shape:
         raise ConversionMismatch(
             f"the ONNX graph answers with shape {got.shape} where scikit-learn answers "
             f"{expected.shape}; {WAY_OUT}"
         )
-    if scorer.task == "classification" and got.ndim == 2:  # probabilities
+    if scorer.task == "classification" and got.ndim == 2 and expected.ndim == 2:
         difference = np.abs(got.astype(np.float64) - expected).max(axis=1)
         labels = got.argmax(axis=1) != expected.argmax(axis=1)
         bad = labels | (difference > tolerance)
@@ -271,11 +257,16 @@ def mismatch_message(ref: str, check: Check, classifier: bool) -> str:
     )
 
 
-def _numeric_schema(manifest: Manifest) -> InputSchema:
-    if manifest.contract != "sklearn":
+def _numeric_schema(manifest: Manifest) -> tuple[Flavour, InputSchema]:
+    flavour = flavours.of_manifest(manifest)
+    if flavour is None:
         raise ConversionError(
-            f"--onnx converts zero-code scikit-learn models; {manifest.ref} is served by its "
+            f"--onnx converts zero-code models; {manifest.ref} is served by its "
             f"own scoring code ({manifest.contract} contract), which ONNX cannot replace"
+        )
+    if not flavour.onnx_conversion:
+        raise ConversionError(
+            f"--onnx has no conversion for {flavour.name} models ({manifest.ref}); {WAY_OUT}"
         )
     if manifest.input_schema is None:
         raise ConversionError(f"{manifest.ref} has no input schema; it cannot be converted")
@@ -285,7 +276,7 @@ def _numeric_schema(manifest: Manifest) -> InputSchema:
             f"--onnx takes models whose features are all numbers; {manifest.ref} takes "
             f"{schema.describe()}. {WAY_OUT.capitalize()}."
         )
-    return schema
+    return flavour, schema
 
 
 def _lay_out(local: LocalModel, target: Path, graph: bytes) -> None:

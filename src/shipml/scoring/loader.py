@@ -1,28 +1,29 @@
 """Turn a verified local model folder into a :class:`~shipml.scoring.base.Scorer`.
 
-Before any pickle is opened, the library versions the model was trained with are
-compared with the ones installed: a different major version of the model's framework
-(or of numpy) refuses to load, naming both versions; any other difference is a warning
-in the log. Pickles only load from a folder whose digests were just verified against
-its manifest (:func:`shipml.store.Store.fetch`).
+Before any model file is opened, the library versions the model was trained with are
+compared with the ones installed: a different major version of one of the model's own
+libraries (its flavour's library, any library its pickle refers to) or of numpy refuses
+to load, naming both versions; any other difference is a warning in the log. Pickles
+only load from a folder whose digests were just verified against its manifest
+(:func:`shipml.store.Store.fetch`). Which flavour loads a zero-code model is the
+manifest's contract (:func:`shipml.flavours.of_manifest`): the loader names none.
 """
 
 from __future__ import annotations
 
 import logging
-import warnings
 from pathlib import Path
 from typing import Any
 
-import joblib
-
-from shipml.errors import IntegrityError, ProjectError, ShipmlError
+from shipml import flavours
+from shipml.errors import ProjectError, ShipmlError
+from shipml.flavours.base import load_pickle
 from shipml.scoring.azureml import AzureMLScorer
 from shipml.scoring.base import Scorer
+from shipml.scoring.model import ModelScorer
 from shipml.scoring.onnx import OnnxScorer, is_converted
 from shipml.scoring.predictor import PredictorScorer
 from shipml.scoring.schema import infer_schema
-from shipml.scoring.sklearn import SklearnScorer
 from shipml.store.manifest import Manifest, library_versions, sha256_digest
 from shipml.store.store import LocalModel
 
@@ -37,8 +38,12 @@ class LibraryMismatch(ShipmlError):
 
 def check_libraries(manifest: Manifest) -> list[str]:
     """Compare trained-with and installed versions; return the warnings, raise on breakage."""
-    installed = library_versions()
-    strict = {*STRICT_LIBRARIES, manifest.framework.get("name", "")}
+    installed = library_versions(manifest.libraries)
+    strict = {
+        *STRICT_LIBRARIES,
+        manifest.framework.get("name", ""),
+        *flavours.strict_libraries(manifest),
+    }
     problems: list[str] = []
     for library, trained in manifest.libraries.items():
         current = installed.get(library)
@@ -76,37 +81,26 @@ def load_scorer(local: LocalModel) -> Scorer:
     """Load the model in ``local`` with its scoring contract.
 
     A folder that holds a checked ONNX conversion (``shipml build --onnx``, ``shipml serve
-    --onnx``) is served through ONNX Runtime: the graph needs neither scikit-learn nor the
-    pickle, so their versions are not checked.
+    --onnx``) is served through ONNX Runtime: the graph needs neither the model's library
+    nor its files, so their versions are not checked.
     """
     manifest = local.manifest
-    if manifest.contract == "sklearn" and is_converted(local.folder):
+    flavour = flavours.of_manifest(manifest)
+    if flavour is not None and is_converted(local.folder):
         return OnnxScorer(local)
     check_libraries(manifest)
     if manifest.contract == "azureml":
         return AzureMLScorer(local.folder, manifest)
     if manifest.contract == "class":
         return PredictorScorer(local.folder, manifest)
-    if manifest.contract == "sklearn":
-        if not manifest.model_file:
-            raise IntegrityError(f"{manifest.ref} names no model file in its manifest")
-        return SklearnScorer(load_model_file(local.folder / manifest.model_file), manifest)
+    if flavour is not None:
+        return ModelScorer(flavour.load(local.folder, manifest), manifest, flavour)
     raise ProjectError(f"{manifest.ref} uses an unknown scoring contract {manifest.contract!r}")
 
 
 def load_model_file(path: Path) -> Any:
-    """Unpickle a model file, logging (not raising) scikit-learn's version warnings."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        if path.suffix == ".skops":
-            import skops.io  # type: ignore[import-not-found]
-
-            model = skops.io.load(path, trusted=skops.io.get_untrusted_types(file=path))
-        else:
-            model = joblib.load(path)
-    for warning in caught:
-        log.warning("loading %s: %s", path.name, warning.message)
-    return model
+    """Unpickle a model file, logging (not raising) the library's version warnings."""
+    return load_pickle(path)
 
 
 def model_from_file(path: Path) -> LocalModel:
@@ -116,8 +110,8 @@ def model_from_file(path: Path) -> LocalModel:
     choice: only pass files you trust (pickles run code when loaded).
     """
     data = path.read_bytes()
-    model = load_model_file(path)
-    schema = infer_schema(model=model)
+    flavour, model = flavours.from_file(path)
+    schema = infer_schema(model_fields=flavour.feature_types(model))
     if schema is None:
         raise ProjectError(
             f"{path} does not say which features it takes (no feature_names_in_ or "
@@ -129,9 +123,10 @@ def model_from_file(path: Path) -> LocalModel:
         name=path.stem.lower(),
         version=0,
         created="",
-        contract="sklearn",
+        contract=flavour.name,
         files={path.name: FileEntry(digest=sha256_digest(data), size=len(data))},
         model_file=path.name,
         input_schema=schema,
+        flavour={"name": flavour.name, "frame": flavour.takes_frame(model, None)},
     )
     return LocalModel(folder=path.parent, manifest=manifest, digest=sha256_digest(data))

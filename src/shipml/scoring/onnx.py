@@ -1,6 +1,6 @@
-"""Zero-code scoring through ONNX Runtime: a scikit-learn model converted by skl2onnx.
+"""Zero-code scoring through ONNX Runtime: a model converted by its flavour (skl2onnx).
 
-Clients cannot tell it from :class:`~shipml.scoring.sklearn.SklearnScorer`: the same
+Clients cannot tell it from :class:`~shipml.scoring.model.ModelScorer`: the same
 input schema, the same answers (``{"label": …, "probabilities": {…}}`` or
 ``{"prediction": …}``), the label being the most probable class. What differs is the
 engine: a compiled graph evaluated in float32, which for a tree ensemble costs
@@ -84,14 +84,14 @@ def read_conversion(local: LocalModel) -> dict[str, Any]:
 
 
 class OnnxScorer:
-    """A converted scikit-learn model evaluated by an ONNX Runtime session."""
+    """A converted model evaluated by an ONNX Runtime session."""
 
-    contract = "sklearn"
     batchable = True
     engine = ENGINE
 
     def __init__(self, local: LocalModel) -> None:
         manifest = local.manifest
+        self.contract = manifest.contract
         if manifest.input_schema is None:
             raise InvalidInput(f"{manifest.ref} has no input schema")
         record = read_conversion(local)
@@ -107,14 +107,7 @@ class OnnxScorer:
                 installed,
                 checked_with,
             )
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = INTRA_OP_THREADS
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.log_severity_level = 3  # errors only: the service log is for the service
-        self.session = ort.InferenceSession(
-            str(local.folder / GRAPH), options, providers=["CPUExecutionProvider"]
-        )
+        self.session = session(ort, local.folder / GRAPH)
         self.schema = InputSchema(manifest.input_schema)
         self._input: str = record["input"]
         self._output: str = record["output"]
@@ -132,8 +125,13 @@ class OnnxScorer:
         """Features checked by the caller: no record per row."""
         return self._float32(self.schema.table(features), False)
 
-    @staticmethod
-    def _float32(matrix: np.ndarray, single: bool) -> Prepared:
+    def _float32(self, matrix: np.ndarray, single: bool) -> Prepared:
+        if self.schema.nullable and np.isnan(matrix).any():
+            name = self.schema.names[int(np.isnan(matrix).any(axis=0).argmax())]
+            raise InvalidInput(
+                f"field {name!r} cannot be null while the model is served through ONNX "
+                "Runtime (--onnx): the conversion is checked on complete rows only"
+            )
         if len(matrix) and np.abs(matrix).max() > FLOAT32_MAX:
             raise InvalidInput(
                 "a value is too large for this model: it is served through ONNX Runtime, "
@@ -167,8 +165,18 @@ class OnnxScorer:
         return [{key: value} for value in output.tolist()]
 
 
+def session(ort: Any, graph: Path) -> Any:
+    """An ONNX Runtime session for serving: one thread, sequential, quiet."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = INTRA_OP_THREADS
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3  # errors only: the service log is for the service
+    return ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+
+
 def output_schema(classes: list[Any], probabilities: bool) -> dict[str, Any]:
-    """The same output schema as the scikit-learn scorer's: the answers are the same."""
+    """The same output schema as the zero-code scorer's: the answers are the same."""
     if not classes:
         return {"type": "object", "properties": {"prediction": {"type": "number"}}}
     properties: dict[str, Any] = {"label": {"enum": classes}}

@@ -4,45 +4,76 @@ A schema is a JSON Schema object (``{"type": "object", "properties": …, "requi
 whose ``required`` list is the model's feature order (a JSON array keeps its order
 everywhere; an object's key order need not survive a round trip). It is stored in the
 manifest, shown by ``/info`` and ``/openapi.json``, and compiled here into an
-:class:`InputSchema` that turns request records into a numpy matrix with one precise
-error per problem.
+:class:`InputSchema` that checks request records and turns a batch of them into model
+input, with one precise error per problem. Each field is a
+:class:`~shipml.scoring.columns.Column`: its JSON type, whether it may be ``null`` and
+the dtype the model was trained on.
+
+A batch takes one of three forms, decided once per schema:
+
+- all fields plain numbers (float or int columns): a float64 matrix, straight from the
+  parsed JSON (a ``null`` becomes NaN where allowed); a model fitted on a DataFrame
+  gets it as one, with its training dtypes;
+- a model fitted on a numpy array with other fields: an object matrix (a missing value
+  is NaN, as in pandas);
+- a model fitted on a DataFrame with other fields: per-column lists, turned into one
+  DataFrame per batch with the training dtypes (category, bool, nullable integers,
+  strings, date-times), column by column.
 """
 
 from __future__ import annotations
 
 import difflib
 import hashlib
+import math
 import operator
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from shipml.errors import InvalidInput
+from shipml.scoring.columns import Column, describe_dtype, frame_builder, json_kind, short
 
 JSON_TYPES = ("number", "integer", "string", "boolean")
-_PYTHON_TYPES: dict[str, tuple[type, ...]] = {
-    "number": (float, int),
-    "integer": (int,),
-    "string": (str,),
-    "boolean": (bool,),
-}
-_ARTICLE = {
-    "number": "a number",
-    "integer": "an integer",
-    "string": "a string",
-    "boolean": "true or false",
-}
 
 
 def object_schema(fields: dict[str, str]) -> dict[str, Any]:
     """The JSON Schema for records with ``fields`` (name → JSON type), in that order."""
+    return properties_schema({name: {"type": kind} for name, kind in fields.items()})
+
+
+def properties_schema(properties: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return {
         "type": "object",
-        "properties": {name: {"type": kind} for name, kind in fields.items()},
-        "required": list(fields),
+        "properties": properties,
+        "required": list(properties),
         "additionalProperties": False,
     }
+
+
+def allow_null(prop: dict[str, Any]) -> dict[str, Any]:
+    """``prop`` with ``null`` allowed (JSON Schema 2020-12, as OpenAPI 3.1 uses it)."""
+    kind = prop.get("type", "number")
+    kinds = [kind] if isinstance(kind, str) else list(kind)
+    if "null" in kinds:
+        return prop
+    nullable = {**prop, "type": [*kinds, "null"]}
+    if "enum" in prop:
+        nullable["enum"] = [*prop["enum"], None]
+    return nullable
+
+
+@dataclass(slots=True)
+class Columns:
+    """A batch of records as one list of values per field (the DataFrame form)."""
+
+    values: list[list[Any]]
+    count: int
+
+    def __len__(self) -> int:
+        return self.count
 
 
 class InputSchema:
@@ -52,16 +83,18 @@ class InputSchema:
         self.schema = schema
         properties = schema["properties"]
         order = schema.get("required") or list(properties)
-        self.fields: dict[str, str] = {
-            name: properties[name].get("type", "number") for name in order
-        }
+        self.columns = [Column(name, properties[name]) for name in order]
+        self.fields: dict[str, str] = {c.name: c.kind for c in self.columns}
         self.names = tuple(self.fields)
-        self.numeric = all(kind in ("number", "integer") for kind in self.fields.values())
-        self._allowed = {name: _PYTHON_TYPES[kind] for name, kind in self.fields.items()}
+        self.nullable = tuple(c.name for c in self.columns if c.nullable)
+        self.numeric = all(c.plain_number for c in self.columns)
+        self._by_name = {c.name: c for c in self.columns}
         # The fast path of ``matrix``: all-"number" schemas (most feature tables) need
         # only "every value is an int or a float" per field; anything else, or any
         # problem, goes through the precise checks that name what is wrong.
-        self._all_numbers = all(kind == "number" for kind in self.fields.values())
+        self._all_numbers = self.numeric and all(c.kind == "number" for c in self.columns)
+        self._float_frame = all(c.dtype == "float64" for c in self.columns)
+        self._build = frame_builder(self.columns)
         names = self.names
         self._values: Callable[[dict[str, Any]], tuple[Any, ...]] = (
             operator.itemgetter(*names) if len(names) > 1 else lambda r: (r[names[0]],)
@@ -70,35 +103,54 @@ class InputSchema:
     def describe(self) -> str:
         return ", ".join(f"{name} ({kind})" for name, kind in self.fields.items())
 
-    def check_record(self, record: Any, index: int | None) -> None:
-        """Raise :class:`InvalidInput` naming the first problem with ``record``."""
+    # -- checking ----------------------------------------------------------------------
+
+    def record_values(self, record: Any, index: int | None) -> list[Any]:
+        """The accepted values of ``record`` in field order; raise naming the first problem."""
         where = "" if index is None else f" in record {index}"
         if not isinstance(record, dict):
             raise InvalidInput(
                 f"expected a JSON object with fields {self.describe()}{where}, "
-                f"got {_json_kind(record)}"
+                f"got {json_kind(record)}"
             )
-        for name, allowed in self._allowed.items():
-            if name not in record:
+        values = []
+        for column in self.columns:
+            if column.name not in record:
                 raise InvalidInput(
-                    f"missing field {name!r}{where}; expected fields: {self.describe()}"
+                    f"missing field {column.name!r}{where}; expected fields: {self.describe()}"
                 )
-            value = record[name]
-            if not isinstance(value, allowed) or (
-                (value is True or value is False) and (bool not in allowed)
-            ):
-                raise InvalidInput(
-                    f"field {name!r}{where} must be {_ARTICLE[self.fields[name]]}, "
-                    f"got {_json_kind(value)} {_short(value)}"
-                )
+            values.append(column.accept(record[column.name], where))
         if len(record) != len(self.names):
             for name in record:
-                if name not in self.fields:
+                if name not in self._by_name:
                     close = difflib.get_close_matches(name, self.names, n=1)
                     hint = f" (did you mean {close[0]!r}?)" if close else ""
                     raise InvalidInput(
                         f"unknown field {name!r}{where}{hint}; expected fields: {self.describe()}"
                     )
+        return values
+
+    def check_record(self, record: Any, index: int | None) -> None:
+        """Raise :class:`InvalidInput` naming the first problem with ``record``."""
+        self.record_values(record, index)
+
+    def check_row(self, row: Any, index: int) -> None:
+        self._row_values(row, index)
+
+    def _row_values(self, row: Any, index: int) -> list[Any]:
+        if not isinstance(row, list) or len(row) != len(self.names):
+            raise InvalidInput(
+                f"row {index} must be a list of {len(self.names)} values in the order "
+                f"{', '.join(self.names)}; got {json_kind(row)} {short(row)}"
+            )
+        return self.record_values(dict(zip(self.names, row, strict=True)), index)
+
+    def _table(self, items: Sequence[Any], rows: bool) -> list[list[Any]]:
+        """Every item checked and converted: one list of values per record, in order."""
+        if rows:
+            return [self._row_values(row, i) for i, row in enumerate(items)]
+        index: Callable[[int], int | None] = (lambda i: None) if len(items) == 1 else int
+        return [self.record_values(record, index(i)) for i, record in enumerate(items)]
 
     def _number_table(self, items: Sequence[Any], rows: bool) -> list[Any] | None:
         """The values of ``items`` if every one is a well-formed all-number record or row;
@@ -125,31 +177,58 @@ class InputSchema:
             table.append(row)
         return table
 
-    def check_row(self, row: Any, index: int) -> None:
-        if not isinstance(row, list) or len(row) != len(self.names):
-            raise InvalidInput(
-                f"row {index} must be a list of {len(self.names)} values in the order "
-                f"{', '.join(self.names)}; got {_json_kind(row)} {_short(row)}"
-            )
-        self.check_record(dict(zip(self.names, row, strict=True)), index)
+    # -- converting --------------------------------------------------------------------
 
     def matrix(self, items: Sequence[Any], rows: bool) -> np.ndarray:
-        """Validate ``items`` (records, or rows in feature order) and stack them."""
+        """Validate ``items`` (records, or rows in feature order) and stack them: float64
+        when every field is a plain number (``null`` → NaN), else objects."""
         if self._all_numbers:
             fast = self._number_table(items, rows)
             if fast is not None:
                 return np.array(fast, dtype=np.float64)
-        single = len(items) == 1
-        if rows:
-            for i, row in enumerate(items):
-                self.check_row(row, i)
-            table = items
-        else:
-            for i, record in enumerate(items):
-                self.check_record(record, None if single else i)
-            names = self.names
-            table = [[record[name] for name in names] for record in items]
-        return np.array(table, dtype=np.float64 if self.numeric else object)
+        table = self._table(items, rows)
+        if self.numeric:
+            return np.array(table, dtype=np.float64)  # None (where allowed) becomes NaN
+        matrix = np.empty((len(table), len(self.names)), dtype=object)
+        for i, values in enumerate(table):
+            matrix[i] = [
+                column.matrix_value(v) for column, v in zip(self.columns, values, strict=True)
+            ]
+        return matrix
+
+    def batch(self, items: Sequence[Any], rows: bool, frame: bool) -> Any:
+        """One request's model-ready data: a matrix, or :class:`Columns` for a DataFrame
+        with other than plain numbers (built per batch by :meth:`model_input`)."""
+        if self.numeric or not frame:
+            return self.matrix(items, rows)
+        table = self._table(items, rows)
+        return Columns([list(column) for column in zip(*table, strict=True)], len(table))
+
+    def concat(self, parts: list[Any]) -> Any:
+        if len(parts) == 1:
+            return parts[0]
+        if isinstance(parts[0], Columns):
+            merged: list[list[Any]] = [[] for _ in self.names]
+            for part in parts:
+                for column, more in zip(merged, part.values, strict=True):
+                    column.extend(more)
+            return Columns(merged, sum(part.count for part in parts))
+        return np.concatenate(parts)
+
+    def model_input(self, data: Any, frame: bool) -> Any:
+        """What the model is called with: ``data`` as is, or one DataFrame in the training
+        dtypes for a model fitted on a DataFrame."""
+        if not frame:
+            if type(data) is Columns:
+                return self.matrix([list(row) for row in zip(*data.values, strict=True)], True)
+            return data
+        if type(data) is Columns:
+            return self._build(data.values)
+        import pandas as pd  # type: ignore[import-untyped]  # only DataFrame-fitted models
+
+        if self._float_frame:
+            return pd.DataFrame(data, columns=list(self.names), copy=False)
+        return self._build([data[:, i] for i in range(data.shape[1])])
 
     def table(self, columns: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
         """The matrix :meth:`matrix` would make, from already-checked features (the Open
@@ -170,7 +249,7 @@ def infer_schema(
     training_data: Any = None,
     feature_names: Sequence[str] | None = None,
     input_example: Any = None,
-    model: Any = None,
+    model_fields: dict[str, str] | None = None,
 ) -> dict[str, Any] | None:
     """Infer the input schema from whatever the training script has to hand."""
     if input_example is not None:
@@ -181,23 +260,54 @@ def infer_schema(
     if training_data is not None:
         columns = _columns(training_data, feature_names)
         if columns is not None:
-            return object_schema(columns)
-    names = feature_names or _model_feature_names(model)
-    if names:
-        return object_schema(dict.fromkeys(names, "number"))
-    return None
+            return properties_schema(columns)
+    if feature_names:
+        return object_schema(dict.fromkeys(feature_names, "number"))
+    return object_schema(model_fields) if model_fields else None
+
+
+def missing_columns(training_data: Any, names: Sequence[str]) -> set[str]:
+    """The columns of ``training_data`` that hold a missing value (NaN, None, NA, NaT)."""
+    try:
+        if hasattr(training_data, "isna"):
+            flags = training_data[list(names)].isna().any()
+            return {str(name) for name, flag in flags.items() if flag}
+        matrix = (
+            np.column_stack([np.asarray(training_data[n]) for n in names])
+            if isinstance(training_data, dict)
+            else np.asarray(training_data)
+        )
+    except (KeyError, TypeError, ValueError):
+        return set()
+    if matrix.dtype.kind == "f":
+        flags = np.isnan(matrix).any(axis=0)
+    elif matrix.dtype == object:
+        flags = np.array([any(_is_missing(v) for v in matrix[:, i]) for i in range(len(names))])
+    else:
+        return set()
+    return {name for name, flag in zip(names, flags, strict=True) if flag}
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def example_record(schema: dict[str, Any], training_data: Any) -> dict[str, Any] | None:
-    """The first training row as a record: used for warm-up and in the playground."""
-    names = list(schema["properties"])
+    """A training row as a record for warm-up and the playground: the first complete one
+    (no missing value), else the first row with its missing values as ``null``."""
+    names = list(schema.get("required") or schema["properties"])
     try:
         if hasattr(training_data, "iloc"):
-            row = training_data.iloc[0].tolist()
+            frame = training_data[names]
+            complete = frame.notna().all(axis=1).to_numpy()
+            position = int(np.argmax(complete)) if complete.any() else 0
+            row = frame.iloc[position].tolist()
         elif isinstance(training_data, dict):
             row = [training_data[name][0] for name in names]
         else:
-            row = np.asarray(training_data)[0].tolist()
+            matrix = np.asarray(training_data)
+            complete = [not any(_is_missing(v) for v in r) for r in matrix.tolist()]
+            row = matrix[complete.index(True) if any(complete) else 0].tolist()
     except (IndexError, KeyError, TypeError, ValueError):
         return None
     if not isinstance(row, list) or len(row) != len(names):
@@ -216,7 +326,7 @@ def fingerprint(training_data: Any) -> dict[str, Any]:
         array = np.column_stack([np.asarray(v) for v in training_data.values()])
     else:
         array = np.asarray(training_data)
-    if array.dtype == object or array.dtype.kind in "US":
+    if array.dtype == object or array.dtype.kind in "USM":
         for value in array.ravel():
             digest.update(str(value).encode() + b"\0")
     else:
@@ -225,18 +335,11 @@ def fingerprint(training_data: Any) -> dict[str, Any]:
     return {"fingerprint": "sha256:" + digest.hexdigest(), "rows": int(array.shape[0])}
 
 
-def _columns(data: Any, feature_names: Sequence[str] | None) -> dict[str, str] | None:
+def _columns(data: Any, feature_names: Sequence[str] | None) -> dict[str, dict[str, Any]] | None:
     if hasattr(data, "dtypes") and hasattr(data, "columns"):  # a pandas DataFrame
-        return {
-            str(c): _json_type_of_dtype(
-                np.dtype(str(data.dtypes[c]))
-                if str(data.dtypes[c]) != "object"
-                else np.dtype(object)
-            )
-            for c in data.columns
-        }
+        return {str(c): describe_dtype(data.dtypes[c], data[c].to_numpy()) for c in data.columns}
     if isinstance(data, dict):
-        return {str(k): _json_type_of_dtype(np.asarray(v).dtype) for k, v in data.items()}
+        return {str(k): {"type": _json_type_of_dtype(np.asarray(v))} for k, v in data.items()}
     array = np.asarray(data)
     if array.ndim != 2:
         return None
@@ -245,19 +348,20 @@ def _columns(data: Any, feature_names: Sequence[str] | None) -> dict[str, str] |
         raise InvalidInput(
             f"feature_names has {len(names)} names but the data has {array.shape[1]} columns"
         )
-    return dict.fromkeys(names, _json_type_of_dtype(array.dtype))
+    if array.dtype == object:
+        return {
+            name: {"type": describe_dtype(array.dtype, array[:, i])["type"]}
+            for i, name in enumerate(names)
+        }
+    return {name: {"type": _json_type_of_dtype(array)} for name in names}
 
 
-def _model_feature_names(model: Any) -> list[str] | None:
-    names = getattr(model, "feature_names_in_", None)
-    if names is not None:
-        return [str(n) for n in names]
-    count = getattr(model, "n_features_in_", None)
-    return [f"f{i}" for i in range(count)] if isinstance(count, int) else None
-
-
-def _json_type_of_dtype(dtype: np.dtype[Any]) -> str:
-    return {"b": "boolean", "i": "integer", "u": "integer", "f": "number"}.get(dtype.kind, "string")
+def _json_type_of_dtype(array: np.ndarray) -> str:
+    if array.dtype == object:
+        return str(describe_dtype(array.dtype, array.ravel())["type"])
+    return {"b": "boolean", "i": "integer", "u": "integer", "f": "number"}.get(
+        array.dtype.kind, "string"
+    )
 
 
 def _json_type_of_value(value: Any) -> str:
@@ -271,22 +375,14 @@ def _json_type_of_value(value: Any) -> str:
 
 
 def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _json_kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    return {
-        bool: "a boolean",
-        int: "a number",
-        float: "a number",
-        str: "a string",
-        list: "a list",
-        dict: "an object",
-    }.get(type(value), type(value).__name__)
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    """A training value as JSON: numpy scalars as Python ones, missing as None, date-times
+    as ISO-8601 strings."""
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "isoformat") and not isinstance(value, str):  # Timestamp, datetime
+        return value.isoformat()
+    return value

@@ -102,6 +102,7 @@ class Service:
     def _load(self) -> None:
         started = time.perf_counter()
         model = self._source()
+        self.runtime = library_versions(model.manifest.libraries)
         scorer = load_scorer(model)
         warm, self.example_output = self._warm_up(scorer, model)
         self.model, self.scorer = model, scorer

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import platform
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from importlib import metadata
 from typing import Any
@@ -19,9 +20,12 @@ from shipml.store.paths import check_digest, check_layout, check_relpath
 from shipml.store.reference import NAME_PATTERN
 
 MANIFEST_SCHEMA = 1
-# Libraries whose exact versions decide whether a pickled model loads and behaves the same.
+# Libraries whose versions every process reports (``/info``'s ``runtime``); a model's
+# manifest adds its own (its flavour's library and what its files refer to).
 TRACKED_LIBRARIES = ("scikit-learn", "numpy", "scipy", "joblib", "onnxruntime", "skl2onnx")
-CONTRACTS = ("sklearn", "azureml", "class")
+# Scoring contracts with code of their own; a zero-code model's contract is its flavour
+# (``sklearn``, ``xgboost``, …: shipml.flavours).
+CONTRACTS = ("azureml", "class")
 # Fields other code reads with ``.get``: anything but an object there is a damaged manifest.
 OBJECT_FIELDS = (
     "framework",
@@ -60,6 +64,9 @@ class Manifest:
     data: dict[str, Any] = field(default_factory=dict)
     source: dict[str, Any] = field(default_factory=dict)
     environment: dict[str, Any] = field(default_factory=dict)
+    # How the model object was saved: flavour name, file format, whether it takes a
+    # DataFrame, the packages it needs (pinned in images, major version checked at load).
+    flavour: dict[str, Any] = field(default_factory=dict)
     schema: int = MANIFEST_SCHEMA
 
     @property
@@ -170,10 +177,12 @@ def sha256_digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def library_versions() -> dict[str, str]:
-    """Python and the installed versions of the libraries a model file depends on."""
+def library_versions(extra: Iterable[str] = ()) -> dict[str, str]:
+    """Python and the installed versions of the tracked libraries and of ``extra``."""
     versions = {"python": platform.python_version()}
-    for name in TRACKED_LIBRARIES:
+    for name in dict.fromkeys([*TRACKED_LIBRARIES, *extra]):
+        if name == "python":
+            continue
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

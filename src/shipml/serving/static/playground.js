@@ -18,10 +18,23 @@ function el(tag, props, ...children) {
   return node;
 }
 
+// A field's JSON type may be a list with "null" (the model takes a missing value there);
+// "enum" lists a category's values, "format": "date-time" marks an ISO-8601 date-time.
 function fieldsOf(schema) {
   if (!schema || !schema.properties) return [];
   const order = schema.required && schema.required.length ? schema.required : Object.keys(schema.properties);
-  return order.map((name) => ({ name, type: (schema.properties[name] || {}).type || "string" }));
+  return order.map((name) => {
+    const prop = schema.properties[name] || {};
+    const types = Array.isArray(prop.type) ? prop.type : [prop.type || "string"];
+    const values = Array.isArray(prop.enum) ? prop.enum.filter((v) => v !== null) : null;
+    return {
+      name,
+      type: types.find((t) => t !== "null") || "string",
+      nullable: types.includes("null"),
+      values,
+      format: prop.format || null,
+    };
+  });
 }
 
 async function loadInfo() {
@@ -88,7 +101,21 @@ function renderForm() {
   } else {
     const grid = el("div", { className: "grid" });
     for (const field of fields) {
+      const value = example[field.name];
+      if (field.values) {
+        // A category: its known values (empty means null where the model takes it).
+        const select = el("select", { id: "f-" + field.name, name: field.name });
+        if (field.nullable) select.append(el("option", { value: "", textContent: "(missing)" }));
+        field.values.forEach((v, i) => select.append(el("option", { value: String(i), textContent: String(v) })));
+        const at = field.values.indexOf(value);
+        select.value = at >= 0 ? String(at) : (field.nullable ? "" : "0");
+        grid.append(el("div", { className: "field" },
+          el("label", { htmlFor: select.id, textContent: field.name }), select));
+        continue;
+      }
       const input = el("input", { id: "f-" + field.name, name: field.name });
+      if (field.nullable) input.placeholder = "empty: missing";
+      if (field.format === "date-time") input.title = "an ISO-8601 date-time, e.g. 2024-05-01T12:00:00";
       if (field.type === "number" || field.type === "integer") {
         input.type = "number";
         input.step = "any";
@@ -98,7 +125,6 @@ function renderForm() {
       } else {
         input.type = "text";
       }
-      const value = example[field.name];
       if (field.type === "boolean") input.checked = Boolean(value);
       else if (value !== undefined && value !== null) input.value = String(value);
       grid.append(el("div", { className: "field" },
@@ -116,8 +142,12 @@ function readRecord() {
   const record = {};
   for (const field of fields) {
     const input = $("f-" + field.name);
-    if (field.type === "boolean") {
+    if (field.values) {
+      record[field.name] = input.value === "" ? null : field.values[Number(input.value)];
+    } else if (field.type === "boolean") {
       record[field.name] = input.checked;
+    } else if (field.nullable && input.value.trim() === "") {
+      record[field.name] = null;
     } else if (field.type === "number" || field.type === "integer") {
       if (input.value.trim() === "" || Number.isNaN(Number(input.value))) {
         throw new Error("Enter a number for " + field.name + ".");

@@ -1,0 +1,152 @@
+"""scikit-learn, and any other object with a scikit-learn style ``predict``.
+
+Saved with joblib (``model.joblib``): scikit-learn has no format that another version is
+promised to read, so the exact versions are recorded, checked at load and pinned in
+images, and the file is only opened from a verified manifest. Classifiers answer the
+label and every class's probability (``predict_proba``), others ``predict``.
+
+Plain random forests take the faster path of :mod:`.sklearn_forest`, checked on the
+model's example at load. skl2onnx converts these models for ``--onnx``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shipml.flavours.base import Flavour, Loaded, Saved, dump_pickle, pickled_libraries
+from shipml.flavours.sklearn_forest import Proba, agrees, forest_proba
+from shipml.store.manifest import Manifest
+
+log = logging.getLogger("shipml")
+_THREAD = threading.local()
+# Always needed where the model runs; recorded, but the image's own pins decide them.
+COMMON = ("numpy", "scipy", "joblib")
+
+
+def _trust_finite_input() -> None:
+    """Skip scikit-learn's finiteness scan of every input, in the calling thread.
+
+    The scan costs 10-30 µs per call on a one-row request (a tenth of an iris SVC's
+    whole call) and can never fire here: requests are parsed by orjson, which refuses
+    NaN, Infinity and numbers beyond a double's range, and the schema admits no ``null``
+    for this model. scikit-learn's settings are per thread, so each thread that calls a
+    model sets it once.
+    """
+    if not getattr(_THREAD, "trusted", False):
+        import sklearn
+
+        sklearn.set_config(assume_finite=True)
+        _THREAD.trusted = True
+
+
+class SklearnModel:
+    """A scikit-learn estimator (or pipeline) as the zero-code scorer calls it."""
+
+    def __init__(self, model: Any, frame: bool) -> None:
+        self.model = model
+        self.frame = frame
+        self.probabilities = hasattr(model, "predict_proba") and hasattr(model, "classes_")
+        classes = getattr(model, "classes_", None)
+        self.classes: list[Any] = np.asarray(classes).tolist() if classes is not None else []
+        self.task = "classification" if self.classes else "regression"
+        self._finite = False
+        self._fast: Proba | None = None
+
+    def predict(self, data: Any) -> np.ndarray:
+        if self._finite or _no_missing(data):
+            _trust_finite_input()
+            if self._fast is not None:
+                return self._fast(data)
+        elif getattr(_THREAD, "trusted", False):  # a missing value, in a trusting thread
+            import sklearn
+
+            with sklearn.config_context(assume_finite=False):
+                return self._call(data)
+        return self._call(data)
+
+    def _call(self, data: Any) -> np.ndarray:
+        if self.probabilities:
+            return np.asarray(self.model.predict_proba(data))
+        return np.asarray(self.model.predict(data))
+
+    def warm(self, data: Any, finite: bool) -> None:
+        """Trust finite input when the schema guarantees it, and take the faster forest
+        path if it answers exactly as scikit-learn does on the example (for a model that
+        may get a missing value, only when it takes a matrix: a batch with NaN then goes
+        to scikit-learn, which routes missing values down the trees)."""
+        self._finite = finite
+        fast = forest_proba(self.model)
+        if fast is None or data is None or (self.frame and not finite):
+            return
+        if agrees(fast, data, self.model.predict_proba(data)):
+            self._fast = fast
+            self.frame = False  # the trees take the plain matrix: no DataFrame per call
+        else:
+            log.warning("the fast forest path disagrees with scikit-learn; not used")
+
+
+def _no_missing(data: Any) -> bool:
+    """A float64 matrix without NaN (a JSON null is the only way NaN gets in)."""
+    return type(data) is np.ndarray and data.dtype == np.float64 and not np.isnan(data).any()
+
+
+class SklearnFlavour(Flavour):
+    name = "sklearn"
+    library = "scikit-learn"
+    modules = ("sklearn",)
+    onnx_conversion = True
+
+    def detect(self, model: Any) -> bool:
+        # Last in the registry: whatever has a scikit-learn style predict is served so.
+        return super().detect(model) or callable(getattr(model, "predict", None))
+
+    def libraries(self, model: Any) -> list[str]:
+        found = [name for name in pickled_libraries(model) if name not in COMMON]
+        own = [self.library] if self.library in found or super().detect(model) else []
+        return [*own, *(name for name in found if name != self.library)]
+
+    def save(self, model: Any, folder: Path) -> Saved:
+        return Saved([dump_pickle(model, folder)], "joblib", {"class": _class_name(model)})
+
+    def frame_of(self, model: Any, manifest: Manifest) -> bool:
+        recorded = manifest.flavour.get("frame")
+        return hasattr(model, "feature_names_in_") if recorded is None else bool(recorded)
+
+    def takes_frame(self, model: Any, training_data: Any) -> bool:
+        return hasattr(model, "feature_names_in_")
+
+    def wrap(self, model: Any, frame: bool) -> Loaded:
+        return SklearnModel(model, frame)
+
+    def to_onnx(self, model: Any, features: int, name: str) -> Any:
+        """The skl2onnx graph of ``model``, probabilities as a plain tensor."""
+        from skl2onnx import convert_sklearn
+        from skl2onnx.common.data_types import FloatTensorType
+
+        # Probabilities as one float tensor, not a list of maps (only where there are any).
+        proba = hasattr(model, "classes_") and hasattr(model, "predict_proba")
+        options = {id(model): {"zipmap": False}} if proba else None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            graph = convert_sklearn(
+                model,
+                initial_types=[("input", FloatTensorType([None, features]))],
+                options=options,
+                name=name,  # a fixed graph name: the same model gives the same bytes
+            )
+        for warning in caught:  # e.g. scikit-learn deprecations of attributes skl2onnx reads
+            log.info("converting to ONNX: %s", warning.message)
+        return graph
+
+
+def _class_name(model: Any) -> str:
+    return f"{type(model).__module__}.{type(model).__qualname__}"
+
+
+FLAVOUR = SklearnFlavour()

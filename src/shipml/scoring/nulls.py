@@ -1,0 +1,72 @@
+"""Which fields may be ``null``: where the model takes a missing value.
+
+Decided once, when the model is saved, by what the model does rather than by what it
+says about itself: a field is nullable when the training data has a missing value in
+that column, or when the model, given its example row with only that field missing,
+answers without raising and without a NaN in its answer. That covers an imputer
+anywhere in a pipeline (even inside a ``ColumnTransformer``, where scikit-learn's
+``allow_nan`` tag does not look), estimators that take NaN natively (histogram gradient
+boosting, XGBoost, LightGBM, CatBoost's numeric features, scikit-learn's trees), and
+custom transformers alike. One call tries every field at once (one row each); a failing
+call is split in halves until each refusing field stands alone.
+
+A numpy ``bool`` column is never nullable (true or false is all it holds). A numpy
+integer column is tried as float64 with NaN, which is what the model gets when a
+request leaves it out (models that take NaN take floats).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+from shipml.flavours import Loaded
+from shipml.scoring.schema import InputSchema, allow_null, properties_schema
+
+# dtypes whose columns cannot hold a missing value.
+_NO_MISSING = ("bool",)
+
+
+def nullable_fields(loaded: Loaded, schema: dict[str, Any], example: dict[str, Any]) -> set[str]:
+    """The fields of ``schema`` where ``loaded`` answers a missing value (module docstring)."""
+    properties = schema["properties"]
+    names = list(schema.get("required") or properties)
+    candidates = [
+        name
+        for name in names
+        if str(properties[name].get("x-dtype", "float64")).rstrip("0123456789") not in _NO_MISSING
+    ]
+    relaxed = InputSchema(
+        properties_schema(
+            {n: allow_null(properties[n]) if n in candidates else properties[n] for n in names}
+        )
+    )
+    found: set[str] = set()
+
+    def search(fields: list[str]) -> None:
+        if not fields:
+            return
+        if _answers(loaded, relaxed, [{**example, name: None} for name in fields]):
+            found.update(fields)
+        elif len(fields) > 1:
+            middle = len(fields) // 2
+            search(fields[:middle])
+            search(fields[middle:])
+
+    search(candidates)
+    return found
+
+
+def _answers(loaded: Loaded, schema: InputSchema, records: list[dict[str, Any]]) -> bool:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            batch = schema.batch(records, rows=False, frame=loaded.frame)
+            output = np.asarray(loaded.predict(schema.model_input(batch, loaded.frame)))
+        except Exception:
+            return False
+    if len(output) != len(records):
+        return False
+    return output.dtype.kind not in "fc" or bool(np.isfinite(output).all())

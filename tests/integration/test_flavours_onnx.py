@@ -1,0 +1,66 @@
+"""A user's ONNX file: saved from a path (``save_model("iris.onnx")``) and served from the
+store in-process, and served as a bare file by a real ``shipml serve``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+import shipml
+from tests.conftest import Server
+from tests.flavour_support import app_for, error, post, probabilities, using_store
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    folder = tmp_path_factory.mktemp("onnx")
+    with using_store(folder / "store") as store:
+        model = onnx_model(folder)
+    return {"store": store, "folder": folder, "onnx": model}
+
+
+def onnx_model(folder: Path) -> tuple[Any, np.ndarray, list[str]]:
+    """A scikit-learn classifier converted by skl2onnx, handed over as a .onnx file."""
+    from skl2onnx import to_onnx
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    iris = load_iris()
+    x = iris.data.astype(np.float32)
+    model = LogisticRegression(max_iter=500).fit(x, iris.target_names[iris.target])
+    path = folder / "iris.onnx"
+    path.write_bytes(to_onnx(model, x[:1]).SerializeToString())
+    names = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    shipml.save_model(str(path), training_data=x, feature_names=names, name="iris-onnx")
+    return model, x, names
+
+
+def test_an_onnx_file_served_from_the_store(published: dict[str, Any]) -> None:
+    model, x, names = published["onnx"]
+    app = app_for(published["store"], "iris-onnx:1")
+    manifest = app.service.model.manifest  # type: ignore[union-attr]
+    assert manifest.contract == "onnx" and manifest.model_file == "model.onnx"
+    assert manifest.flavour["classes"] == ["setosa", "versicolor", "virginica"]
+    rows = x[::10]
+    answers = [
+        a.json() for a in post(app, [dict(zip(names, map(float, r), strict=False)) for r in rows])
+    ]
+    np.testing.assert_allclose(
+        probabilities(answers, list(model.classes_)), model.predict_proba(rows), atol=1e-5
+    )
+    assert [a["label"] for a in answers] == model.predict(rows).tolist()
+    assert "must be a number" in error(post(app, [dict.fromkeys(names, "x")])[0])
+
+
+def test_shipml_serve_a_bare_onnx_file(published: dict[str, Any], serve: Any) -> None:
+    model, x, _ = published["onnx"]
+    server: Server = serve(str(published["folder"] / "iris.onnx"))
+    row = dict(zip(["f0", "f1", "f2", "f3"], map(float, x[100]), strict=True))
+    answer = httpx.post(f"{server.url}/predict", json=row, timeout=10).json()
+    assert answer["label"] == model.predict(x[100:101])[0]
