@@ -137,9 +137,18 @@ def serve(
 
 def _model_file(path: Path) -> LocalModel:
     """Load a bare model file here, so one that is not a model is one line, at once."""
+    from shipml import flavours
+    from shipml.flavours.base import PICKLE_SUFFIXES
     from shipml.scoring import model_from_file
-    from shipml.store.reference import MODEL_FILE_HELP
 
+    own = sorted({suffix for flavour in flavours.REGISTRY for suffix in flavour.file_suffixes})
+    what = (
+        "a model file is a fitted model saved with joblib.dump or pickle (.joblib, .pkl, "
+        f".pickle), skops (.skops) or a format a flavour reads ({', '.join(own)}); a model "
+        "in the store is named NAME, NAME:N or NAME@ALIAS"
+    )
+    if path.suffix not in (*PICKLE_SUFFIXES, *own):
+        raise ShipmlError(f"{path} is not a model file: {what}")
     try:
         return model_from_file(path)
     except ShipmlError:
@@ -147,8 +156,7 @@ def _model_file(path: Path) -> LocalModel:
     except Exception as exc:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise ShipmlError(
-            f"{path} is not a model file shipml can load ({type(exc).__name__}: {reason}); "
-            f"{MODEL_FILE_HELP}"
+            f"{path} is not a model file shipml can load ({type(exc).__name__}: {reason}); {what}"
         ) from None
 
 

@@ -92,7 +92,7 @@ def test_build_refuses_a_manifest_that_leads_out_and_writes_nothing(
 def test_serving_a_file_that_is_not_a_model_fails_at_once(tmp_path: Path) -> None:
     for command in ("serve", "predict"):
         args = [command, "/etc/passwd"] + (["-i", "{}"] if command == "predict" else [])
-        one_line_error(shipml(*args), "'/etc/passwd' is a file but not a model file", ".joblib")
+        one_line_error(shipml(*args), "/etc/passwd is not a model file: a model file is", ".onnx")
     garbage = tmp_path / "garbage.joblib"
     garbage.write_bytes(b"root:x:0:0:root:/root:/bin/bash\n")
     for command in ("serve", "predict"):

@@ -16,11 +16,7 @@ from shipml.errors import ReferenceError_
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
 ALIAS_PATTERN = re.compile(r"^[a-z][a-z0-9._-]{0,63}$")
 LATEST = "latest"
-MODEL_SUFFIXES = (".joblib", ".pkl", ".pickle", ".skops")
-MODEL_FILE_HELP = (
-    "a model file is a fitted model saved with joblib.dump or pickle (.joblib, .pkl, "
-    ".pickle) or with skops (.skops); a model in the store is named NAME, NAME:N or NAME@ALIAS"
-)
+PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle", ".skops")
 
 
 @dataclass(frozen=True)
@@ -66,8 +62,8 @@ def check_alias(alias: str) -> str:
 def parse_reference(text: str) -> Reference:
     """Parse ``text``; a string naming an existing file is a path reference.
 
-    A file is only taken as a model file by its suffix (:data:`MODEL_SUFFIXES`): any other
-    file (``/etc/passwd``) is refused here, at once, saying what a model file is.
+    Whether a file is a model file is the command's to check (``shipml serve`` loads it
+    once, and refuses a file no flavour reads, saying what a model file is).
 
     >>> parse_reference("iris:3")
     Reference(name='iris', version=3, alias=None, path=None)
@@ -75,11 +71,9 @@ def parse_reference(text: str) -> Reference:
     candidate = Path(text)
     # os.path: False, not an error, behind a folder this user cannot read.
     exists = os.path.isfile(text)  # noqa: PTH113
-    if candidate.suffix in MODEL_SUFFIXES or exists:
+    if candidate.suffix in PICKLE_SUFFIXES or exists:
         if not exists:
             raise ReferenceError_(f"model file {text!r} does not exist")
-        if candidate.suffix not in MODEL_SUFFIXES:
-            raise ReferenceError_(f"{text!r} is a file but not a model file: {MODEL_FILE_HELP}")
         return Reference(name=_name_from_path(candidate), path=candidate.resolve())
     if "@" in text:
         name, _, alias = text.partition("@")
