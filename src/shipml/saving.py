@@ -8,7 +8,6 @@ to publish together with the project's code; anywhere else (a notebook, a plain
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -18,6 +17,7 @@ import joblib
 import numpy as np
 import orjson
 
+from shipml import model_files
 from shipml.errors import TrainingError
 from shipml.scoring.schema import example_record, fingerprint, infer_schema
 from shipml.store.manifest import Manifest, library_versions
@@ -44,14 +44,18 @@ def save_model(
     """Save a trained model as the next version in the store; returns its reference.
 
     Args:
-        model: the fitted estimator (anything joblib can pickle).
+        model: the fitted estimator (anything joblib can pickle), or ``None`` in a project
+            whose ``score.py`` (or predictor class) loads its own files from ``files``:
+            then no ``model.joblib`` is written.
         training_data: the features it was fitted on (2-D array, dict of columns or
             DataFrame): gives the input schema, a warm-up example and a fingerprint.
         feature_names: the column names of a 2-D array ``training_data``.
         input_example: one record, e.g. ``{"text": "I love it"}``, for models whose
             input is not a feature table (a ``score.py`` model).
         metrics: numbers to keep with the version, e.g. ``{"accuracy": 0.97}``.
-        files: extra files the scoring code needs, stored beside the model.
+        files: files and folders the scoring code needs. As in Azure ML, a file lands
+            at ``AZUREML_MODEL_DIR/<its name>`` and a folder ``model/`` keeps its tree at
+            ``AZUREML_MODEL_DIR/model/...``.
         name: the model name; defaults to the project's name.
         sample_rows: how many training rows (drawn at random, in feature order) to keep
             in the store with the version, so that a later ``shipml build --onnx`` or
@@ -80,6 +84,7 @@ def save_model(
         "metrics": {key: float(value) for key, value in (metrics or {}).items()},
         "data": fingerprint(training_data),
         "files": [str(Path(f)) for f in files],
+        "model_saved": model is not None,
     }
     sample = training_sample(training_data, schema, sample_rows)
     output = os.environ.get("SHIPML_OUTPUT")
@@ -131,24 +136,22 @@ def _stage(
     folder.mkdir(parents=True, exist_ok=True)
     if (folder / STAGED).exists():
         raise TrainingError("save_model was called twice in one training run; call it once")
-    joblib.dump(model, folder / MODEL_FILE)
+    if model is not None:
+        joblib.dump(model, folder / MODEL_FILE)
     if sample is not None:
         np.save(folder / SAMPLE_FILE, sample, allow_pickle=False)
         staged["sample"] = {"file": SAMPLE_FILE, "rows": len(sample)}
-    for extra in staged["files"]:
-        source = Path(extra)
-        if not source.is_file():
-            raise TrainingError(f"save_model(files=...) names {extra!r}, which is not a file")
-        if source.name in (MODEL_FILE, STAGED, SAMPLE_FILE, "manifest.json"):
-            raise TrainingError(f"save_model(files=...): {source.name!r} is a reserved name")
-        shutil.copyfile(source, folder / source.name)
-    staged["files"] = sorted(Path(f).name for f in staged["files"])
+    extras = model_files.collect(staged["files"])
+    model_files.copy_into(extras, folder)
+    staged["files"] = list(extras)
     staged["name"] = name
     (folder / STAGED).write_bytes(orjson.dumps(staged))
     return str(folder)
 
 
 def _framework(model: Any) -> dict[str, str]:
+    if model is None:
+        return {}
     module = type(model).__module__.split(".")[0]
     package = {"sklearn": "scikit-learn"}.get(module, module)
     version = library_versions().get(package)
@@ -163,7 +166,7 @@ def staged_manifest(staged: dict[str, Any], name: str, contract: str) -> Manifes
         created="",
         contract=contract,
         files={},
-        model_file=MODEL_FILE,
+        model_file=MODEL_FILE if staged.get("model_saved", True) else None,
         framework=staged["framework"],
         libraries=staged["libraries"],
         input_schema=staged["input_schema"],
