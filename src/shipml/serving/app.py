@@ -129,29 +129,31 @@ class App:
         label = "unmatched"
         metrics = self.metrics
         metrics.in_flight_now += 1
+        azureml = False
         try:  # the gauge comes down whatever happens, a client gone mid-send included
             try:
                 route, params = self._match(method, path)
-                label = route.path
+                label, azureml = route.path, route.azureml_errors
                 if route.protected and self.keys.enabled:
                     self.keys.check(authorization, api_key)
-                request = Request(method, path, b"", request_id, params)
+                request = Request(method, path, b"", request_id, params, scope)
                 response = await self._call(route, request, receive, content_length)
             except ShipmlError as exc:
-                response = self._error(exc, request_id)
+                response = self._error(exc, request_id, azureml)
             except ClientGone:
                 return
             except Exception:
                 log.exception("request %s %s %s failed", request_id, method, path)
                 response = self._error(
-                    ShipmlError("internal error; see the service log"), request_id
+                    ShipmlError("internal error; see the service log"), request_id, azureml
                 )
             headers = [
-                (b"content-type", response.content_type),
                 (b"content-length", str(len(response.body)).encode()),
                 (b"x-request-id", request_id.encode()),
                 *response.headers,
             ]
+            if response.content_type:  # a score.py's own response may have none
+                headers.insert(0, (b"content-type", response.content_type))
             await send(
                 {"type": "http.response.start", "status": response.status, "headers": headers}
             )
@@ -230,10 +232,18 @@ class App:
                 return b"".join(chunks)
 
     @staticmethod
-    def _error(exc: ShipmlError, request_id: str) -> Response:
-        body = orjson.dumps(
-            {"error": {"code": exc.code, "message": exc.message, "request_id": request_id}}
-        )
+    def _error(exc: ShipmlError, request_id: str, azureml: bool = False) -> Response:
+        """shipml's error body; on Azure ML's routes, Microsoft's ``{"message": ...}``."""
+        if azureml:
+            body = orjson.dumps({"message": exc.message})
+        else:
+            error: dict[str, Any] = {
+                "code": exc.code,
+                "message": exc.message,
+                "request_id": request_id,
+            }
+            error.update(getattr(exc, "detail", None) or {})  # a load failure's traceback
+            body = orjson.dumps({"error": error})
         headers: list[tuple[bytes, bytes]] = []
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:
