@@ -110,11 +110,11 @@ def _parse(folder: Path, path: Path, raw: dict[str, Any]) -> Project:
         check_project_paths(model, folder)
     except ProjectError as exc:
         raise ProjectError(f"{path}: {exc.message}") from None
-    if raw.get("train") is None and not model:
+    if raw.get("train") is None and scoring is None:
         raise fail(
             "train",
             "is required: the Python file to run, e.g. train.py (or, for a score.py that "
-            "brings its own model files, list them under model:)",
+            "brings its own model files, scoring: score.py and the files under model:)",
         )
     train = script("train", required=False)
     scoring_class = None

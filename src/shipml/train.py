@@ -20,6 +20,7 @@ from shipml.errors import TrainingError
 from shipml.model_files import check_project_paths, collect, copy_into
 from shipml.project import Project, find_project, load_project, read_requirements
 from shipml.saving import MODEL_FILE, STAGED, staged_manifest
+from shipml.scoring.azureml.script_check import check_script
 from shipml.store import Manifest, Store, default_store_url, library_versions
 
 
@@ -38,8 +39,8 @@ def store_url(explicit: str | None, project: Project | None) -> str:
 def train_project(project: Project, store: Store) -> tuple[Manifest, str]:
     """Run ``project``'s training script and publish the result into ``store``.
 
-    A project with no ``train:`` but ``model:`` files (a ``score.py`` that brings an
-    existing model) registers those files as the next version, without training.
+    A project with no ``train:`` (a ``score.py`` that brings an existing model, listed
+    under ``model:``) registers its files as the next version, without training.
     """
     with tempfile.TemporaryDirectory(prefix="shipml-train-") as output:
         if project.train is None:
@@ -96,6 +97,8 @@ def publish_staged(
     files.update({extra: folder / extra for extra in staged["files"]})
     if project is not None:
         if project.scoring is not None:
+            if contract == "azureml":
+                check_script(project.scoring)  # refuse now what could not be served later
             script = f"code/{project.scoring.name}"
             files[script] = project.scoring
             manifest.scoring = {"script": script, "class": project.scoring_class}

@@ -206,7 +206,21 @@ class Service:
         if call.method == "OPTIONS" and not scorer.raw:
             return ScoreAnswer(200, b"", "text/html; charset=utf-8")  # Microsoft's answer
         prepared = scorer.parse(call)
-        return scorer.answer(await self._submit(scorer, prepared.data, request_id))
+        output = await self._submit(scorer, prepared.data, request_id)
+        try:
+            if self.inline:
+                return scorer.answer(output)
+            # A returned response may stream from the script's own generator: off the loop.
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor, scorer.answer, output)
+        except ShipmlError:
+            raise
+        except Exception as exc:
+            log.exception("request %s: the response raised %s", request_id, type(exc).__name__)
+            raise ModelError(
+                f"the model's response failed ({type(exc).__name__}); the service log "
+                f"has the details under request id {request_id}"
+            ) from None
 
     async def predict(self, body: bytes, request_id: str) -> Any:
         """Parse, validate and score one ``/predict`` body; returns the JSON-able answer."""

@@ -5,9 +5,9 @@ Before the script is imported:
 - ``AZUREML_MODEL_DIR``: the version's folder, holding the registered files at their
   relative paths (``model.pkl``, ``model/sklearn_regression_model.pkl``, ...);
 - ``AZUREML_ENTRY_SCRIPT``: the script's absolute path (what ``azmlinfsrv
-  --entry_script`` sets); ``AML_APP_ROOT`` and ``AZUREML_SOURCE_DIRECTORY``: the folder
-  holding the script, which is also appended to ``sys.path`` and made the working
-  directory (the script's neighbours import, relative paths open from there);
+  --entry_script`` sets); ``AML_APP_ROOT``: the version's folder, also the working
+  directory; ``AZUREML_SOURCE_DIRECTORY``: the folder holding the script (``code/``);
+  both are appended to ``sys.path``, as Microsoft's server does;
 - the script is imported as the module ``entry_module``, Microsoft's name, so that
   ``inference_schema`` registers its decorators under the same key.
 
@@ -39,15 +39,23 @@ LISTING_LIMIT = 200  # lines of the model folder listing, as Microsoft's server 
 
 
 def prepare_process(model_dir: Path, script: Path) -> None:
+    """Environment, ``sys.path`` and working directory, laid out like a deployment.
+
+    Azure ML puts the app root (``AML_APP_ROOT``) above the uploaded code folder
+    (``AZUREML_SOURCE_DIRECTORY``) and the server appends both to ``sys.path``; here the
+    version's folder is the app root (it holds the registered files and ``code/``), so
+    relative paths such as ``outputs/model.pkl`` open from the registered files.
+    """
     code = script.parent
     os.environ["AZUREML_MODEL_DIR"] = str(model_dir)
     os.environ["SHIPML_MODEL_DIR"] = str(model_dir)
     os.environ["AZUREML_ENTRY_SCRIPT"] = str(script)
-    os.environ["AML_APP_ROOT"] = str(code)
+    os.environ["AML_APP_ROOT"] = str(model_dir)
     os.environ["AZUREML_SOURCE_DIRECTORY"] = str(code)
-    if str(code) not in sys.path:
-        sys.path.append(str(code))  # appended, as Microsoft does: installed packages win
-    os.chdir(code)
+    for folder in (model_dir, code):
+        if str(folder) not in sys.path:
+            sys.path.append(str(folder))  # appended, as Microsoft does: installed packages win
+    os.chdir(model_dir)
 
 
 def _forget_schemas() -> None:

@@ -67,8 +67,15 @@ class AzureMLScorer:
         self.example: Any = None
         if self.decorated_schemas is not None:
             given_input, given_output = self.decorated_schemas
-            self.input_schema = {k: v for k, v in given_input.items() if k != "example"}
-            self.example = given_input.get("example")
+            # /swagger.json keeps inference_schema's document as it is; /info and
+            # /openapi.json leave out request_headers, which comes from the headers.
+            self.input_schema = _without_headers(
+                {k: v for k, v in given_input.items() if k != "example"}
+            )
+            example = given_input.get("example")
+            if isinstance(example, dict):
+                example = {k: v for k, v in example.items() if k != REQUEST_HEADERS}
+            self.example = example
             if given_output != {"type": "object"}:  # inference_schema's "none declared"
                 self.output_schema = given_output
 
@@ -149,6 +156,16 @@ def _decorated_schemas(run: Callable[..., Any]) -> tuple[dict[str, Any], dict[st
     if util is None or not util.is_schema_decorated(run):
         return None
     return util.get_input_schema(run), util.get_output_schema(run)
+
+
+def _without_headers(schema: dict[str, Any]) -> dict[str, Any]:
+    properties = schema.get("properties")
+    if isinstance(properties, dict) and REQUEST_HEADERS in properties:
+        schema = {
+            **schema,
+            "properties": {k: v for k, v in properties.items() if k != REQUEST_HEADERS},
+        }
+    return schema
 
 
 def _innermost(function: Callable[..., Any]) -> CodeType | None:
