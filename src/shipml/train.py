@@ -97,8 +97,8 @@ def publish_staged(
     files.update({extra: folder / extra for extra in staged["files"]})
     if project is not None:
         if project.scoring is not None:
-            if contract == "azureml":
-                check_script(project.scoring)  # refuse now what could not be served later
+            if contract == "azureml":  # refuse now what could not be served later
+                check_script(project.scoring, [*files, *staged["files"]])
             script = f"code/{project.scoring.name}"
             files[script] = project.scoring
             manifest.scoring = {"script": script, "class": project.scoring_class}

@@ -99,7 +99,7 @@ def serve_context(
     script = None
     if manifest.contract == "azureml" and manifest.scoring.get("script"):
         script = local.folder / manifest.scoring["script"]
-        check_script(script)
+        check_script(script, manifest.files)
     packages = onnx_requirements() if onnx else image_requirements(manifest, environment, script)
     requirements = packages + extra_requirements(extras)
     say(f"Resolving {len(requirements)} requirements for {base}")

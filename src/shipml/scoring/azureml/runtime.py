@@ -32,6 +32,7 @@ from typing import Any
 
 from shipml.errors import LoadFailed, ProjectError
 from shipml.scoring.azureml import raw
+from shipml.scoring.azureml.script_check import V1_MODELS, get_model_path_line
 
 log = logging.getLogger("shipml")
 MODULE_NAME = "entry_module"
@@ -47,7 +48,7 @@ def prepare_process(model_dir: Path, script: Path) -> None:
     relative paths such as ``outputs/model.pkl`` open from the registered files.
     """
     code = script.parent
-    os.environ["AZUREML_MODEL_DIR"] = str(model_dir)
+    os.environ["AZUREML_MODEL_DIR"] = v1_model_dir(model_dir, script) or str(model_dir)
     os.environ["SHIPML_MODEL_DIR"] = str(model_dir)
     os.environ["AZUREML_ENTRY_SCRIPT"] = str(script)
     os.environ["AML_APP_ROOT"] = str(model_dir)
@@ -56,6 +57,19 @@ def prepare_process(model_dir: Path, script: Path) -> None:
         if str(folder) not in sys.path:
             sys.path.append(str(folder))  # appended, as Microsoft does: installed packages win
     os.chdir(model_dir)
+
+
+def v1_model_dir(model_dir: Path, script: Path) -> str | None:
+    """``azureml-models/NAME/VERSION``, relative, for a v1 ``Model.get_model_path`` script
+    whose model was registered in that layout (v1 deployments set it so; scripts such as
+    MLOpsPython's take the model's name from it)."""
+    cache = model_dir / V1_MODELS
+    if get_model_path_line(script) is None or not cache.is_dir():
+        return None
+    found = sorted(path for path in cache.glob("*/*") if path.is_dir())
+    if len(found) == 1:
+        return found[0].relative_to(model_dir).as_posix()
+    return V1_MODELS
 
 
 def _forget_schemas() -> None:

@@ -42,7 +42,7 @@ class AzureMLScorer:
 
     def __init__(self, model_dir: Path, manifest: Manifest) -> None:
         script = (model_dir / manifest.scoring["script"]).resolve()
-        check_script(script)
+        check_script(script, manifest.files)
         module = runtime.import_script(script, model_dir)
         for name in ("init", "run"):
             if not hasattr(module, name):

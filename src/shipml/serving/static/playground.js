@@ -18,10 +18,15 @@ function el(tag, props, ...children) {
   return node;
 }
 
+const SIMPLE = ["string", "number", "integer", "boolean"];
+
+// One input per field for flat records; a schema with arrays or objects (a score.py's
+// inference_schema decorators) gets the JSON editor, filled with the decorators' example.
 function fieldsOf(schema) {
   if (!schema || !schema.properties) return [];
   const order = schema.required && schema.required.length ? schema.required : Object.keys(schema.properties);
-  return order.map((name) => ({ name, type: (schema.properties[name] || {}).type || "string" }));
+  const fields = order.map((name) => ({ name, type: (schema.properties[name] || {}).type || "string" }));
+  return fields.every((field) => SIMPLE.includes(field.type)) ? fields : [];
 }
 
 async function loadInfo() {
