@@ -55,6 +55,8 @@ class App:
         self.keys = ApiKeys(settings.api_keys)
         self.endpoints = Endpoints(service, metrics, auth=self.keys.enabled)
         self._id_prefix, self._id_counter = os.urandom(5).hex(), itertools.count()
+        # paths whose errors, a 405 included, are answered as Microsoft's server does
+        self._azureml_paths = {r.path for r in self.endpoints.routes() if r.azureml_errors}
         self._exact: dict[str, dict[str, Route]] = {}
         self._patterns: list[tuple[re.Pattern[str], dict[str, Route]]] = []
         for route in self.endpoints.routes():
@@ -129,7 +131,7 @@ class App:
         label = "unmatched"
         metrics = self.metrics
         metrics.in_flight_now += 1
-        azureml = False
+        azureml = path in self._azureml_paths
         try:  # the gauge comes down whatever happens, a client gone mid-send included
             try:
                 route, params = self._match(method, path)
