@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -36,6 +37,11 @@ CASES = [
     if not os.environ.get("AZUREML_CASES") or case.name in os.environ["AZUREML_CASES"].split(",")
 ]
 RELATIVE = 1e-9
+WORK: list[Path] = [Path()]  # the module's folder: its store, cache and projects
+# Built into serve images too: @rawhttp with a streamed AMLResponse, and pandas
+# inference_schema decorators; both load from a model subfolder.
+IMAGE_CASES = ["examples_streaming_rawhttp", "examples_iris_pandas"]
+BASE = os.environ.get("SHIPML_TEST_BASE_IMAGE", "shipml-test/python:3.11-slim")
 # Scripts calling azureml-core's v1 Model.get_model_path, and AutoML's, are served from a
 # venv that has azureml-core (scripts/azureml-core-venv.sh): it conflicts with the project's.
 AZURECORE_SHIPML = (
@@ -71,11 +77,23 @@ def project_for(case: Path, model_dir: Path, folder: Path) -> Path:
     shutil.copy2(case / meta["entry_script"], folder / meta["entry_script"])
     shutil.copytree(model_dir, folder, dirs_exist_ok=True)
     tops = sorted(p.name + ("/" if p.is_dir() else "") for p in model_dir.iterdir())
-    lines = [f"name: {model_name(case)}", f"scoring: {meta['entry_script']}"]
+    (folder / "requirements.txt").write_text("\n".join(model_libraries()) + "\n")
+    lines = [
+        f"name: {model_name(case)}",
+        f"scoring: {meta['entry_script']}",
+        "environment: requirements.txt",
+    ]
     if tops:
         lines.append("model: [" + ", ".join(tops) + "]")
     (folder / "shipml.yaml").write_text("\n".join(lines) + "\n")
     return folder
+
+
+def model_libraries() -> list[str]:
+    """The project's requirements: the libraries the model files were built with."""
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in ("numpy", "scipy", "scikit-learn", "pandas")]
 
 
 def model_name(case: Path) -> str:
@@ -150,7 +168,7 @@ def wait_shipml(url: str, process: subprocess.Popen[bytes], log: Path) -> str | 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Pair]]:
     """Both servers of every case, started together and shared by the module's tests."""
-    work = tmp_path_factory.mktemp("azureml-dropin")
+    work = WORK[0] = tmp_path_factory.mktemp("azureml-dropin")
     started = time.monotonic()
     processes: list[subprocess.Popen[bytes]] = []
     try:
@@ -253,3 +271,67 @@ def test_invalid_requests_get_a_json_error_and_never_crash_the_script_silently(
         assert marker in log, f"{label}: no traceback for the request in the log"
         assert f"/code/{entry}" in log[log.index(marker) : log.index(marker) + 20000], label
         print(f"{label}: 500, raised inside {entry}'s run() (Microsoft: 500 too)")
+
+
+def build_and_run(pair: Pair) -> tuple[str, str]:
+    """Build the version `shipml train` registered into a serve image and start it;
+    returns its URL and container name."""
+    work = WORK[0]
+    env = {
+        **os.environ,
+        "SHIPML_STORE": str(work / "store"),
+        "SHIPML_CACHE": str(work / "cache"),
+        "SHIPML_BUILD_CACHE": str(work / "build-cache"),
+    }
+    name = model_name(pair.case)
+    tag = f"shipml-test/azureml-{name}:1"
+    project = work / pair.case.name / pair.case.name
+    commands = (
+        ["build", f"{name}@latest", "--tag", tag, "--base-image", BASE],
+        ["run", tag, "--name", f"shipml-test-azureml-{name}"],
+    )
+    outputs = []
+    for args in commands:
+        result = subprocess.run(
+            [SHIPML, *args], cwd=project, env=env, capture_output=True, text=True, check=False
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        outputs.append(result.stdout)
+    found = re.search(r"ready at (http://\S+?)/ .*container (\S+?)\)", outputs[-1])
+    assert found, outputs
+    return found.group(1), found.group(2)
+
+
+@pytest.fixture(scope="module")
+def images(servers: dict[str, Pair]) -> Iterator[dict[str, tuple[str, str]]]:
+    """The image cases built and started together; stopped at the end of the module."""
+    chosen = [servers[c] for c in IMAGE_CASES if c in servers and servers[c].error is None]
+    with ThreadPoolExecutor(max_workers=len(chosen) or 1) as pool:
+        futures = {pair.case.name: pool.submit(build_and_run, pair) for pair in chosen}
+    started = {name: future.result() for name, future in futures.items() if not future.exception()}
+    failed = {name: future.exception() for name, future in futures.items() if future.exception()}
+    try:
+        assert not failed, failed
+        yield started
+    finally:
+        for _, container in started.values():
+            subprocess.run([SHIPML, "stop", container], capture_output=True, check=False)
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("case", [c for c in IMAGE_CASES if c in {p.name for p in CASES}])
+def test_serve_image_answers_as_under_microsofts_server(
+    servers: dict[str, Pair], images: dict[str, tuple[str, str]], case: str
+) -> None:
+    """The registered version in a serve image (its requirements plus what the script
+    imports: inference-schema, werkzeug) answers every request as Microsoft's server."""
+    pair = servers[case]
+    url, _ = images[case]
+    for request in reference.valid_requests(pair.case):
+        ref_status, _, ref_body = reference.send(f"{pair.reference_url}/score", request)
+        status, _, body = reference.send(f"{url}/score", request)
+        label = f"{case} {request['name']} (image)"
+        assert (status, ref_status) == (200, 200), f"{label}: {status} {body!r}"
+        if body != ref_body:
+            difference = close(parsed(ref_body), parsed(body))
+            assert difference is None, f"{label}: {difference}"

@@ -238,6 +238,14 @@ def test_swagger_openapi_and_info_show_the_decorated_schema(tmp_path: Path) -> N
     assert info["example"] == {"data": [[1.0, 2.0]], "scale": 1.0}
     document = call(app, "GET", "/openapi.json").json()
     assert document["components"]["schemas"]["Record"]["properties"]["scale"]["type"] == "number"
+    assert (
+        set(document["paths"]["/score"]) == {"get", "post"} and "/swagger.json" in document["paths"]
+    )
+    from openapi_spec_validator import validate
+
+    validate(document)
+    validate(three)
+    validate(swagger)
 
 
 RAW = """
@@ -282,7 +290,7 @@ def test_positional_only_run_is_refused_with_microsofts_words(tmp_path: Path) ->
             return data
     """
     ref = register(tmp_path, script)
-    with pytest.raises(ProjectError, match=r"run\(\) cannot accept positional-only arguments"):
+    with pytest.raises(LoadFailed, match=r"run\(\) cannot accept positional-only arguments"):
         make_app(ref)
 
 

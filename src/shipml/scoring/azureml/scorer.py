@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from shipml.errors import InvalidInput, InvalidJSON, ProjectError
+from shipml.errors import InvalidInput, InvalidJSON, LoadFailed, ProjectError
 from shipml.scoring.azureml import raw, runtime
 from shipml.scoring.azureml.answers import ScoreAnswer, answer
 from shipml.scoring.azureml.inputs import REQUEST_HEADERS, ObjectInput, ScoreCall, analyse_run
@@ -41,6 +41,12 @@ class AzureMLScorer:
     output_schema: dict[str, Any] | None = None
 
     def __init__(self, model_dir: Path, manifest: Manifest) -> None:
+        try:
+            self._load(model_dir, manifest)
+        except ProjectError as exc:  # the script as written cannot be served: final too
+            raise LoadFailed(exc.message) from None
+
+    def _load(self, model_dir: Path, manifest: Manifest) -> None:
         script = (model_dir / manifest.scoring["script"]).resolve()
         check_script(script, manifest.files)
         module = runtime.import_script(script, model_dir)
