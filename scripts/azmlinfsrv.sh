@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Microsoft's reference server for Azure ML scoring scripts (azureml-inference-server-http), in
+# its own venv .venv-azmlinfsrv: the differential tests run every script of
+# tests/fixtures/azureml_scripts under it and under shipml, and compare the answers.
+#
+# Idempotent. The venv gets the *same* versions of numpy, scipy, scikit-learn, joblib and pandas
+# as the project's venv (read from PROJECT_PYTHON), so that a pickle built once loads identically
+# in both; it is brought in line again whenever those versions change.
+#
+# usage: scripts/azmlinfsrv.sh [PROJECT_PYTHON]   (default .venv/bin/python)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+project_python=${1:-.venv/bin/python}
+venv=${AZMLINFSRV_VENV:-.venv-azmlinfsrv}
+
+# The reference server and what the collected scripts import beside the model's libraries:
+# inference-schema's numpy/pandas support (its only other extra is pyspark) and azureml-core,
+# for the scripts that call v1's Model.get_model_path (it installs cleanly on Python 3.11).
+server_reqs=(
+  "azureml-inference-server-http==1.5.1"
+  "inference-schema[numpy-support,pandas-support]==1.8"
+  "azureml-core"
+)
+
+# Pin the model libraries to the project's versions; pandas is left unpinned when the project
+# does not have it (the build of the models then needs none).
+pins=$("$project_python" - <<'EOF'
+from importlib.metadata import PackageNotFoundError, version
+
+for name in ("numpy", "scipy", "scikit-learn", "joblib", "pandas"):
+    try:
+        print(f"{name}=={version(name)}")
+    except PackageNotFoundError:
+        print(name)
+EOF
+)
+wanted=$(printf '%s\n' "${server_reqs[@]}" "$pins")
+
+stamp="$venv/.shipml-requirements"
+if [ -x "$venv/bin/azmlinfsrv" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ]; then
+  exit 0
+fi
+
+echo "azmlinfsrv: installing the reference server into $venv" >&2
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/python" -m pip install --quiet --upgrade pip
+mapfile -t reqs <<<"$wanted"
+"$venv/bin/python" -m pip install --quiet "${reqs[@]}"
+"$venv/bin/python" -m pip check >&2 || true
+printf '%s' "$wanted" >"$stamp"
