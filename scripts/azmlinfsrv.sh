@@ -15,19 +15,20 @@ venv=${AZMLINFSRV_VENV:-.venv-azmlinfsrv}
 
 # The reference server and what the collected scripts import beside the model's libraries:
 # inference-schema's numpy/pandas support (its only other extra is pyspark) and azureml-core,
-# for the scripts that call v1's Model.get_model_path (it installs cleanly on Python 3.11).
+# for the scripts that call v1's Model.get_model_path (it installs cleanly on Python 3.11;
+# the AutoML scoring packages do not: they pin numpy below the project's).
 server_reqs=(
   "azureml-inference-server-http==1.5.1"
   "inference-schema[numpy-support,pandas-support]==1.8"
   "azureml-core"
 )
 
-# Pin the model libraries to the project's versions; pandas is left unpinned when the project
-# does not have it (the build of the models then needs none).
+# Pin the model libraries (and Pillow, for the image samples) to the project's versions; a
+# library the project does not have is installed unpinned.
 pins=$("$project_python" - <<'EOF'
 from importlib.metadata import PackageNotFoundError, version
 
-for name in ("numpy", "scipy", "scikit-learn", "joblib", "pandas"):
+for name in ("numpy", "scipy", "scikit-learn", "joblib", "pandas", "pillow"):
     try:
         print(f"{name}=={version(name)}")
     except PackageNotFoundError:

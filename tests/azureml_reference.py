@@ -28,6 +28,7 @@ answers 200.
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import os
@@ -214,8 +215,9 @@ def send(
     """Send one request of requests.json to `url` (e.g. http://127.0.0.1:5001/score), exactly.
 
     The method, `path_query` (appended to the URL), headers and body bytes are sent as given:
-    "body" is sent as json.dumps(body) in UTF-8, "body_text" as its UTF-8 bytes; nothing else is
-    added but Host and Content-Length. Returns the status, the headers (names in lower case)
+    "body" is sent as json.dumps(body) in UTF-8, "body_text" as its UTF-8 bytes, "body_base64"
+    (binary bodies: images, multipart forms) decoded; nothing else is added but Host and
+    Content-Length. Returns the status, the headers (names in lower case)
     and the body.
     """
     parts = urllib.parse.urlsplit(url + request.get("path_query", ""))
@@ -223,6 +225,8 @@ def send(
         body: bytes | None = json.dumps(request["body"]).encode("utf-8")
     elif "body_text" in request:
         body = request["body_text"].encode("utf-8")
+    elif "body_base64" in request:
+        body = base64.b64decode(request["body_base64"])
     else:
         body = None
     target = parts.path or "/"
