@@ -22,6 +22,14 @@ server_reqs=(
   "inference-schema[numpy-support,pandas-support]==1.8"
   "azureml-core"
 )
+# AutoML's generated scoring scripts import azureml.automl.core and azureml.telemetry at their
+# top. Those packages' full requirements pin numpy below the project's, and what the scripts
+# import needs none of them, so they are installed without their dependencies.
+no_deps_reqs=(
+  "azureml-automl-core"
+  "azureml-telemetry"
+  "applicationinsights"
+)
 
 # Pin the model libraries (and Pillow, for the image samples) to the project's versions; a
 # library the project does not have is installed unpinned.
@@ -35,7 +43,7 @@ for name in ("numpy", "scipy", "scikit-learn", "joblib", "pandas", "pillow"):
         print(name)
 EOF
 )
-wanted=$(printf '%s\n' "${server_reqs[@]}" "$pins")
+wanted=$(printf '%s\n' "${server_reqs[@]}" "$pins" "--no-deps" "${no_deps_reqs[@]}")
 
 stamp="$venv/.shipml-requirements"
 if [ -x "$venv/bin/azmlinfsrv" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ]; then
@@ -45,7 +53,7 @@ fi
 echo "azmlinfsrv: installing the reference server into $venv" >&2
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --upgrade pip
-mapfile -t reqs <<<"$wanted"
+mapfile -t reqs < <(printf '%s\n' "${server_reqs[@]}" "$pins")
 "$venv/bin/python" -m pip install --quiet "${reqs[@]}"
-"$venv/bin/python" -m pip check >&2 || true
+"$venv/bin/python" -m pip install --quiet --no-deps "${no_deps_reqs[@]}"
 printf '%s' "$wanted" >"$stamp"
