@@ -258,44 +258,53 @@ def free_port() -> int:
         return port
 
 
-def check(names: list[str]) -> int:
-    """Build, start and query every case (or those named); print one line per request."""
+def check(names: list[str], batch: int = 6) -> int:
+    """Build, start and query every case (or those named); print one line per request.
+
+    Servers start `batch` at a time (the machine has 2 cores); every one started is stopped.
+    """
     selected = [c for c in cases() if not names or c.name in names]
     failures = 0
     with tempfile.TemporaryDirectory(prefix="azureml-reference-") as tmp:
         work = Path(tmp)
-        servers: list[tuple[Path, int, subprocess.Popen[bytes], Path]] = []
-        try:
-            for case in selected:
-                model_dir = work / case.name / "model"
-                build_model(case, model_dir)
-                port = free_port()
-                log = work / case.name / "server.log"
-                servers.append((case, port, start_reference(case, model_dir, port, log), log))
-            for case, port, process, log in servers:
-                try:
-                    wait_ready(port, process)
-                except RuntimeError as error:
-                    failures += 1
-                    print(f"FAIL {case.name}: {error}\n{log.read_text(errors='replace')[-3000:]}")
-                    continue
-                for request in valid_requests(case):
-                    status, _, body = send(f"http://127.0.0.1:{port}/score", request)
-                    ok = status == 200
-                    failures += not ok
-                    shown = body[:160].decode("utf-8", errors="replace")
-                    print(
-                        f"{'ok  ' if ok else 'FAIL'} {case.name} {request['name']}: {status} {shown}"
-                    )
-                for request in invalid_requests(case):
-                    status, _, body = send(f"http://127.0.0.1:{port}/score", request)
-                    shown = body[:120].decode("utf-8", errors="replace")
-                    print(f"     {case.name} invalid {request['name']}: {status} {shown}")
-        finally:
-            for _, _, process, _ in servers:
-                stop(process)
+        for first in range(0, len(selected), batch):
+            failures += _check_batch(selected[first : first + batch], work)
     print(f"{len(selected)} cases, {failures} failures")
     return 1 if failures else 0
+
+
+def _check_batch(batch: list[Path], work: Path) -> int:
+    failures = 0
+    servers: list[tuple[Path, int, subprocess.Popen[bytes], Path]] = []
+    try:
+        for case in batch:
+            model_dir = work / case.name / "model"
+            build_model(case, model_dir)
+            port = free_port()
+            log = work / case.name / "server.log"
+            servers.append((case, port, start_reference(case, model_dir, port, log), log))
+        for case, port, process, log in servers:
+            try:
+                wait_ready(port, process)
+            except RuntimeError as error:
+                failures += 1
+                print(f"FAIL {case.name}: {error}\n{log.read_text(errors='replace')[-3000:]}")
+                continue
+            url = f"http://127.0.0.1:{port}/score"
+            for request in valid_requests(case):
+                status, _, body = send(url, request)
+                failures += status != 200
+                shown = body[:160].decode("utf-8", errors="replace")
+                verdict = "ok  " if status == 200 else "FAIL"
+                print(f"{verdict} {case.name} {request['name']}: {status} {shown}")
+            for request in invalid_requests(case):
+                status, _, body = send(url, request)
+                shown = body[:120].decode("utf-8", errors="replace")
+                print(f"     {case.name} invalid {request['name']}: {status} {shown}")
+    finally:
+        for _, _, process, _ in servers:
+            stop(process)
+    return failures
 
 
 if __name__ == "__main__":
