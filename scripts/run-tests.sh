@@ -11,6 +11,7 @@ scripts/azurite.sh "${SHIPML_TEST_AZURITE_PORT:-10000}"
 scripts/deploy-tools.sh
 scripts/docker-compose.sh
 scripts/sshd.sh "${SHIPML_TEST_SSHD_PORT:-2222}"
+scripts/azmlinfsrv.sh "$bin/python"
 set +e
 "$bin/pytest" -q
 status=$?
