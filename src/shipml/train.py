@@ -99,7 +99,16 @@ def publish_staged(
         if project.scoring is not None:
             if contract == "azureml":  # refuse now what could not be served later
                 check_script(project.scoring, [*files, *staged["files"]])
-            script = f"code/{project.scoring.name}"
+            # A score.py sits at the top of the version folder, beside the registered
+            # files, as in an Azure ML code folder: paths relative to its own file work.
+            script = (
+                project.scoring.name if contract == "azureml" else f"code/{project.scoring.name}"
+            )
+            if script in files:
+                raise TrainingError(
+                    f"a registered model file is named {script}, like the scoring script; "
+                    "rename one of them"
+                )
             files[script] = project.scoring
             manifest.scoring = {"script": script, "class": project.scoring_class}
         if project.environment is not None:

@@ -100,7 +100,7 @@ def test_model_key_registers_without_training(tmp_path: Path) -> None:
         {"model/nested/m.pkl": "m", "scaler.pkl": "s"},
     )
     manifest, _ = train_project(load_project(root), Store())
-    assert set(manifest.files) == {"model/nested/m.pkl", "scaler.pkl", "code/score.py"}
+    assert set(manifest.files) == {"model/nested/m.pkl", "scaler.pkl", "score.py"}
     assert manifest.model_file is None and manifest.framework == {}
     assert all(entry.digest.startswith("sha256:") for entry in manifest.files.values())
     local = Store().fetch(parse_reference("reg@latest"))
@@ -130,5 +130,5 @@ def test_save_model_files_with_folders_in_a_score_py_project(tmp_path: Path) -> 
     )
     os.environ.pop("SHIPML_OUTPUT", None)
     manifest, _ = train_project(load_project(root), Store())
-    assert {"model/m.pkl", "model/.k", "code/score.py"} == set(manifest.files)
+    assert {"model/m.pkl", "model/.k", "score.py"} == set(manifest.files)
     assert manifest.model_file is None

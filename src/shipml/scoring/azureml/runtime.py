@@ -6,8 +6,9 @@ Before the script is imported:
   relative paths (``model.pkl``, ``model/sklearn_regression_model.pkl``, ...);
 - ``AZUREML_ENTRY_SCRIPT``: the script's absolute path (what ``azmlinfsrv
   --entry_script`` sets); ``AML_APP_ROOT``: the version's folder, also the working
-  directory; ``AZUREML_SOURCE_DIRECTORY``: the folder holding the script (``code/``);
-  both are appended to ``sys.path``, as Microsoft's server does;
+  directory; ``AZUREML_SOURCE_DIRECTORY``: the folder holding the script (the same
+  folder: a score.py is stored beside the registered files, as in an Azure ML code
+  folder); it is appended to ``sys.path``, as Microsoft's server does;
 - the script is imported as the module ``entry_module``, Microsoft's name, so that
   ``inference_schema`` registers its decorators under the same key.
 
@@ -44,8 +45,9 @@ def prepare_process(model_dir: Path, script: Path) -> None:
 
     Azure ML puts the app root (``AML_APP_ROOT``) above the uploaded code folder
     (``AZUREML_SOURCE_DIRECTORY``) and the server appends both to ``sys.path``; here the
-    version's folder is the app root (it holds the registered files and ``code/``), so
-    relative paths such as ``outputs/model.pkl`` open from the registered files.
+    version's folder is the app root (it holds the registered files and the script), so
+    relative paths such as ``outputs/model.pkl`` open from the registered files, and so do
+    paths relative to the script's own file.
     """
     code = script.parent
     os.environ["AZUREML_MODEL_DIR"] = v1_model_dir(model_dir, script) or str(model_dir)
