@@ -179,9 +179,9 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Pair
             pairs = {p.case.name: p for p in pool.map(lambda c: prepare(c, work, processes), CASES)}
         print(f"\n{len(pairs)} cases started in {time.monotonic() - started:.1f}s")
         yield pairs
-    finally:
-        for process in processes:
-            reference.stop(process)
+    finally:  # all at once: each waits for its server's graceful shutdown
+        with ThreadPoolExecutor(max_workers=len(processes) or 1) as pool:
+            list(pool.map(reference.stop, processes))
 
 
 def close(a: Any, b: Any, where: str = "") -> str | None:
@@ -330,8 +330,17 @@ def images(servers: dict[str, Pair]) -> Iterator[dict[str, tuple[str, str]]]:
         assert not failed, failed
         yield started
     finally:
-        for _, container in started.values():
-            subprocess.run([SHIPML, "stop", container], capture_output=True, check=False)
+        names = [container for _, container in started.values()]
+        if names:
+            with ThreadPoolExecutor(max_workers=len(names)) as pool:
+                list(
+                    pool.map(
+                        lambda n: subprocess.run(
+                            [SHIPML, "stop", n], capture_output=True, check=False
+                        ),
+                        names,
+                    )
+                )
 
 
 @pytest.mark.docker
