@@ -164,7 +164,9 @@ function renderAnswer(answer, millis) {
   const box = $("answer");
   box.replaceChildren();
   $("error").hidden = true;
-  const one = Array.isArray(answer) ? answer[0] : answer;
+  const first = Array.isArray(answer) ? answer[0] : answer;
+  // A score.py answers whatever run() returns: numbers and strings are shown as raw JSON.
+  const one = first !== null && typeof first === "object" ? first : null;
   if (one && typeof one.score === "number") {
     const positive = one.score >= 0.5;
     const fill = el("span", { className: "fill " + (positive ? "good" : "bad") });
