@@ -289,6 +289,32 @@ def test_invalid_requests_get_a_json_error_and_never_crash_the_script_silently(
         print(f"{label}: 500, raised inside {entry}'s run() (Microsoft: 500 too)")
 
 
+@pytest.mark.parametrize("case", [c.name for c in CASES])
+def test_swagger_describes_run_as_microsofts_does(servers: dict[str, Pair], case: str) -> None:
+    """/swagger.json in each version: the same status and, when there is one, the same
+    ServiceInput/ServiceOutput (inference_schema's schemas of run())."""
+    pair = servers[case]
+    assert pair.error is None, pair.error
+    for version in ("", "?version=3", "?version=3.1"):
+        request = {"method": "GET", "path_query": version}
+        ref_status, _, ref_body = reference.send(f"{pair.reference_url}/swagger.json", request)
+        status, _, body = reference.send(f"{pair.shipml_url}/swagger.json", request)
+        label = f"{case} /swagger.json{version}"
+        assert status == ref_status, f"{label}: {status} {body!r}, Microsoft {ref_status}"
+        if status != 200:
+            assert json.loads(body)["message"] == json.loads(ref_body)["message"], label
+            continue
+        mine, theirs = json.loads(body), json.loads(ref_body)
+        assert mine.get("swagger") == theirs.get("swagger"), label
+        assert mine.get("openapi") == theirs.get("openapi"), label
+        for name in ("ServiceInput", "ServiceOutput"):
+            key = ("definitions",) if version == "" else ("components", "schemas")
+            a, b = theirs, mine
+            for part in key:
+                a, b = a[part], b[part]
+            assert close(a[name], b[name]) is None, f"{label} {name}: {a[name]} != {b[name]}"
+
+
 def build_and_run(pair: Pair) -> tuple[str, str]:
     """Build the version `shipml train` registered into a serve image and start it;
     returns its URL and container name."""
