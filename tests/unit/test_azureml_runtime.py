@@ -352,3 +352,24 @@ def test_get_model_path_is_refused_at_registration(tmp_path: Path) -> None:
     """
     with pytest.raises(ProjectError, match=r"line 6 calls Model.get_model_path\(\)"):
         register(tmp_path, script)
+
+
+def test_values_json_dumps_cannot_write_are_written_sensibly() -> None:
+    import datetime
+
+    import pandas as pd
+
+    from shipml.errors import ModelError
+    from shipml.scoring.azureml.answers import dumps
+
+    frame = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})
+    assert json.loads(dumps(frame)) == [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]
+    assert json.loads(dumps({"s": frame["a"], "i": np.int64(3), "f": np.float32(0.5)})) == {
+        "s": [1, 2],
+        "i": 3,
+        "f": 0.5,
+    }
+    assert dumps(datetime.date(2026, 1, 2)) == b'"2026-01-02"'
+    assert dumps([np.float64(0.1)]) == json.dumps([0.1]).encode()  # a float: as Microsoft's
+    with pytest.raises(ModelError, match="cannot be written as JSON"):
+        dumps(b"bytes")
