@@ -40,6 +40,10 @@ SAMPLE_FILE = "training-sample.npy"
 # Enough rows to catch a conversion that goes wrong (ONNX computes in float32) while
 # keeping the copy of the training data small; save_model(sample_rows=0) keeps none.
 SAMPLE_ROWS = 500
+NO_MODEL = (
+    "save_model(None, ...) saved no model: only a project with a scoring script "
+    "(scoring: score.py in shipml.yaml) loads its own files; pass the fitted model"
+)
 
 
 def save_model(
@@ -83,11 +87,7 @@ def save_model(
     """
     own_code = _served_by_own_code()
     if model is None and not own_code:
-        raise TrainingError(
-            "save_model(None, ...) saves no model: that suits a project whose scoring code "
-            "(scoring: in shipml.yaml) loads its own files from files=[...]; otherwise pass "
-            "the fitted model"
-        )
+        raise TrainingError(NO_MODEL)
     flavour = flavours.detect(model) if model is not None else None
     if flavour is None and not own_code:
         raise TrainingError(

@@ -19,7 +19,7 @@ import orjson
 from shipml.errors import TrainingError
 from shipml.model_files import check_project_paths, collect, copy_into
 from shipml.project import Project, find_project, load_project, read_requirements
-from shipml.saving import STAGED, staged_manifest
+from shipml.saving import NO_MODEL, STAGED, staged_manifest
 from shipml.scoring.azureml.script_check import check_script
 from shipml.store import Manifest, Store, default_store_url, library_versions
 
@@ -79,10 +79,7 @@ def publish_staged(
     manifest = staged_manifest(staged, name, project.contract if project else None)
     contract = manifest.contract
     if manifest.model_file is None and project is not None and project.contract is None:
-        raise TrainingError(
-            "save_model(None, ...) saved no model: only a project with a scoring script "
-            "(scoring: score.py in shipml.yaml) loads its own files; pass the fitted model"
-        )
+        raise TrainingError(NO_MODEL)
     if contract == "azureml" and not staged.get("schema_from_example"):
         manifest.input_schema, manifest.example = None, None
     target = store or Store(store_url(None, project))
