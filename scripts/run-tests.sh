@@ -12,6 +12,8 @@ scripts/deploy-tools.sh
 scripts/docker-compose.sh
 scripts/sshd.sh "${SHIPML_TEST_SSHD_PORT:-2222}"
 scripts/kserve-client.sh
+scripts/azmlinfsrv.sh "$bin/python"
+scripts/azureml-core-venv.sh "$bin/python"
 set +e
 "$bin/pytest" -q
 status=$?

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -75,9 +76,14 @@ def train(project: ProjectOption = None, store: StoreOption = None) -> None:
 
     spec = load_project(project)
     target = Store(store_url(store, spec))
-    console.print(f"Training {spec.name} ({spec.train.name}) into {target.url}")
+    if spec.train is None:
+        console.print(f"Registering {spec.name} ({', '.join(spec.model)}) into {target.url}")
+    else:
+        console.print(f"Training {spec.name} ({spec.train.name}) into {target.url}")
     manifest, digest = train_project(spec, target)
     metrics = ", ".join(f"{k} {v:.4f}" for k, v in manifest.metrics.items()) or "no metrics"
+    if spec.train is None:
+        metrics = "registered without training (no train: in shipml.yaml)"
     console.print(f"[green]Registered {manifest.ref}[/green] ({digest[:19]}…): {metrics}")
     console.print(f"Serve it with: shipml serve {manifest.name}@latest")
 
@@ -93,7 +99,6 @@ def serve(
 ) -> None:
     """Serve a model over HTTP, with its web playground at /."""
     from shipml.project import find_project, load_project
-    from shipml.serving.server import run_server
     from shipml.serving.settings import load_settings
     from shipml.store import parse_reference
 
@@ -132,7 +137,28 @@ def serve(
         print(f"Playground: {url}/   API docs: {url}/docs")
         print(f"Try: curl -X POST {url}/predict -H 'Content-Type: application/json' -d '{record}'")
         sys.stdout.flush()
+        _serve_or_explain(settings, stack)
+
+
+def _serve_or_explain(settings: Any, stack: contextlib.ExitStack) -> None:
+    """Serve; if the model's own code cannot load, stop with its error on one line.
+
+    A worker whose score.py fails in import or init() writes the error to the file named
+    by ``SHIPML_LOAD_ERROR_FILE`` and exits with gunicorn's boot-error status, which
+    stops the server (its traceback is in the log above).
+    """
+    from shipml.serving.server import run_server
+
+    report = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "load-error"
+    os.environ["SHIPML_LOAD_ERROR_FILE"] = str(report)
+    try:
         run_server(settings)
+    except SystemExit:
+        if report.is_file():
+            raise ShipmlError(
+                f"the model could not be loaded (traceback above): {report.read_text()}"
+            ) from None
+        raise
 
 
 def _model_file(path: Path) -> LocalModel:
@@ -174,6 +200,7 @@ def predict(
     store: StoreOption = None,
 ) -> None:
     """Score JSON input with a model, in this process, and print the JSON answer."""
+    from shipml.scoring.azureml import ScoreCall
     from shipml.serving.metrics import Metrics
     from shipml.serving.service import Service
     from shipml.store import parse_reference
@@ -187,6 +214,12 @@ def predict(
         target = open_store(store)
         service = Service(lambda: target.fetch(ref), Metrics())
     service.load_now()
+    if service.scorer is not None and service.scorer.contract == "azureml":
+        # run() takes the body as it is (not necessarily JSON) and writes its own answer
+        call = ScoreCall("POST", "/score", b"", [(b"content-type", b"application/json")], body)
+        answer = asyncio.run(service.score(call, "cli"))
+        sys.stdout.write(answer.body.decode("utf-8", "replace") + "\n")
+        return
     result = asyncio.run(service.predict(body, "cli"))
     options = orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY
     sys.stdout.write(orjson.dumps(result, option=options).decode() + "\n")

@@ -117,6 +117,21 @@ class ModelError(ShipmlError):
     code = "model_error"
 
 
+class LoadFailed(ShipmlError):
+    """The model's own code failed while loading (its import or ``init()``).
+
+    Final: the same code would fail the same way, so it is not retried. ``detail`` (the
+    traceback, the model folder's listing) goes to the log and to ``/health/ready``.
+    """
+
+    status = 503
+    code = "load_failed"
+
+    def __init__(self, message: str, detail: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.detail = detail or {}
+
+
 class NotReady(ShipmlError):
     status = 503
     code = "not_ready"

@@ -5,6 +5,8 @@ A project is a folder with a ``shipml.yaml``::
     name: iris                     # the model's name in the store
     train: train.py                # the training script, run from the project folder
     scoring: score.py              # optional: score.py (init/run) or file.py:Class
+    model: [model/, scaler.pkl]    # optional: files/folders to register with every version
+                                   # (with a scoring script, train: may then be left out)
     environment: requirements.txt  # optional: requirements.txt or a conda environment.yml
     serve: {workers: 2}            # optional: defaults for 'shipml serve'
     image: {base: python:3.11-slim}
@@ -19,23 +21,25 @@ from typing import Any
 import yaml
 
 from shipml.errors import ProjectError
+from shipml.model_files import check_project_paths
 from shipml.store.reference import NAME_PATTERN
 
 PROJECT_FILE = "shipml.yaml"
-KEYS = ("name", "train", "scoring", "environment", "serve", "image", "store")
+KEYS = ("name", "train", "scoring", "model", "environment", "serve", "image", "store")
 
 
 @dataclass(frozen=True)
 class Project:
     root: Path
     name: str
-    train: Path
+    train: Path | None
     scoring: Path | None = None
     scoring_class: str | None = None
     environment: Path | None = None
     serve: dict[str, Any] = field(default_factory=dict)
     image: dict[str, Any] = field(default_factory=dict)
     store: str | None = None
+    model: tuple[str, ...] = ()  # registered as they are (Azure ML's model registration)
 
     @property
     def contract(self) -> str | None:
@@ -96,9 +100,23 @@ def _parse(folder: Path, path: Path, raw: dict[str, Any]) -> Project:
             raise fail(key, f"names {value!r} but {file} does not exist")
         return file
 
-    train = script("train", required=True)
-    assert train is not None
+    model = _model_files(raw.get("model"), fail)
     scoring = script("scoring", required=False)
+    if model and scoring is None:
+        raise fail(
+            "model", "registers files for a scoring script: add scoring: score.py (init/run)"
+        )
+    try:
+        check_project_paths(model, folder)
+    except ProjectError as exc:
+        raise ProjectError(f"{path}: {exc.message}") from None
+    if raw.get("train") is None and scoring is None:
+        raise fail(
+            "train",
+            "is required: the Python file to run, e.g. train.py (or, for a score.py that "
+            "brings its own model files, scoring: score.py and the files under model:)",
+        )
+    train = script("train", required=False)
     scoring_class = None
     if scoring is not None and ":" in raw["scoring"]:
         scoring_class = raw["scoring"].split(":", 1)[1]
@@ -123,7 +141,17 @@ def _parse(folder: Path, path: Path, raw: dict[str, Any]) -> Project:
         serve=dict(raw.get("serve") or {}),
         image=dict(raw.get("image") or {}),
         store=store,
+        model=model,
     )
+
+
+def _model_files(value: Any, fail: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(i, str) and i for i in items):
+        raise fail("model", "must be a file or folder, or a list of them: [model/, scaler.pkl]")
+    return tuple(items)
 
 
 def read_requirements(path: Path | None) -> list[str]:

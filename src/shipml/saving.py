@@ -12,7 +12,6 @@ A model served by the project's own code (``scoring:`` in ``shipml.yaml``) is wr
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from shipml import flavours
+from shipml import flavours, model_files
 from shipml.errors import ProjectError, TrainingError
 from shipml.flavours.base import PICKLE_FILE, Flavour, dump_pickle
 from shipml.scoring.nulls import nullable_fields
@@ -41,6 +40,10 @@ SAMPLE_FILE = "training-sample.npy"
 # Enough rows to catch a conversion that goes wrong (ONNX computes in float32) while
 # keeping the copy of the training data small; save_model(sample_rows=0) keeps none.
 SAMPLE_ROWS = 500
+NO_MODEL = (
+    "save_model(None, ...) saved no model: only a project with a scoring script "
+    "(scoring: score.py in shipml.yaml) loads its own files; pass the fitted model"
+)
 
 
 def save_model(
@@ -57,14 +60,19 @@ def save_model(
     """Save a trained model as the next version in the store; returns its reference.
 
     Args:
-        model: the fitted estimator (anything joblib can pickle).
+        model: the fitted model (any flavour: scikit-learn, XGBoost, LightGBM, CatBoost,
+            statsmodels, an ``.onnx`` file), or ``None`` in a project whose ``score.py``
+            (or predictor class) loads its own files from ``files``: then no model file
+            is written.
         training_data: the features it was fitted on (2-D array, dict of columns or
             DataFrame): gives the input schema, a warm-up example and a fingerprint.
         feature_names: the column names of a 2-D array ``training_data``.
         input_example: one record, e.g. ``{"text": "I love it"}``, for models whose
             input is not a feature table (a ``score.py`` model).
         metrics: numbers to keep with the version, e.g. ``{"accuracy": 0.97}``.
-        files: extra files the scoring code needs, stored beside the model.
+        files: files and folders the scoring code needs. As in Azure ML, a file lands
+            at ``AZUREML_MODEL_DIR/<its name>`` and a folder ``model/`` keeps its tree at
+            ``AZUREML_MODEL_DIR/model/...``.
         name: the model name; defaults to the project's name.
         sample_rows: how many training rows (drawn at random, in feature order) to keep
             in the store with the version, so that a later ``shipml build --onnx`` or
@@ -78,7 +86,9 @@ def save_model(
                           metrics={"accuracy": 0.97})
     """
     own_code = _served_by_own_code()
-    flavour = flavours.detect(model)
+    if model is None and not own_code:
+        raise TrainingError(NO_MODEL)
+    flavour = flavours.detect(model) if model is not None else None
     if flavour is None and not own_code:
         raise TrainingError(
             f"shipml cannot serve a {type(model).__name__} without scoring code: no flavour "
@@ -115,6 +125,7 @@ def save_model(
         "metrics": {key: float(value) for key, value in (metrics or {}).items()},
         "data": fingerprint(training_data),
         "files": [str(Path(f)) for f in files],
+        "model_saved": model is not None,
     }
     sample = training_sample(data, schema, sample_rows)
     writer = None if own_code or flavour is None else flavour
@@ -227,24 +238,28 @@ def _stage(
     folder.mkdir(parents=True, exist_ok=True)
     if (folder / STAGED).exists():
         raise TrainingError("save_model was called twice in one training run; call it once")
-    if flavour is None:
-        model_files, fmt, details = [dump_pickle(model, folder)], "joblib", {}
-    else:
+    extras = model_files.collect(staged["files"])  # checked before anything is written
+    saved_files: list[str] = []
+    details: dict[str, Any] = {}
+    fmt: str | None = None
+    if model is not None and flavour is None:
+        saved_files, fmt = [dump_pickle(model, folder)], "joblib"
+    elif model is not None and flavour is not None:
         saved = flavour.save(model, folder)
-        model_files, fmt, details = saved.files, saved.format, saved.details
-    staged["model_files"] = model_files
+        saved_files, fmt, details = saved.files, saved.format, saved.details
+    for relpath in extras:
+        if relpath in saved_files:
+            raise model_files.ModelFilesError(
+                f"save_model(files=...): {relpath!r} is the name the model itself is saved "
+                "under; rename the file or put it in a folder and register the folder"
+            )
+    staged["model_files"] = saved_files
     staged["flavour"] = {**staged["flavour"], "format": fmt, **details}
     if sample is not None:
         np.save(folder / SAMPLE_FILE, sample, allow_pickle=False)
         staged["sample"] = {"file": SAMPLE_FILE, "rows": len(sample)}
-    for extra in staged["files"]:
-        source = Path(extra)
-        if not source.is_file():
-            raise TrainingError(f"save_model(files=...) names {extra!r}, which is not a file")
-        if source.name in (*model_files, STAGED, SAMPLE_FILE, "manifest.json"):
-            raise TrainingError(f"save_model(files=...): {source.name!r} is a reserved name")
-        shutil.copyfile(source, folder / source.name)
-    staged["files"] = sorted(Path(f).name for f in staged["files"])
+    model_files.copy_into(extras, folder)
+    staged["files"] = list(extras)
     staged["name"] = name
     (folder / STAGED).write_bytes(orjson.dumps(staged))
     return str(folder)
@@ -253,6 +268,8 @@ def _stage(
 def _framework(flavour: Flavour | None, model: Any, packages: list[str]) -> dict[str, str]:
     """The model's library and its version (the first of its packages: its flavour's own,
     or for any other object the distribution its class comes from)."""
+    if model is None:
+        return {}
     package = packages[0] if packages else None
     if package is None:
         module = type(model).__module__.split(".")[0]
@@ -270,19 +287,20 @@ def staged_manifest(staged: dict[str, Any], name: str, contract: str | None) -> 
     ``contract`` is the project's scoring code (azureml, class) or None for zero-code,
     when the model's flavour is the contract.
     """
-    model_files = staged.get("model_files") or [MODEL_FILE]
+    saved = staged.get("model_saved", True)
+    saved_files = staged.get("model_files") or ([MODEL_FILE] if saved else [])
     return Manifest(
         name=name,
         version=0,
         created="",
         contract=contract or staged.get("contract") or "sklearn",
         files={},
-        model_file=model_files[0],
+        model_file=saved_files[0] if saved_files else None,
         framework=staged["framework"],
         libraries=staged["libraries"],
         input_schema=staged["input_schema"],
         example=staged["example"],
         metrics=staged["metrics"],
         data=staged["data"],
-        flavour={**staged.get("flavour", {}), "files": model_files},
+        flavour={**staged.get("flavour", {}), "files": saved_files},
     )

@@ -17,9 +17,11 @@ from pathlib import Path
 import orjson
 
 from shipml.errors import TrainingError
+from shipml.model_files import check_project_paths, collect, copy_into
 from shipml.project import Project, find_project, load_project, read_requirements
-from shipml.saving import STAGED, staged_manifest
-from shipml.store import Manifest, Store, default_store_url
+from shipml.saving import NO_MODEL, STAGED, staged_manifest
+from shipml.scoring.azureml.script_check import check_script
+from shipml.store import Manifest, Store, default_store_url, library_versions
 
 
 def store_url(explicit: str | None, project: Project | None) -> str:
@@ -35,8 +37,15 @@ def store_url(explicit: str | None, project: Project | None) -> str:
 
 
 def train_project(project: Project, store: Store) -> tuple[Manifest, str]:
-    """Run ``project``'s training script and publish the result into ``store``."""
+    """Run ``project``'s training script and publish the result into ``store``.
+
+    A project with no ``train:`` (a ``score.py`` that brings an existing model, listed
+    under ``model:``) registers its files as the next version, without training.
+    """
     with tempfile.TemporaryDirectory(prefix="shipml-train-") as output:
+        if project.train is None:
+            register_files(Path(output), project)
+            return publish_staged(Path(output), project.root, store)
         env = {**os.environ, "SHIPML_OUTPUT": output, "PYTHONUNBUFFERED": "1"}
         process = subprocess.run(
             [sys.executable, str(project.train)], cwd=project.root, env=env, check=False
@@ -54,19 +63,23 @@ def publish_staged(
 ) -> tuple[Manifest, str]:
     """Publish what ``save_model`` staged in ``folder``, with the project's code."""
     staged_file = folder / STAGED
-    if not staged_file.is_file():
+    if not staged_file.is_file() and not _declares_model(project_root):
         raise TrainingError(
             "the training script finished without saving a model: call "
             "shipml.save_model(model, training_data=X, ...) at its end"
         )
-    staged = orjson.loads(staged_file.read_bytes())
     root = project_root or find_project()
     project = load_project(root) if root else None
+    if project is not None and project.model:
+        add_project_files(folder, project)
+    staged = orjson.loads(staged_file.read_bytes())
     name = staged.get("name") or (project.name if project else None)
     if not name:
         raise TrainingError("save_model needs name=... when no shipml.yaml is around")
     manifest = staged_manifest(staged, name, project.contract if project else None)
     contract = manifest.contract
+    if manifest.model_file is None and project is not None and project.contract is None:
+        raise TrainingError(NO_MODEL)
     if contract == "azureml" and not staged.get("schema_from_example"):
         manifest.input_schema, manifest.example = None, None
     target = store or Store(store_url(None, project))
@@ -77,11 +90,22 @@ def publish_staged(
             **manifest.data,
             "sample": {"digest": entry.digest, "size": entry.size, "rows": sample["rows"]},
         }
-    files = {model: folder / model for model in manifest.flavour["files"]}
+    files = {model: folder / model for model in manifest.flavour.get("files", [])}
     files.update({extra: folder / extra for extra in staged["files"]})
     if project is not None:
         if project.scoring is not None:
-            script = f"code/{project.scoring.name}"
+            if contract == "azureml":  # refuse now what could not be served later
+                check_script(project.scoring, [*files, *staged["files"]])
+            # A score.py sits at the top of the version folder, beside the registered
+            # files, as in an Azure ML code folder: paths relative to its own file work.
+            script = (
+                project.scoring.name if contract == "azureml" else f"code/{project.scoring.name}"
+            )
+            if script in files:
+                raise TrainingError(
+                    f"a registered model file is named {script}, like the scoring script; "
+                    "rename one of them"
+                )
             files[script] = project.scoring
             manifest.scoring = {"script": script, "class": project.scoring_class}
         if project.environment is not None:
@@ -92,6 +116,57 @@ def publish_staged(
             }
         manifest.source = git_source(project.root)
     return target.publish(manifest, files)
+
+
+def register_files(folder: Path, project: Project) -> None:
+    """Stage the ``model:`` files of a project that has no training script."""
+    staged: dict[str, object] = {
+        "framework": {},
+        # Registered, not trained here: the versions installed now say nothing about
+        # what pickled the files, so only Python is recorded.
+        "libraries": {"python": library_versions()["python"]},
+        "input_schema": None,
+        "schema_from_example": False,
+        "example": None,
+        "metrics": {},
+        "data": {},
+        "files": [],
+        "model_saved": False,
+        "name": None,
+        "registered_only": True,
+    }
+    (folder / STAGED).write_bytes(orjson.dumps(staged))
+
+
+def add_project_files(folder: Path, project: Project) -> None:
+    """Copy the project's ``model:`` files into what was staged (after training, so a
+    training script may write them)."""
+    check_project_paths(project.model, project.root, must_exist=True)
+    files = collect((project.root / value for value in project.model), "model: in shipml.yaml")
+    staged_file = folder / STAGED
+    if not staged_file.is_file():  # train.py wrote the files but did not call save_model
+        register_files(folder, project)
+    staged = orjson.loads(staged_file.read_bytes())
+    clash = sorted(set(files) & set(staged["files"]))
+    if clash:
+        raise TrainingError(
+            f"{', '.join(clash)} is both in model: (shipml.yaml) and in save_model(files=...); "
+            "name it in one place"
+        )
+    clash = sorted(set(files) & set(staged.get("model_files") or []))
+    if clash:
+        raise TrainingError(
+            f"{', '.join(clash)} in model: (shipml.yaml) is the name save_model writes the "
+            "model itself under; rename the file or register its folder instead"
+        )
+    copy_into(files, folder)
+    staged["files"] = sorted([*staged["files"], *files])
+    staged_file.write_bytes(orjson.dumps(staged))
+
+
+def _declares_model(root: Path | None) -> bool:
+    folder = root or find_project()
+    return bool(folder and load_project(folder).model)
 
 
 def git_source(root: Path) -> dict[str, object]:
@@ -126,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         project = load_project(Path(args[0]) if args else None)
         store = Store(store_url(None, project))
-        print(f"Training {project.name} into {store.url}", flush=True)
+        doing = "Training" if project.train else "Registering (no training)"
+        print(f"{doing} {project.name} into {store.url}", flush=True)
         manifest, digest = train_project(project, store)
     except ShipmlError as exc:
         print(f"error: {exc.message}", file=sys.stderr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -167,4 +168,57 @@ def test_census_playground_sends_null_and_categories(
     page.wait_for_selector("#label")
     assert page.text_content("#label") in (">50K", "<=50K")
     page.screenshot(path=str(SCREENSHOTS / "census-playground.png"), full_page=True)
+    watched.check_clean()
+
+
+DECORATED_SCORE = """
+import os
+import joblib
+import numpy as np
+from inference_schema.schema_decorators import input_schema, output_schema
+from inference_schema.parameter_types.numpy_parameter_type import NumpyParameterType
+from inference_schema.parameter_types.standard_py_parameter_type import StandardPythonParameterType
+
+
+def init():
+    global model
+    model = joblib.load(os.path.join(os.getenv("AZUREML_MODEL_DIR"), "model/regressor.pkl"))
+
+
+@input_schema("data", NumpyParameterType(np.array([[1.0, 2.0]])))
+@output_schema(StandardPythonParameterType([3.0]))
+def run(data):
+    return model.predict(data).tolist()
+"""
+
+
+def test_score_py_playground_shows_the_decorated_example(
+    browser: Browser, serve: Callable[..., Server], tmp_path: Path
+) -> None:
+    """An inference_schema-decorated score.py: the JSON editor holds the decorators'
+    example, and predicting with it shows run()'s answer."""
+    import joblib
+    from sklearn.linear_model import LinearRegression
+
+    project = tmp_path / "decorated"
+    (project / "model").mkdir(parents=True)
+    x = [[0.0, 1.0], [1.0, 0.0], [2.0, 2.0]]
+    joblib.dump(LinearRegression().fit(x, [sum(r) for r in x]), project / "model" / "regressor.pkl")
+    (project / "score.py").write_text(DECORATED_SCORE)
+    (project / "shipml.yaml").write_text("name: decorated\nscoring: score.py\nmodel: model/\n")
+    run_shipml("train", cwd=project)
+    server = serve("decorated@latest")
+    watched = Watched(browser, server.url)
+    page = watched.page
+    page.goto(server.url + "/")
+    page.wait_for_selector("#predict-form:not([hidden])")
+    assert '"data"' in page.input_value("#body") and "1" in page.input_value("#body")
+    page.click("#predict")
+    expect(page.locator("#raw")).to_have_text(re.compile(r"^\[\s*3(\.0*\d*)?\s*\]$"))
+    page.fill("#body", '{"data": [[1, 2, 3]]}')
+    page.click("#predict")
+    page.wait_for_selector("#error:not([hidden])")
+    assert "does not fit" in (page.text_content("#error") or "")
+    # the browser reports the 422 it was asked to show; nothing else may be wrong
+    watched.errors = [e for e in watched.errors if "status of 422" not in e]
     watched.check_clean()

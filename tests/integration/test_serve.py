@@ -289,3 +289,32 @@ def test_info_openapi_metrics_and_oip(iris_model: str, serve: Callable[..., Serv
             page.status_code == 200
             and "script-src 'self'" in page.headers["content-security-policy"]
         )
+
+
+def test_a_score_py_that_cannot_load_stops_serve_with_one_clear_error(
+    serve: Callable[..., Server], tmp_path: Path
+) -> None:
+    project = tmp_path / "broken"
+    (project / "model").mkdir(parents=True)
+    (project / "model" / "other.pkl").write_bytes(b"not the model")
+    (project / "score.py").write_text(
+        "import os, joblib\n"
+        "def init():\n"
+        "    global model\n"
+        "    model = joblib.load(os.path.join(os.environ['AZUREML_MODEL_DIR'], 'model.pkl'))\n"
+        "def run(data):\n"
+        "    return data\n"
+    )
+    (project / "shipml.yaml").write_text("name: broken\nscoring: score.py\nmodel: model/\n")
+    assert "without training" in run_shipml("train", cwd=project).stdout
+    server = serve("broken@latest", wait=False, cwd=project)
+    assert server.process.wait(timeout=120) == 1
+    log = server.log.read_text()
+    last = log.strip().splitlines()[-1]
+    assert last.startswith("error: the model could not be loaded (traceback above): score.py")
+    assert "FileNotFoundError" in last and "model/other.pkl" in last
+    assert "Traceback (most recent call last)" in log  # the log above has the traceback
+    assert log.count("Traceback (most recent call last)") == 1  # and not a second one
+    predicted = run_shipml("predict", "broken@latest", "-i", "{}", check=False, cwd=project)
+    assert predicted.returncode == 1 and "Traceback" not in predicted.stderr
+    assert predicted.stderr.strip().startswith("error: score.py failed in init()")

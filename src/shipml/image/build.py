@@ -42,6 +42,7 @@ from shipml.image.requirements import (
     system_packages,
 )
 from shipml.project import Project
+from shipml.scoring.azureml import check_script
 from shipml.scoring.onnx import ENGINE, is_converted
 from shipml.store import LocalModel
 from shipml.store.cache import copy_folder
@@ -99,7 +100,11 @@ def serve_context(
     if onnx and not is_converted(local.folder):
         raise BuildError(f"{local.folder} holds no checked ONNX conversion of {manifest.ref}")
     # An ONNX image runs the graph alone: the model's framework is not installed in it.
-    packages = onnx_requirements() if onnx else image_requirements(manifest, environment)
+    script = None
+    if manifest.contract == "azureml" and manifest.scoring.get("script"):
+        script = local.folder / manifest.scoring["script"]
+        check_script(script, manifest.files)
+    packages = onnx_requirements() if onnx else image_requirements(manifest, environment, script)
     requirements = packages + extra_requirements(extras)
     say(f"Resolving {len(requirements)} requirements for {base}")
     platform = platform_of(client, base)

@@ -90,6 +90,13 @@ def runtime_requirements() -> list[str]:
     return pins
 
 
+def _pinned(package: str) -> str:
+    try:
+        return f"{package}=={metadata.version(package)}"
+    except metadata.PackageNotFoundError:
+        return package
+
+
 def onnx_requirements() -> list[str]:
     """What an image serving an ONNX conversion needs: the runtime and onnxruntime, pinned
     to the version the conversion was checked with. Not scikit-learn, not scipy, nothing
@@ -167,14 +174,27 @@ def extra_requirements(extras: list[str]) -> list[str]:
     return [pin for name in extras for pin in EXTRAS[name]]
 
 
-def image_requirements(manifest: Manifest, environment: Path | None) -> list[str]:
-    """The full requirement list of a model's image, one line per package."""
+def image_requirements(
+    manifest: Manifest, environment: Path | None, script: Path | None = None
+) -> list[str]:
+    """The full requirement list of a model's image, one line per package.
+
+    ``script`` is a ``score.py``: what its imports need beyond the project's own
+    requirements (inference-schema, werkzeug) is added, pinned to the version here.
+    """
     own = (
         environment_requirements(environment)
         if environment
         else list(manifest.environment.get("requirements", []))
     )
     named = {package_name(line) for line in own}
+    if script is not None:
+        from shipml.scoring.azureml import script_packages
+
+        for needed in script_packages(script):
+            if needed not in named:
+                own.append(_pinned(needed))
+                named.add(needed)
     packages = flavours.image_packages(manifest)
     for package in packages:
         if package.name not in named and package.name != "builtins":

@@ -14,15 +14,30 @@ and returns one result per record, in order::
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
+import os
+import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from shipml.errors import ModelError, ProjectError
-from shipml.scoring.azureml import load_module
 from shipml.scoring.base import Prepared, split_payload
 from shipml.scoring.schema import InputSchema
 from shipml.store.manifest import Manifest
+
+
+def load_module(script: Path, model_dir: Path) -> ModuleType:
+    """Import the user's predictor module, its folder first on ``sys.path``."""
+    os.environ["SHIPML_MODEL_DIR"] = str(model_dir)
+    sys.path.insert(0, str(script.parent))  # the module may import its neighbours
+    spec = importlib.util.spec_from_file_location(f"shipml_user_{script.stem}", script)
+    if spec is None or spec.loader is None:
+        raise ProjectError(f"cannot import the scoring script {script}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 class PredictorScorer:

@@ -56,6 +56,8 @@ class App:
         self.keys = ApiKeys(settings.api_keys)
         self.endpoints = Endpoints(service, metrics, auth=self.keys.enabled)
         self._id_prefix, self._id_counter = os.urandom(5).hex(), itertools.count()
+        # paths whose errors, a 405 included, are answered as Microsoft's server does
+        self._azureml_paths = {r.path for r in self.endpoints.routes() if r.azureml_errors}
         self._exact: dict[str, dict[str, Route]] = {}
         self._patterns: list[tuple[re.Pattern[str], dict[str, Route]]] = []
         for route in self.endpoints.routes():
@@ -132,29 +134,39 @@ class App:
         label = "unmatched"
         metrics = self.metrics
         metrics.in_flight_now += 1
+        azureml = path in self._azureml_paths
         try:  # the gauge comes down whatever happens, a client gone mid-send included
             try:
                 route, params = self._match(method, path)
-                label = route.path
+                label, azureml = route.path, route.azureml_errors
                 if route.protected and self.keys.enabled:
                     self.keys.check(authorization, api_key)
-                request = Request(method, path, b"", request_id, params, inference_header)
+                request = Request(
+                    method,
+                    path,
+                    b"",
+                    request_id,
+                    params,
+                    inference_header_length=inference_header,
+                    scope=scope,
+                )
                 response = await self._call(route, request, receive, content_length)
             except ShipmlError as exc:
-                response = self._error(exc, request_id, path)
+                response = self._error(exc, request_id, path, azureml)
             except ClientGone:
                 return
             except Exception:
                 log.exception("request %s %s %s failed", request_id, method, path)
                 response = self._error(
-                    ShipmlError("internal error; see the service log"), request_id, path
+                    ShipmlError("internal error; see the service log"), request_id, path, azureml
                 )
             headers = [
-                (b"content-type", response.content_type),
                 (b"content-length", str(len(response.body)).encode()),
                 (b"x-request-id", request_id.encode()),
                 *response.headers,
             ]
+            if response.content_type:  # a score.py's own response may have none
+                headers.insert(0, (b"content-type", response.content_type))
             await send(
                 {"type": "http.response.start", "status": response.status, "headers": headers}
             )
@@ -233,15 +245,23 @@ class App:
                 return b"".join(chunks)
 
     @staticmethod
-    def _error(exc: ShipmlError, request_id: str, path: str) -> Response:
+    def _error(exc: ShipmlError, request_id: str, path: str, azureml: bool = False) -> Response:
+        """shipml's error body; on the Open Inference Protocol's routes its own
+        ``{"error": "..."}``, which its clients print; on Azure ML's routes, Microsoft's
+        ``{"message": ...}``."""
         status = exc.status
-        if path.startswith("/v2") and (len(path) == 3 or path[3] == "/"):
-            # The Open Inference Protocol's own error object, which its clients print.
+        if azureml:
+            body = orjson.dumps({"message": exc.message})
+        elif path.startswith("/v2") and (len(path) == 3 or path[3] == "/"):
             status, body = oip_error_body(exc)
         else:
-            body = orjson.dumps(
-                {"error": {"code": exc.code, "message": exc.message, "request_id": request_id}}
-            )
+            error: dict[str, Any] = {
+                "code": exc.code,
+                "message": exc.message,
+                "request_id": request_id,
+            }
+            error.update(getattr(exc, "detail", None) or {})  # a load failure's traceback
+            body = orjson.dumps({"error": error})
         headers: list[tuple[bytes, bytes]] = []
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:

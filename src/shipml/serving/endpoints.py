@@ -6,14 +6,17 @@ raised as :class:`~shipml.errors.ShipmlError` and rendered by the app in one pla
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import json
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 
 from shipml.errors import ModelError, NotFound
+from shipml.scoring.azureml import AzureMLScorer, ScoreCall
 from shipml.serving.metrics import Metrics
 from shipml.serving.oip import OpenInference
 from shipml.serving.openapi import build_openapi
@@ -50,6 +53,7 @@ class Request:
     request_id: str
     params: dict[str, str]
     inference_header_length: bytes | None = None  # the binary tensor extension's header
+    scope: Mapping[str, Any] = field(default_factory=dict)  # the ASGI scope, as received
 
 
 @dataclass(slots=True)
@@ -70,6 +74,8 @@ class Route:
     endpoint: Endpoint
     protected: bool = True  # needs an API key when keys are configured
     reads_body: bool = False
+    # Azure ML's routes answer errors as Microsoft's server does: {"message": "..."}
+    azureml_errors: bool = False
 
 
 def json_response(value: Any, status: int = 200) -> Response:
@@ -92,6 +98,10 @@ class Endpoints:
     def routes(self) -> list[Route]:
         return [
             Route("POST", "/predict", self.predict, reads_body=True),
+            Route("POST", "/score", self.score, reads_body=True, azureml_errors=True),
+            Route("GET", "/score", self.score, azureml_errors=True),
+            Route("OPTIONS", "/score", self.score, azureml_errors=True),
+            Route("GET", "/swagger.json", self.swagger, protected=False, azureml_errors=True),
             Route("GET", "/info", self.info),
             Route("GET", "/health/live", self.live, protected=False),
             Route("GET", "/health/ready", self.ready, protected=False),
@@ -120,7 +130,36 @@ class Endpoints:
         return routes
 
     async def predict(self, request: Request) -> Response:
+        if isinstance(self.service.scorer, AzureMLScorer):  # run() decides what it takes
+            return await self.score(request)
         return json_response(await self.service.predict(request.body, request.request_id))
+
+    async def score(self, request: Request) -> Response:
+        """``/score`` (and ``/predict`` of a score.py model): as Microsoft's server answers."""
+        scope = request.scope
+        call = ScoreCall(
+            request.method,
+            request.path,
+            scope.get("query_string", b""),
+            list(scope.get("headers", ())),
+            request.body,
+            scope.get("scheme", "http"),
+            tuple(scope.get("server") or ("127.0.0.1", 80)),
+            tuple(scope.get("client") or ("127.0.0.1", 0)),
+        )
+        answer = await self.service.score(call, request.request_id)
+        headers = [
+            (name.encode("latin-1"), value.encode("latin-1")) for name, value in answer.headers
+        ]
+        return Response(answer.status, answer.body, answer.content_type.encode("latin-1"), headers)
+
+    async def swagger(self, request: Request) -> Response:
+        """``/swagger.json[?version=2|3|3.1]``, from the script's inference_schema decorators."""
+        scorer = self.service.score_script()
+        info = self.service.info()
+        query = dict(parse_qsl(request.scope.get("query_string", b"").decode("latin-1")))
+        document = scorer.swagger(query.get("version"), info["name"], str(info["version"]))
+        return Response(200, json.dumps(document).encode())
 
     async def info(self, request: Request) -> Response:
         return json_response(self.service.info())

@@ -146,6 +146,8 @@ def build_openapi(info: dict[str, Any], example_output: Any, auth: bool) -> dict
         },
         "components": {"schemas": {"Record": record, "Result": result, "Error": ERROR_SCHEMA}},
     }
+    if info.get("contract") == "azureml":
+        _score_script(document, info, example_output)
     if auth:
         document["components"]["securitySchemes"] = {
             "bearer": {"type": "http", "scheme": "bearer"},
@@ -153,6 +155,46 @@ def build_openapi(info: dict[str, Any], example_output: Any, auth: bool) -> dict
         }
         document["security"] = [{"bearer": []}, {"apiKey": []}]
     return document
+
+
+def _score_script(document: dict[str, Any], info: dict[str, Any], example_output: Any) -> None:
+    """A score.py takes one body as run() wants it (the decorated schema, if any), not
+    lists of records; it also answers at Azure ML's /score and /swagger.json."""
+    body: dict[str, Any] = {"schema": {"$ref": "#/components/schemas/Record"}}
+    if info.get("example") is not None:
+        body["example"] = info["example"]
+    answer: dict[str, Any] = {"schema": {"$ref": "#/components/schemas/Result"}}
+    if example_output is not None:
+        answer["example"] = example_output
+    operation = {
+        "requestBody": {"required": True, "content": {"application/json": body}},
+        "responses": {
+            "200": {"description": "What run() returned", "content": {"application/json": answer}},
+            **_errors("400", "401", "413", "422", "500", "503"),
+        },
+    }
+    paths = document["paths"]
+    paths["/predict"]["post"].update(operation)
+    paths["/score"] = {
+        "post": {
+            "operationId": "score",
+            "summary": 'Azure ML\'s scoring route (errors as {"message": ...})',
+            **operation,
+        },
+        "get": {
+            "operationId": "score_get",
+            "summary": "run()'s inputs as query parameters, each read as JSON",
+            "responses": {"200": operation["responses"]["200"]},
+        },
+    }
+    paths["/swagger.json"] = {
+        "get": {
+            "operationId": "swagger",
+            "summary": "Azure ML's service description (?version=2, 3 or 3.1)",
+            "security": [],
+            "responses": {"200": {"description": "Swagger 2.0 or OpenAPI 3 document"}},
+        }
+    }
 
 
 def _errors(*codes: str) -> dict[str, Any]:

@@ -7,18 +7,22 @@ Inference Protocol face (``/v2/...``) both translate their requests into calls h
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import orjson
 
 from shipml import __version__
-from shipml.errors import InvalidJSON, ModelError, NotReady, ShipmlError
+from shipml.errors import InvalidJSON, LoadFailed, ModelError, NotFound, NotReady, ShipmlError
 from shipml.scoring import InputSchema, Prepared, Scorer, load_scorer
+from shipml.scoring.azureml import AzureMLScorer, ScoreAnswer, ScoreCall
 from shipml.serving.batching import Batcher
 from shipml.serving.metrics import Metrics
 from shipml.serving.settings import ServeSettings
@@ -30,6 +34,14 @@ log = logging.getLogger("shipml")
 INLINE_BELOW_SECONDS = 0.002
 WARM_UP_CALLS = 5
 RETRY_DELAYS = (1, 2, 5, 10, 30)
+WORKER_BOOT_ERROR = 3  # gunicorn stops the whole server when a worker exits with it
+
+
+def _listing(detail: dict[str, Any]) -> str:
+    files = detail.get("model_files")
+    if not isinstance(files, list) or not files:
+        return ""
+    return f"Model directory contents ({detail.get('model_dir')}):\n  " + "\n  ".join(files)
 
 
 class Service:
@@ -56,6 +68,7 @@ class Service:
         self.ready = False
         self.inline = False
         self.load_error: str | None = None
+        self.load_failure: LoadFailed | None = None  # final: the model's own code failed
         self.example_output: Any = None
         self.runtime = library_versions()  # what this process runs, beside what it was trained with
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shipml-model")
@@ -90,6 +103,9 @@ class Service:
             try:
                 await loop.run_in_executor(self._executor, self._load)
                 return
+            except LoadFailed as exc:  # the same code would fail the same way: no retry
+                self._failed_for_good(exc)
+                return
             except Exception as exc:  # one clear line per attempt, never a crash loop
                 delay = RETRY_DELAYS[min(attempt - 1, len(RETRY_DELAYS) - 1)]
                 reason = exc.message if isinstance(exc, ShipmlError) else repr(exc)
@@ -98,6 +114,26 @@ class Service:
                     "model not loaded (attempt %d): %s; retrying in %ds", attempt, reason, delay
                 )
                 await asyncio.sleep(delay)
+
+    def _failed_for_good(self, exc: LoadFailed) -> None:
+        """Log the model code's first error in full, once, and stay alive but not ready.
+
+        ``shipml serve`` sets ``SHIPML_LOAD_ERROR_FILE``: the worker then writes the
+        message there and exits with gunicorn's boot-error status, which stops the
+        server, so the command prints one clear error instead of serving nothing.
+        """
+        self.load_failure, self.load_error = exc, exc.message
+        log.error(
+            "model not loaded: %s\n%s%s",
+            exc.message,
+            exc.detail.get("traceback", ""),
+            _listing(exc.detail),
+        )
+        report = os.environ.get("SHIPML_LOAD_ERROR_FILE")
+        if report:
+            with contextlib.suppress(OSError):
+                Path(report).write_text(exc.message)
+            os._exit(WORKER_BOOT_ERROR)
 
     def _load(self) -> None:
         started = time.perf_counter()
@@ -143,14 +179,50 @@ class Service:
             fastest = min(fastest, time.perf_counter() - started)
             if fastest > INLINE_BELOW_SECONDS * 10:
                 break  # clearly slow: no need to spend more start-up time on it
+        if isinstance(scorer, AzureMLScorer):
+            output = scorer.jsonable(output)
         return fastest, output[0] if scorer.batchable else output
 
     # -- requests --------------------------------------------------------------------------
 
     def _require(self) -> Scorer:
         if not self.ready or self.scorer is None:
+            if self.load_failure is not None:
+                raise self.load_failure
             raise NotReady("the model is still loading; retry in a moment")
         return self.scorer
+
+    def score_script(self) -> AzureMLScorer:
+        """The loaded ``score.py`` scorer, for the Azure ML routes (404 for other models)."""
+        scorer = self._require()
+        if not isinstance(scorer, AzureMLScorer):
+            raise NotFound(
+                "/score and /swagger.json serve Azure ML score.py models; this model "
+                "answers at /predict"
+            )
+        return scorer
+
+    async def score(self, call: ScoreCall, request_id: str) -> ScoreAnswer:
+        """One request to a ``score.py`` model, as Microsoft's server would answer it."""
+        scorer = self.score_script()
+        if call.method == "OPTIONS" and not scorer.raw:
+            return ScoreAnswer(200, b"", "text/html; charset=utf-8")  # Microsoft's answer
+        prepared = scorer.parse(call)
+        output = await self._submit(scorer, prepared.data, request_id)
+        try:
+            if self.inline:
+                return scorer.answer(output)
+            # A returned response may stream from the script's own generator: off the loop.
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor, scorer.answer, output)
+        except ShipmlError:
+            raise
+        except Exception as exc:
+            log.exception("request %s: the response raised %s", request_id, type(exc).__name__)
+            raise ModelError(
+                f"the model's response failed ({type(exc).__name__}); the service log "
+                f"has the details under request id {request_id}"
+            ) from None
 
     async def predict(self, body: bytes, request_id: str) -> Any:
         """Parse, validate and score one ``/predict`` body; returns the JSON-able answer."""
@@ -188,10 +260,16 @@ class Service:
     async def _score(self, scorer: Scorer, prepared: Prepared, request_id: str) -> Any:
         if prepared.count == 0 and scorer.batchable:
             return []
+        result = await self._submit(scorer, prepared.data, request_id, prepared.count)
+        if scorer.batchable and prepared.single:
+            return result[0]
+        if isinstance(scorer, AzureMLScorer):
+            return scorer.jsonable(result)
+        return result
+
+    async def _submit(self, scorer: Scorer, data: Any, request_id: str, rows: int = 1) -> Any:
         try:
-            result = await self._batcher_for(scorer).submit(
-                prepared.data, prepared.count, request_id
-            )
+            return await self._batcher_for(scorer).submit(data, rows, request_id)
         except ShipmlError:
             raise
         except Exception as exc:
@@ -200,9 +278,6 @@ class Service:
                 f"the model failed on this input ({type(exc).__name__}); the service log "
                 f"has the details under request id {request_id}"
             ) from None
-        if scorer.batchable and prepared.single:
-            return result[0]
-        return result
 
     def _batcher_for(self, scorer: Scorer) -> Batcher:
         """This loop's batcher, made on first use (the model loads in a thread)."""
@@ -249,9 +324,12 @@ class Service:
             "engine": getattr(scorer, "engine", None) or manifest.framework.get("name"),
             "task": getattr(scorer, "task", None),
             "classes": getattr(scorer, "classes", None),
-            "input_schema": manifest.input_schema,
+            # a score.py decorated with inference_schema declares its own
+            "input_schema": manifest.input_schema or getattr(scorer, "input_schema", None),
             "output_schema": scorer.output_schema,
-            "example": manifest.example,
+            "example": manifest.example
+            if manifest.example is not None
+            else getattr(scorer, "example", None),
             "metrics": manifest.metrics,
             "data": manifest.data,
             "source": manifest.source,

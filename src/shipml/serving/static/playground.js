@@ -18,12 +18,16 @@ function el(tag, props, ...children) {
   return node;
 }
 
+const SIMPLE = ["string", "number", "integer", "boolean"];
+
+// One input per field for flat records; a schema with arrays or objects (a score.py's
+// inference_schema decorators) gets the JSON editor, filled with the decorators' example.
 // A field's JSON type may be a list with "null" (the model takes a missing value there);
 // "enum" lists a category's values, "format": "date-time" marks an ISO-8601 date-time.
 function fieldsOf(schema) {
   if (!schema || !schema.properties) return [];
   const order = schema.required && schema.required.length ? schema.required : Object.keys(schema.properties);
-  return order.map((name) => {
+  const fields = order.map((name) => {
     const prop = schema.properties[name] || {};
     const types = Array.isArray(prop.type) ? prop.type : [prop.type || "string"];
     const values = Array.isArray(prop.enum) ? prop.enum.filter((v) => v !== null) : null;
@@ -35,6 +39,7 @@ function fieldsOf(schema) {
       format: prop.format || null,
     };
   });
+  return fields.every((field) => SIMPLE.includes(field.type)) ? fields : [];
 }
 
 async function loadInfo() {
@@ -189,7 +194,9 @@ function renderAnswer(answer, millis) {
   const box = $("answer");
   box.replaceChildren();
   $("error").hidden = true;
-  const one = Array.isArray(answer) ? answer[0] : answer;
+  const first = Array.isArray(answer) ? answer[0] : answer;
+  // A score.py answers whatever run() returns: numbers and strings are shown as raw JSON.
+  const one = first !== null && typeof first === "object" ? first : null;
   if (one && typeof one.score === "number") {
     const positive = one.score >= 0.5;
     const fill = el("span", { className: "fill " + (positive ? "good" : "bad") });

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Microsoft's reference server for Azure ML scoring scripts (azureml-inference-server-http), in
+# its own venv .venv-azmlinfsrv: the differential tests run every script of
+# tests/fixtures/azureml_scripts under it and under shipml, and compare the answers.
+#
+# Idempotent. The venv gets the *same* versions of numpy, scipy, scikit-learn, joblib and pandas
+# as the project's venv (read from PROJECT_PYTHON), so that a pickle built once loads identically
+# in both; it is brought in line again whenever those versions change.
+#
+# usage: scripts/azmlinfsrv.sh [PROJECT_PYTHON]   (default .venv/bin/python)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+project_python=${1:-.venv/bin/python}
+venv=${AZMLINFSRV_VENV:-.venv-azmlinfsrv}
+
+# The reference server and what the collected scripts import beside the model's libraries:
+# inference-schema's numpy/pandas support (its only other extra is pyspark) and azureml-core,
+# for the scripts that call v1's Model.get_model_path (it installs cleanly on Python 3.11;
+# the AutoML scoring packages do not: they pin numpy below the project's).
+server_reqs=(
+  "azureml-inference-server-http==1.5.1"
+  "inference-schema[numpy-support,pandas-support]==1.8"
+  "azureml-core"
+)
+# AutoML's generated scoring scripts import azureml.automl.core and azureml.telemetry at their
+# top. Those packages' full requirements pin numpy below the project's, and what the scripts
+# import needs none of them, so they are installed without their dependencies.
+no_deps_reqs=(
+  "azureml-automl-core"
+  "azureml-telemetry"
+  "applicationinsights"
+)
+
+# Pin the model libraries (and Pillow, for the image samples) to the project's versions; a
+# library the project does not have is installed unpinned.
+pins=$("$project_python" - <<'EOF'
+from importlib.metadata import PackageNotFoundError, version
+
+for name in ("numpy", "scipy", "scikit-learn", "joblib", "pandas", "pillow"):
+    try:
+        print(f"{name}=={version(name)}")
+    except PackageNotFoundError:
+        print(name)
+EOF
+)
+wanted=$(printf '%s\n' "${server_reqs[@]}" "$pins" "--no-deps" "${no_deps_reqs[@]}")
+
+stamp="$venv/.shipml-requirements"
+if [ -x "$venv/bin/azmlinfsrv" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ]; then
+  exit 0
+fi
+
+echo "azmlinfsrv: installing the reference server into $venv" >&2
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/python" -m pip install --quiet --upgrade pip
+mapfile -t reqs < <(printf '%s\n' "${server_reqs[@]}" "$pins")
+"$venv/bin/python" -m pip install --quiet "${reqs[@]}"
+"$venv/bin/python" -m pip install --quiet --no-deps "${no_deps_reqs[@]}"
+printf '%s' "$wanted" >"$stamp"

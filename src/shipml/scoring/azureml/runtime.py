@@ -1,0 +1,169 @@
+"""The process a scoring script runs in, set up as Microsoft's server sets it up.
+
+Before the script is imported:
+
+- ``AZUREML_MODEL_DIR``: the version's folder, holding the registered files at their
+  relative paths (``model.pkl``, ``model/sklearn_regression_model.pkl``, ...);
+- ``AZUREML_ENTRY_SCRIPT``: the script's absolute path (what ``azmlinfsrv
+  --entry_script`` sets); ``AML_APP_ROOT``: the version's folder, also the working
+  directory; ``AZUREML_SOURCE_DIRECTORY``: the folder holding the script (the same
+  folder: a score.py is stored beside the registered files, as in an Azure ML code
+  folder); it is appended to ``sys.path``, as Microsoft's server does;
+- the script is imported as the module ``entry_module``, Microsoft's name, so that
+  ``inference_schema`` registers its decorators under the same key.
+
+The first exception from the import or from ``init()`` becomes a :class:`LoadFailed`
+that carries the script's own traceback, the missing path of a ``FileNotFoundError``
+and a listing of ``AZUREML_MODEL_DIR`` (Microsoft's server logs the same listing).
+It is final: the script is not imported again, so nothing registered by the first
+attempt can hide the real error behind a second one.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType, TracebackType
+from typing import Any
+
+from shipml.errors import LoadFailed, ProjectError
+from shipml.scoring.azureml import raw
+from shipml.scoring.azureml.script_check import V1_MODELS, get_model_path_line
+
+log = logging.getLogger("shipml")
+MODULE_NAME = "entry_module"
+LISTING_LIMIT = 200  # lines of the model folder listing, as Microsoft's server logs
+
+
+def prepare_process(model_dir: Path, script: Path) -> None:
+    """Environment, ``sys.path`` and working directory, laid out like a deployment.
+
+    Azure ML puts the app root (``AML_APP_ROOT``) above the uploaded code folder
+    (``AZUREML_SOURCE_DIRECTORY``) and the server appends both to ``sys.path``; here the
+    version's folder is the app root (it holds the registered files and the script), so
+    relative paths such as ``outputs/model.pkl`` open from the registered files, and so do
+    paths relative to the script's own file.
+    """
+    code = script.parent
+    os.environ["AZUREML_MODEL_DIR"] = v1_model_dir(model_dir, script) or str(model_dir)
+    os.environ["SHIPML_MODEL_DIR"] = str(model_dir)
+    os.environ["AZUREML_ENTRY_SCRIPT"] = str(script)
+    os.environ["AML_APP_ROOT"] = str(model_dir)
+    os.environ["AZUREML_SOURCE_DIRECTORY"] = str(code)
+    for folder in (model_dir, code):
+        if str(folder) not in sys.path:
+            sys.path.append(str(folder))  # appended, as Microsoft does: installed packages win
+    os.chdir(model_dir)
+
+
+def v1_model_dir(model_dir: Path, script: Path) -> str | None:
+    """``azureml-models/NAME/VERSION``, relative, for a v1 ``Model.get_model_path`` script
+    whose model was registered in that layout (v1 deployments set it so; scripts such as
+    MLOpsPython's take the model's name from it)."""
+    cache = model_dir / V1_MODELS
+    if get_model_path_line(script) is None or not cache.is_dir():
+        return None
+    found = sorted(path for path in cache.glob("*/*") if path.is_dir())
+    if len(found) == 1:
+        return found[0].relative_to(model_dir).as_posix()
+    return V1_MODELS
+
+
+def _forget_schemas() -> None:
+    """Drop what an earlier ``entry_module`` registered with inference_schema.
+
+    inference_schema keeps the decorated functions' schemas in module-level dicts keyed
+    by ``module.function``; importing a second script (or the same one again) in one
+    process would otherwise fail with "output schema already defined".
+    """
+    registry = sys.modules.get("inference_schema.schema_util")
+    for name in ("__functions_schema__", "__versions__"):
+        table = getattr(registry, name, None)
+        if isinstance(table, dict):
+            for key in [k for k in table if k.startswith(MODULE_NAME + ".")]:
+                del table[key]
+
+
+def import_script(script: Path, model_dir: Path) -> ModuleType:
+    """Import the scoring script; a failure raises :class:`LoadFailed`."""
+    prepare_process(model_dir, script)
+    raw.install()
+    raw.reset_rawhttp()
+    _forget_schemas()
+    spec = importlib.util.spec_from_file_location(MODULE_NAME, script)
+    if spec is None or spec.loader is None:
+        raise ProjectError(f"cannot import the scoring script {script}")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except (Exception, SystemExit) as exc:
+        raise load_failed(exc, "while importing it", script, model_dir) from None
+    return module
+
+
+def call_init(init: Callable[[], Any], script: Path, model_dir: Path) -> None:
+    try:
+        init()
+    except (Exception, SystemExit) as exc:
+        raise load_failed(exc, "in init()", script, model_dir) from None
+
+
+def load_failed(exc: BaseException, stage: str, script: Path, model_dir: Path) -> LoadFailed:
+    """One clear line for people, the traceback and the folder listing for the log."""
+    where = _user_frame(exc.__traceback__, script)
+    reason = f"{type(exc).__name__}: {exc}"
+    message = f"{script.name} failed {stage}{where}: {reason}"
+    detail: dict[str, Any] = {
+        "traceback": "".join(traceback.format_exception(exc)),
+        "model_dir": str(model_dir),
+        "model_files": list(_listing(model_dir)),
+    }
+    if isinstance(exc, FileNotFoundError) and exc.filename:
+        missing = str(exc.filename)
+        detail["missing"] = missing
+        registered = ", ".join(_files(model_dir)[:20]) or "nothing"
+        message += (
+            f". {missing} does not exist; AZUREML_MODEL_DIR ({model_dir}) holds: {registered}. "
+            "Register the file at that relative path (save_model(files=[...]) or model: "
+            "in shipml.yaml) or fix the path in the script"
+        )
+    return LoadFailed(message, detail)
+
+
+def _user_frame(tb: TracebackType | None, script: Path) -> str:
+    """`` (score.py line 12, in init)`` for the deepest frame inside the script."""
+    found = ""
+    for frame, line in traceback.walk_tb(tb):
+        if Path(frame.f_code.co_filename) == script:
+            found = f" ({script.name} line {line}, in {frame.f_code.co_name})"
+    return found
+
+
+def _files(model_dir: Path) -> list[str]:
+    if not model_dir.is_dir():
+        return []
+    return sorted(
+        path.relative_to(model_dir).as_posix() for path in model_dir.rglob("*") if path.is_file()
+    )
+
+
+def _listing(folder: Path, depth: int = 0) -> Any:
+    """The folder as an indented tree, at most :data:`LISTING_LIMIT` lines."""
+    lines: list[str] = []
+
+    def walk(path: Path, level: int) -> None:
+        if len(lines) >= LISTING_LIMIT:
+            return
+        lines.append("    " * level + path.name + ("/" if path.is_dir() else ""))
+        if path.is_dir():
+            for child in sorted(path.iterdir()):
+                walk(child, level + 1)
+
+    if folder.is_dir():
+        walk(folder, depth)
+    return lines

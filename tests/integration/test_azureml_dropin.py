@@ -1,0 +1,388 @@
+"""Differential tests: every collected Azure ML scoring script, unchanged, under Microsoft's
+server and under ``shipml serve``, with the same model files and the same request bytes.
+
+For each case of tests/fixtures/azureml_scripts: the model files are built once, the case is
+registered the way a user would (a project with ``scoring:`` and ``model:`` in shipml.yaml, then
+``shipml train``), and both servers are started, all cases at once, for the whole module. Every
+valid request must answer 200 on both with the same answer (the same bytes, or JSON equal with
+numbers within 1e-9 relative); every invalid one must get a 4xx JSON error from shipml.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests import azureml_reference as reference
+from tests.conftest import REPO, SHIPML
+
+pytestmark = pytest.mark.slow
+# AZUREML_CASES=a,b runs only those cases (development); all of them otherwise.
+CASES = [
+    case
+    for case in reference.cases()
+    if not os.environ.get("AZUREML_CASES") or case.name in os.environ["AZUREML_CASES"].split(",")
+]
+RELATIVE = 1e-9
+WORK: list[Path] = [Path()]  # the module's folder: its store, cache and projects
+# Built into serve images too: @rawhttp with a streamed AMLResponse, and pandas
+# inference_schema decorators; both load from a model subfolder.
+IMAGE_CASES = ["examples_streaming_rawhttp", "examples_iris_pandas"]
+BASE = os.environ.get("SHIPML_TEST_BASE_IMAGE", "shipml-test/python:3.11-slim")
+# Scripts calling azureml-core's v1 Model.get_model_path, and AutoML's, are served from a
+# venv that has azureml-core (scripts/azureml-core-venv.sh): it conflicts with the project's.
+AZURECORE_SHIPML = (
+    Path(os.environ.get("SHIPML_AZURECORE_VENV", REPO / ".venv-azureml-core")) / "bin" / "shipml"
+)
+
+
+def shipml_for(case: Path) -> str:
+    features = set(reference.source(case).get("features", []))
+    if features & {"needs-azureml-core", "needs-automl-core"}:
+        return str(AZURECORE_SHIPML)
+    return SHIPML
+
+
+@dataclass
+class Pair:
+    case: Path
+    reference_url: str = ""
+    shipml_url: str = ""
+    reference_log: Path | None = None
+    shipml_log: Path | None = None
+    error: str | None = None  # why this case's servers did not start
+
+    def log(self) -> str:
+        return self.shipml_log.read_text()[-3000:] if self.shipml_log else ""
+
+
+def project_for(case: Path, model_dir: Path, folder: Path) -> Path:
+    """The project a user would write for this script: the script, its model files, and
+    shipml.yaml naming them (the model files are registered as they are, no training)."""
+    meta = reference.source(case)
+    folder.mkdir(parents=True)
+    shutil.copy2(case / meta["entry_script"], folder / meta["entry_script"])
+    shutil.copytree(model_dir, folder, dirs_exist_ok=True)
+    tops = sorted(p.name + ("/" if p.is_dir() else "") for p in model_dir.iterdir())
+    (folder / "requirements.txt").write_text("\n".join(model_libraries()) + "\n")
+    lines = [
+        f"name: {model_name(case)}",
+        f"scoring: {meta['entry_script']}",
+        "environment: requirements.txt",
+    ]
+    if tops:
+        lines.append("model: [" + ", ".join(tops) + "]")
+    (folder / "shipml.yaml").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def model_libraries() -> list[str]:
+    """The project's requirements: the libraries the model files were built with."""
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in ("numpy", "scipy", "scikit-learn", "pandas")]
+
+
+def model_name(case: Path) -> str:
+    return case.name.lower().replace("_", "-")
+
+
+def prepare(case: Path, work: Path, processes: list[subprocess.Popen[bytes]]) -> Pair:
+    try:
+        return start_pair(case, work, processes)
+    except Exception as error:  # one broken case must not stop the others
+        return Pair(case, error=f"{type(error).__name__}: {error}")
+
+
+def start_pair(case: Path, work: Path, processes: list[subprocess.Popen[bytes]]) -> Pair:
+    """Build the case's model files, start Microsoft's server on them, register them with
+    `shipml train` as a user would and start `shipml serve`; both servers join
+    ``processes`` as soon as they start (so they are stopped whatever happens next)."""
+    pair = Pair(case)
+    model_dir = work / case.name / "model"
+    reference.build_model(case, model_dir)
+    project = project_for(case, model_dir, work / case.name / case.name)
+    ref_port, own_port = reference.free_port(), reference.free_port()
+    pair.reference_url, pair.shipml_url = (
+        f"http://127.0.0.1:{ref_port}",
+        f"http://127.0.0.1:{own_port}",
+    )
+    pair.reference_log = work / case.name / "reference.log"
+    pair.shipml_log = work / case.name / "shipml.log"
+    reference_server = reference.start_reference(case, model_dir, ref_port, pair.reference_log)
+    processes.append(reference_server)
+    env = {**os.environ, "SHIPML_STORE": str(work / "store"), "SHIPML_CACHE": str(work / "cache")}
+    shipml = shipml_for(case)
+    if not Path(shipml).exists():
+        pair.error = f"{shipml} is missing: run scripts/azureml-core-venv.sh (make test does)"
+        return pair
+    with pair.shipml_log.open("wb") as out:
+        trained = subprocess.run(
+            [shipml, "train"], cwd=project, stdout=out, stderr=out, check=False, env=env
+        )
+        if trained.returncode != 0:
+            pair.error = "shipml train failed:\n" + pair.log()
+            return pair
+        own = subprocess.Popen(
+            [shipml, "serve", f"{model_name(case)}@latest", "--port", str(own_port)],
+            cwd=project,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**env, "SHIPML_WORKERS": "1"},
+            start_new_session=True,
+        )
+    processes.append(own)
+    try:
+        reference.wait_ready(ref_port, reference_server)
+    except RuntimeError as error:
+        pair.error = f"{error}\n{pair.reference_log.read_text()[-3000:]}"
+        return pair
+    pair.error = wait_shipml(pair.shipml_url, own, pair.shipml_log)
+    return pair
+
+
+def wait_shipml(url: str, process: subprocess.Popen[bytes], log: Path) -> str | None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return f"shipml serve exited:\n{log.read_text()[-4000:]}"
+        try:
+            if httpx.get(f"{url}/health/ready", timeout=5).status_code == 200:
+                return None
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    return f"shipml serve was not ready:\n{log.read_text()[-4000:]}"
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Pair]]:
+    """Both servers of every case, started together and shared by the module's tests."""
+    work = WORK[0] = tmp_path_factory.mktemp("azureml-dropin")
+    started = time.monotonic()
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        with ThreadPoolExecutor(max_workers=len(CASES) or 1) as pool:
+            pairs = {p.case.name: p for p in pool.map(lambda c: prepare(c, work, processes), CASES)}
+        print(f"\n{len(pairs)} cases started in {time.monotonic() - started:.1f}s")
+        yield pairs
+    finally:  # all at once: each waits for its server's graceful shutdown
+        with ThreadPoolExecutor(max_workers=len(processes) or 1) as pool:
+            list(pool.map(reference.stop, processes))
+
+
+def close(a: Any, b: Any, where: str = "") -> str | None:
+    """None when equal (numbers to 1e-9 relative), else where they differ."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return None if a is b else f"{where}: {a!r} != {b!r}"
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        if math.isnan(a) and math.isnan(b):
+            return None
+        return None if math.isclose(a, b, rel_tol=RELATIVE, abs_tol=0) else f"{where}: {a} != {b}"
+    if isinstance(a, dict) and isinstance(b, dict):
+        if list(a) != list(b):
+            return f"{where}: keys {list(a)} != {list(b)}"
+        for key in a:
+            if (found := close(a[key], b[key], f"{where}.{key}")) is not None:
+                return found
+        return None
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return f"{where}: {len(a)} items != {len(b)}"
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            if (found := close(x, y, f"{where}[{i}]")) is not None:
+                return found
+        return None
+    return None if a == b else f"{where}: {a!r} != {b!r}"
+
+
+def parsed(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body
+
+
+@pytest.mark.parametrize("case", [c.name for c in CASES])
+def test_valid_requests_answer_as_under_microsofts_server(
+    servers: dict[str, Pair], case: str
+) -> None:
+    pair = servers[case]
+    assert pair.error is None, pair.error
+    requests = reference.valid_requests(pair.case)
+    assert requests, f"{case} has no valid request"
+    for request in requests:
+        label = f"{case} {request['name']}"
+        # Both at once: some scripts take seconds per request (a streamed answer).
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            mine = pool.submit(reference.send, f"{pair.shipml_url}/score", request)
+            ref_status, ref_headers, ref_body = reference_answer(pair, request)
+            status, headers, body = mine.result()
+        assert ref_status == 200, f"{label}: Microsoft's server answered {ref_status} {ref_body!r}"
+        assert status == 200, f"{label}: shipml answered {status} {body!r}\n{pair.log()}"
+        assert headers.get("content-type") == ref_headers.get("content-type"), label
+        if body != ref_body:
+            difference = close(parsed(ref_body), parsed(body))
+            assert difference is None, f"{label}: {difference}\n{ref_body!r}\n{body!r}"
+
+
+ANSWERS: dict[tuple[str, str], tuple[int, dict[str, str], bytes]] = {}
+
+
+def reference_answer(pair: Pair, request: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+    """Microsoft's answer to a valid request, asked once per module (the image test
+    compares with it too)."""
+    key = (pair.case.name, request["name"])
+    if key not in ANSWERS:
+        ANSWERS[key] = reference.send(f"{pair.reference_url}/score", request)
+    return ANSWERS[key]
+
+
+@pytest.mark.parametrize("case", [c.name for c in CASES])
+def test_invalid_requests_get_a_json_error_and_never_crash_the_script_silently(
+    servers: dict[str, Pair], case: str
+) -> None:
+    """A request refused before the script's own run() is entered (a body the decorators
+    cannot convert, a missing parameter, bad JSON for @input_schema, a method) is a 4xx
+    JSON error. One the script answers itself (its own AMLResponse, or an error string it
+    returns) is answered the same as under Microsoft's server. One that the script's own
+    code fails on is a 500, as under Microsoft's server: shipml cannot tell a bad input from
+    a bug inside run(); then the log must hold the script's traceback for that request."""
+    pair = servers[case]
+    assert pair.error is None, pair.error
+    entry = reference.source(pair.case)["entry_script"]
+    for request in reference.invalid_requests(pair.case):
+        status, headers, body = reference.send(f"{pair.shipml_url}/score", request)
+        ref_status, _, ref_body = reference.send(f"{pair.reference_url}/score", request)
+        label = f"{case} invalid {request['name']}"
+        if status == ref_status < 500 and (status == 200 or body == ref_body):
+            # The script answers this request itself (an error string it returns with 200,
+            # its own AMLResponse), as under Microsoft's server. A 200's text may differ:
+            # one script lists a Python set, whose order changes from process to process.
+            continue
+        assert headers.get("content-type", "").startswith("application/json"), label
+        error = json.loads(body)
+        assert isinstance(error, dict) and isinstance(error.get("message"), str), label
+        if 400 <= status < 500:
+            continue
+        assert status == 500, f"{label}: shipml answered {status} {body!r}"
+        assert ref_status == 500, (
+            f"{label}: 500 from shipml, {ref_status} {ref_body!r} from Microsoft"
+        )
+        log = pair.shipml_log.read_text() if pair.shipml_log else ""
+        marker = f"request {headers['x-request-id']}: the model raised"
+        assert marker in log, f"{label}: no traceback for the request in the log"
+        assert f'/{entry}"' in log[log.index(marker) : log.index(marker) + 20000], label
+        print(f"{label}: 500, raised inside {entry}'s run() (Microsoft: 500 too)")
+
+
+@pytest.mark.parametrize("case", [c.name for c in CASES])
+def test_swagger_describes_run_as_microsofts_does(servers: dict[str, Pair], case: str) -> None:
+    """/swagger.json in each version: the same status and, when there is one, the same
+    ServiceInput/ServiceOutput (inference_schema's schemas of run())."""
+    pair = servers[case]
+    assert pair.error is None, pair.error
+    for version in ("", "?version=3", "?version=3.1"):
+        request = {"method": "GET", "path_query": version}
+        ref_status, _, ref_body = reference.send(f"{pair.reference_url}/swagger.json", request)
+        status, _, body = reference.send(f"{pair.shipml_url}/swagger.json", request)
+        label = f"{case} /swagger.json{version}"
+        assert status == ref_status, f"{label}: {status} {body!r}, Microsoft {ref_status}"
+        if status != 200:
+            assert json.loads(body)["message"] == json.loads(ref_body)["message"], label
+            continue
+        mine, theirs = json.loads(body), json.loads(ref_body)
+        assert mine.get("swagger") == theirs.get("swagger"), label
+        assert mine.get("openapi") == theirs.get("openapi"), label
+        for name in ("ServiceInput", "ServiceOutput"):
+            key = ("definitions",) if version == "" else ("components", "schemas")
+            a, b = theirs, mine
+            for part in key:
+                a, b = a[part], b[part]
+            assert close(a[name], b[name]) is None, f"{label} {name}: {a[name]} != {b[name]}"
+
+
+def build_and_run(pair: Pair) -> tuple[str, str]:
+    """Build the version `shipml train` registered into a serve image and start it;
+    returns its URL and container name."""
+    work = WORK[0]
+    env = {
+        **os.environ,
+        "SHIPML_STORE": str(work / "store"),
+        "SHIPML_CACHE": str(work / "cache"),
+        "SHIPML_BUILD_CACHE": str(work / "build-cache"),
+    }
+    name = model_name(pair.case)
+    tag = f"shipml-test/azureml-{name}:1"
+    project = work / pair.case.name / pair.case.name
+    commands = (
+        ["build", f"{name}@latest", "--tag", tag, "--base-image", BASE],
+        ["run", tag, "--name", f"shipml-test-azureml-{name}"],
+    )
+    outputs = []
+    for args in commands:
+        result = subprocess.run(
+            [SHIPML, *args], cwd=project, env=env, capture_output=True, text=True, check=False
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        outputs.append(result.stdout)
+    found = re.search(r"ready at (http://\S+?)/ .*container (\S+?)\)", outputs[-1])
+    assert found, outputs
+    return found.group(1), found.group(2)
+
+
+@pytest.fixture(scope="module")
+def images(servers: dict[str, Pair]) -> Iterator[dict[str, tuple[str, str]]]:
+    """The image cases built and started together; stopped at the end of the module."""
+    chosen = [servers[c] for c in IMAGE_CASES if c in servers and servers[c].error is None]
+    with ThreadPoolExecutor(max_workers=len(chosen) or 1) as pool:
+        futures = {pair.case.name: pool.submit(build_and_run, pair) for pair in chosen}
+    started = {name: future.result() for name, future in futures.items() if not future.exception()}
+    failed = {name: future.exception() for name, future in futures.items() if future.exception()}
+    try:
+        assert not failed, failed
+        yield started
+    finally:
+        names = [container for _, container in started.values()]
+        if names:
+            with ThreadPoolExecutor(max_workers=len(names)) as pool:
+                list(
+                    pool.map(
+                        lambda n: subprocess.run(
+                            [SHIPML, "stop", n], capture_output=True, check=False
+                        ),
+                        names,
+                    )
+                )
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("case", [c for c in IMAGE_CASES if c in {p.name for p in CASES}])
+def test_serve_image_answers_as_under_microsofts_server(
+    servers: dict[str, Pair], images: dict[str, tuple[str, str]], case: str
+) -> None:
+    """The registered version in a serve image (its requirements plus what the script
+    imports: inference-schema, werkzeug) answers every request as Microsoft's server."""
+    pair = servers[case]
+    url, _ = images[case]
+    for request in reference.valid_requests(pair.case):
+        ref_status, _, ref_body = reference_answer(pair, request)
+        status, _, body = reference.send(f"{url}/score", request)
+        label = f"{case} {request['name']} (image)"
+        assert (status, ref_status) == (200, 200), f"{label}: {status} {body!r}"
+        if body != ref_body:
+            difference = close(parsed(ref_body), parsed(body))
+            assert difference is None, f"{label}: {difference}"
