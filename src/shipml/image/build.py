@@ -46,6 +46,7 @@ from shipml.scoring.azureml import check_script
 from shipml.scoring.onnx import ENGINE, is_converted
 from shipml.store import LocalModel
 from shipml.store.cache import copy_folder
+from shipml.store.paths import inside
 from shipml.train import git_source
 
 Say = Callable[[str], None]
@@ -102,7 +103,7 @@ def serve_context(
     # An ONNX image runs the graph alone: the model's framework is not installed in it.
     script = None
     if manifest.contract == "azureml" and manifest.scoring.get("script"):
-        script = local.folder / manifest.scoring["script"]
+        script = inside(local.folder, manifest.scoring["script"])
         check_script(script, manifest.files)
     packages = onnx_requirements() if onnx else image_requirements(manifest, environment, script)
     requirements = packages + extra_requirements(extras)
