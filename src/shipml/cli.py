@@ -27,6 +27,7 @@ from shipml.store.commands import StoreOption, models_app, open_store
 
 if TYPE_CHECKING:
     from shipml.scoring.convert import Check
+    from shipml.store import LocalModel
 
 app = typer.Typer(
     name="shipml",
@@ -121,6 +122,7 @@ def serve(
         console.print(f"Serving {local.manifest.ref} ({local.digest[:19]}…) from {target.url}")
         example = local.manifest.example
     else:
+        _model_file(ref.path)  # a file that is not a model fails now, not in every worker
         settings = settings.with_overrides(model=str(ref.path))
         example = None
     url = f"http://{settings.host}:{settings.port}"
@@ -159,6 +161,31 @@ def _serve_or_explain(settings: Any, stack: contextlib.ExitStack) -> None:
         raise
 
 
+def _model_file(path: Path) -> LocalModel:
+    """Load a bare model file here, so one that is not a model is one line, at once."""
+    from shipml import flavours
+    from shipml.flavours.base import PICKLE_SUFFIXES
+    from shipml.scoring import model_from_file
+
+    own = sorted({suffix for flavour in flavours.REGISTRY for suffix in flavour.file_suffixes})
+    what = (
+        "a model file is a fitted model saved with joblib.dump or pickle (.joblib, .pkl, "
+        f".pickle), skops (.skops) or a format a flavour reads ({', '.join(own)}); a model "
+        "in the store is named NAME, NAME:N or NAME@ALIAS"
+    )
+    if path.suffix not in (*PICKLE_SUFFIXES, *own):
+        raise ShipmlError(f"{path} is not a model file: {what}")
+    try:
+        return model_from_file(path)
+    except ShipmlError:
+        raise
+    except Exception as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise ShipmlError(
+            f"{path} is not a model file shipml can load ({type(exc).__name__}: {reason}); {what}"
+        ) from None
+
+
 def _checked(check: Check) -> str:
     return (
         f"ONNX Runtime: converted and checked on {check.rows} rows (largest difference from "
@@ -173,7 +200,6 @@ def predict(
     store: StoreOption = None,
 ) -> None:
     """Score JSON input with a model, in this process, and print the JSON answer."""
-    from shipml.scoring import model_from_file
     from shipml.scoring.azureml import ScoreCall
     from shipml.serving.metrics import Metrics
     from shipml.serving.service import Service
@@ -183,7 +209,7 @@ def predict(
     ref = parse_reference(model)
     path = ref.path
     if path is not None:
-        service = Service(lambda: model_from_file(path), Metrics())
+        service = Service(lambda: _model_file(path), Metrics())
     else:
         target = open_store(store)
         service = Service(lambda: target.fetch(ref), Metrics())
@@ -216,7 +242,10 @@ def build(
     push: Annotated[bool, typer.Option("--push", help="Push the image after building it.")] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Rebuild every layer.")] = False,
     extra: Annotated[
-        list[str] | None, typer.Option("--extra", help="Add a store client: azure.")
+        list[str] | None,
+        typer.Option(
+            "--extra", help="Add to the image: azure (store client), trust (signature checks)."
+        ),
     ] = None,
     onnx: OnnxOption = False,
     project: ProjectOption = None,

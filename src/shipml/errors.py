@@ -41,10 +41,22 @@ class StoreError(ShipmlError):
     code = "store_error"
 
 
+class DiskFull(StoreError):
+    """A write to the store or the cache ran out of space; nothing half-written was kept."""
+
+    code = "disk_full"
+
+
 class IntegrityError(ShipmlError):
     """A stored file does not match the digest its manifest records."""
 
     code = "integrity_error"
+
+
+class UntrustedModel(IntegrityError):
+    """Trust checks are on (``SHIPML_TRUSTED_KEYS``) and no trusted key signed the version."""
+
+    code = "untrusted_model"
 
 
 class TrainingError(ShipmlError):

@@ -27,6 +27,7 @@ from tests.conftest import (
     train_in_parallel,
     wait_until_ready,
 )
+from tests.store_support import key_pair, write_version
 
 pytestmark = pytest.mark.azure
 PORT = os.environ.get("SHIPML_TEST_AZURITE_PORT", "10000")
@@ -278,6 +279,8 @@ def test_a_container_pipeline_train_then_serve_from_the_store(azure: str, tmp_pa
         "iris:1",
         "--extra",
         "azure",
+        "--extra",
+        "trust",
         "--tag",
         "shipml-test/iris:az",
         "--base-image",
@@ -325,3 +328,61 @@ def test_a_container_pipeline_train_then_serve_from_the_store(azure: str, tmp_pa
         assert httpx.get(f"{url}/info").json()["version"] == 2
     finally:
         container.remove(force=True)
+    # Trust on (the Azure extra brings cryptography; --extra trust names it): the unsigned
+    # version is not served; once a trusted publisher signs it, the retrying service loads it.
+    keys = tmp_path / "keys"
+    keys.mkdir(mode=0o755)
+    secret, public = key_pair(keys, "release")
+    public.chmod(0o644)  # the image runs as a non-root user
+    container = client.containers.run(
+        "shipml-test/iris:az",
+        detach=True,
+        network_mode="host",
+        volumes={str(keys): {"bind": "/keys", "mode": "ro"}},
+        environment={
+            **environment,
+            "SHIPML_MODEL": "iris@production",
+            "SHIPML_TRUSTED_KEYS": "/keys/release.pub",
+            "SHIPML_PORT": str(port),
+            "SHIPML_HOST": "127.0.0.1",
+        },
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while b"no trusted key signed it" not in container.logs():
+            assert time.monotonic() < deadline, container.logs().decode()
+            time.sleep(0.2)
+        assert httpx.get(f"{url}/health/ready").status_code == 503
+        run_shipml("models", "sign", "iris:2", env={"SHIPML_SIGNING_KEY": str(secret)})
+        wait_until_ready(url, timeout=90)
+        assert httpx.get(f"{url}/info").json()["version"] == 2
+    finally:
+        container.remove(force=True)
+
+
+def test_paths_and_names_that_lead_out_are_refused_on_azure_too(azure: str, tmp_path: Path) -> None:
+    # The checks live above the backend: a crafted manifest in a blob container is
+    # refused like one in a folder, and names typed on the command line never become
+    # blob names outside models/<name>/.
+    from shipml.store import Store
+
+    store = Store(azure)
+    write_version(store, "m", 1, {"../../../escaped.py": b"print('owned')\n"})
+    cache = tmp_path / "cache"
+    result = run_shipml("predict", "m:1", "-i", "{}", check=False, env={"SHIPML_CACHE": str(cache)})
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "names the file '../../../escaped.py', which goes up a folder" in result.stderr
+    assert not (tmp_path / "escaped.py").exists() and not list(cache.rglob("*.py"))
+    fs, root = store.backend.fs, store.backend.root  # type: ignore[attr-defined]
+    container = root.split("/", 1)[0]
+    before = sorted(fs.find(container))
+    for args in (
+        ["models", "alias", "../../outside", "1", "prod"],
+        ["models", "alias", "m", "1", "../prod"],
+        ["models", "list", "../m"],
+    ):
+        refused = run_shipml(*args, check=False)
+        assert refused.returncode == 1 and "invalid" in refused.stderr, refused.stderr
+        assert "Traceback" not in refused.stderr
+    assert sorted(fs.find(container)) == before
+    assert all(blob.startswith(f"{root}/") for blob in before)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 from pathlib import Path
 
@@ -86,13 +87,36 @@ def test_fetch_verifies_and_refuses_a_tampered_blob(tmp_path: Path) -> None:
         store.fetch(parse_reference("m:1"), tmp_path / "other-cache")
 
 
-def test_a_tampered_cache_is_refused_too(tmp_path: Path) -> None:
+def test_a_damaged_cache_copy_is_fetched_again_from_the_store(tmp_path: Path) -> None:
     store = Store(str(tmp_path / "s"))
     publish(store, tmp_path)
     local = store.fetch(parse_reference("m:1"), tmp_path / "cache")
     (local.folder / "model.joblib").write_bytes(b"changed")
-    with pytest.raises(IntegrityError, match="model.joblib .* has digest"):
+    again = store.fetch(parse_reference("m:1"), tmp_path / "cache")
+    assert again.folder == local.folder
+    assert (again.folder / "model.joblib").read_bytes() == b"weights"
+    (local.folder / "model.joblib").unlink()
+    (local.folder / "manifest.json").write_bytes(b"{}")
+    assert (
+        store.fetch(parse_reference("m:1"), tmp_path / "cache").folder / "model.joblib"
+    ).is_file()
+    assert [p.name for p in (tmp_path / "cache" / "m").iterdir() if p.is_dir()] == [
+        local.folder.name
+    ]
+
+
+def test_a_damaged_cache_and_store_copy_is_refused_with_both_digests(tmp_path: Path) -> None:
+    store = Store(str(tmp_path / "s"))
+    published = publish(store, tmp_path)
+    expected = published.files["model.joblib"].digest
+    local = store.fetch(parse_reference("m:1"), tmp_path / "cache")
+    (local.folder / "model.joblib").write_bytes(b"changed")
+    (tmp_path / "s" / "blobs" / "sha256" / expected[7:]).write_bytes(b"evil")
+    with pytest.raises(IntegrityError) as refused:
         store.fetch(parse_reference("m:1"), tmp_path / "cache")
+    found = "sha256:" + hashlib.sha256(b"evil").hexdigest()
+    assert expected in refused.value.message and found in refused.value.message
+    assert not local.folder.exists()  # the damaged copy is not kept either
 
 
 def test_an_abandoned_version_folder_is_not_a_version(tmp_path: Path) -> None:

@@ -139,7 +139,7 @@ class Flavour:
 
     def load_model(self, folder: Path, manifest: Manifest) -> Any:
         """The model object from its files (a pickle when the manifest names one)."""
-        return load_pickle(folder / model_file(manifest))
+        return load_pickle(model_path(folder, manifest))
 
     def load(self, folder: Path, manifest: Manifest) -> Loaded:
         model = self.load_model(folder, manifest)
@@ -187,6 +187,13 @@ def model_file(manifest: Manifest) -> str:
 
         raise IntegrityError(f"{manifest.ref} names no model file in its manifest")
     return manifest.model_file
+
+
+def model_path(folder: Path, manifest: Manifest) -> Path:
+    """Where the model file sits in ``folder``, through the store's path rule."""
+    from shipml.store.paths import inside
+
+    return inside(folder, model_file(manifest), f"manifest {manifest.ref}")
 
 
 def dump_pickle(model: Any, folder: Path) -> str:

@@ -33,6 +33,7 @@ from shipml.flavours.base import (
     Saved,
     first_line,
     load_pickle,
+    model_path,
 )
 from shipml.store.manifest import Manifest
 
@@ -89,7 +90,7 @@ class CatBoostFlavour(Flavour):
         return Saved([FILE], "cbm", {"class": _kind(model)})
 
     def load_model(self, folder: Path, manifest: Manifest) -> Any:
-        path = folder / str(manifest.model_file)
+        path = model_path(folder, manifest)
         if path.suffix in PICKLE_SUFFIXES:
             return load_pickle(path)
         import catboost

@@ -30,6 +30,7 @@ from shipml.flavours.base import (
     Saved,
     dump_pickle,
     load_pickle,
+    model_path,
 )
 from shipml.store.manifest import Manifest
 
@@ -98,7 +99,7 @@ class LightGBMFlavour(Flavour):
         return Saved([FILE], "text", details)
 
     def load_model(self, folder: Path, manifest: Manifest) -> Any:
-        path = folder / str(manifest.model_file)
+        path = model_path(folder, manifest)
         if path.suffix in PICKLE_SUFFIXES:
             return load_pickle(path)
         import lightgbm

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from shipml.errors import TrainingError
-from shipml.flavours.base import Flavour, Loaded, Saved
+from shipml.flavours.base import Flavour, Loaded, Saved, model_path
 from shipml.store.manifest import Manifest
 
 FILE = "model.onnx"
@@ -188,7 +188,7 @@ class OnnxFlavour(Flavour):
         return Saved([FILE], "onnx", {"classes": graph_classes(data)})
 
     def load_model(self, folder: Path, manifest: Manifest) -> Any:
-        return (folder / str(manifest.model_file)).read_bytes()
+        return (model_path(folder, manifest)).read_bytes()
 
     def load(self, folder: Path, manifest: Manifest) -> Loaded:
         graph = self.load_model(folder, manifest)

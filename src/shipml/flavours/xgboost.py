@@ -32,6 +32,7 @@ from shipml.flavours.base import (
     Package,
     Saved,
     load_pickle,
+    model_path,
 )
 from shipml.store.manifest import Manifest
 
@@ -111,7 +112,7 @@ class XGBoostFlavour(Flavour):
     def load_model(self, folder: Path, manifest: Manifest) -> Any:
         import xgboost
 
-        path = folder / str(manifest.model_file)
+        path = model_path(folder, manifest)
         if path.suffix in PICKLE_SUFFIXES:
             return load_pickle(path)
         kind = str(manifest.flavour.get("class", "Booster"))

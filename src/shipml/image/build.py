@@ -45,6 +45,8 @@ from shipml.project import Project
 from shipml.scoring.azureml import check_script
 from shipml.scoring.onnx import ENGINE, is_converted
 from shipml.store import LocalModel
+from shipml.store.cache import copy_folder
+from shipml.store.paths import inside
 from shipml.train import git_source
 
 Say = Callable[[str], None]
@@ -101,7 +103,7 @@ def serve_context(
     # An ONNX image runs the graph alone: the model's framework is not installed in it.
     script = None
     if manifest.contract == "azureml" and manifest.scoring.get("script"):
-        script = local.folder / manifest.scoring["script"]
+        script = inside(local.folder, manifest.scoring["script"])
         check_script(script, manifest.files)
     packages = onnx_requirements() if onnx else image_requirements(manifest, environment, script)
     requirements = packages + extra_requirements(extras)
@@ -118,7 +120,7 @@ def serve_context(
             )
     copy_wheels(wheels, folder / "wheels")
     copy_runtime(folder / "runtime")
-    shutil.copytree(local.folder, folder / "model")
+    copy_folder(local, folder / "model")  # the store's path rule; links never followed
     labels = {
         "org.opencontainers.image.title": manifest.name,
         "org.opencontainers.image.version": str(manifest.version),

@@ -162,8 +162,9 @@ def _conda_spec(text: str) -> tuple[str, str]:
     return name, constraint
 
 
-# Optional store clients an image can carry (``shipml build --extra azure``).
-EXTRAS = {"azure": ["adlfs"]}
+# Optional store clients an image can carry (``shipml build --extra azure``); ``trust``
+# checks publisher signatures of versions fetched at start (SHIPML_TRUSTED_KEYS).
+EXTRAS = {"azure": ["adlfs"], "trust": ["cryptography"]}
 
 
 def extra_requirements(extras: list[str]) -> list[str]:

@@ -49,6 +49,7 @@ from shipml.scoring.onnx import (
 )
 from shipml.scoring.schema import InputSchema
 from shipml.store import LocalModel, Manifest, Store, library_versions, sha256_digest
+from shipml.store.paths import inside
 from shipml.store.store import MANIFEST
 
 log = logging.getLogger("shipml")
@@ -282,7 +283,7 @@ def _lay_out(local: LocalModel, target: Path, graph: bytes) -> None:
     """The version's own files and manifest (verified as ever at load), plus the graph."""
     target.mkdir(parents=True)
     for relpath in [*local.manifest.files, MANIFEST]:
-        destination = target / relpath
+        destination = target / relpath if relpath == MANIFEST else inside(target, relpath)
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(local.folder / relpath, destination)
     (target / GRAPH).parent.mkdir(parents=True, exist_ok=True)

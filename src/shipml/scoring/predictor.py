@@ -26,6 +26,7 @@ from shipml.errors import ModelError, ProjectError
 from shipml.scoring.base import Prepared, split_payload
 from shipml.scoring.schema import InputSchema
 from shipml.store.manifest import Manifest
+from shipml.store.paths import inside
 
 
 def load_module(script: Path, model_dir: Path) -> ModuleType:
@@ -46,7 +47,7 @@ class PredictorScorer:
     output_schema: dict[str, Any] | None = None
 
     def __init__(self, model_dir: Path, manifest: Manifest) -> None:
-        script = model_dir / manifest.scoring["script"]
+        script = inside(model_dir, manifest.scoring["script"])
         class_name = manifest.scoring.get("class") or "Predictor"
         module = load_module(script, model_dir)
         cls = getattr(module, class_name, None)

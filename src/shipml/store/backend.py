@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any, Protocol
 
 import fsspec
 
 from shipml.errors import StoreError
+from shipml.store.disk import STORE_HINT, explain
+
+TEMP_PREFIX = ".tmp-"
 
 
 class Backend(Protocol):
@@ -33,12 +36,20 @@ class Backend(Protocol):
 
 
 class LocalBackend:
-    """A folder on this machine: the embedded default store, nothing to start."""
+    """A folder on this machine: the embedded default store, nothing to start.
+
+    Files and folders are created with the modes the umask gives (0644 and 0755 under the
+    usual 022), so a serving user other than the trainer can read a shared store; a
+    write that fails (a full disk) leaves neither a temporary file nor a new folder.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root.expanduser().resolve()
         self.url = str(self.root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise explain(exc, "create the store folder", self.root, STORE_HINT) from None
 
     def _path(self, path: str) -> Path:
         return self.root / path
@@ -46,28 +57,45 @@ class LocalBackend:
     def read(self, path: str) -> bytes:
         return self._path(path).read_bytes()
 
-    def _temp(self, target: Path, data: bytes) -> Path:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        return Path(name)
+    def _temp(self, target: Path, data: bytes) -> tuple[Path, list[Path]]:
+        """A complete temporary copy of ``data`` beside ``target``, and the folders made
+        for it (to remove again if the write cannot be completed)."""
+        made = [folder for folder in [target.parent, *target.parent.parents] if not folder.exists()]
+        temp = target.parent / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            # Not tempfile.mkstemp: it makes 0600 files whatever the umask.
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except BaseException:
+            _undo(temp, made)
+            raise
+        return temp, made
 
     def write(self, path: str, data: bytes) -> None:
         target = self._path(path)
-        self._temp(target, data).replace(target)
+        temp, made = self._temp(target, data)
+        try:
+            temp.replace(target)
+        except BaseException:
+            _undo(temp, made)
+            raise
 
     def create(self, path: str, data: bytes) -> bool:
         target = self._path(path)
-        temp = self._temp(target, data)
+        temp, made = self._temp(target, data)
         try:
             os.link(temp, target)  # atomic and exclusive: fails if target exists
         except FileExistsError:
             return False
+        except BaseException:
+            _undo(temp, made)
+            raise
         finally:
-            temp.unlink()
+            temp.unlink(missing_ok=True)
         return True
 
     def exists(self, path: str) -> bool:
@@ -77,7 +105,7 @@ class LocalBackend:
         folder = self._path(path)
         if not folder.is_dir():
             return []
-        return sorted(p.name for p in folder.iterdir() if not p.name.startswith(".tmp-"))
+        return sorted(p.name for p in folder.iterdir() if not p.name.startswith(TEMP_PREFIX))
 
     def delete(self, path: str) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -85,6 +113,14 @@ class LocalBackend:
 
     def local_path(self, path: str) -> Path | None:
         return self._path(path)
+
+
+def _undo(temp: Path, made: list[Path]) -> None:
+    """Remove what a failed write made: its temporary file, then its new (empty) folders."""
+    temp.unlink(missing_ok=True)
+    for folder in made:  # innermost first
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 class FsspecBackend:

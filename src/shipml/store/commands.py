@@ -23,6 +23,7 @@ models_app = typer.Typer(
     help="List, inspect, alias and remove model versions.", no_args_is_help=True
 )
 console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 StoreOption = Annotated[
     str | None,
@@ -49,13 +50,24 @@ def models_list(
     """List models and their versions, newest last."""
     target = open_store(store)
     table = Table("model", "created", "aliases", "digest", "metrics")
+    problems: list[str] = []
     for model in [name] if name else target.models():
-        aliases = target.aliases(model)
+        try:
+            aliases = target.aliases(model)
+        except ShipmlError as exc:  # one damaged alias does not hide the versions
+            aliases, problems = {}, [*problems, exc.message]
         for version in target.versions(model):
-            manifest, digest = target.manifest(model, version)
+            try:
+                manifest, digest = target.manifest(model, version)
+            except ShipmlError as exc:
+                table.add_row(f"{model}:{version}", "", "", "", "[red]unreadable[/red]")
+                problems.append(exc.message)
+                continue
             names = sorted(a for a, v in aliases.items() if v == version)
             metrics = ", ".join(f"{k}={v:.3f}" for k, v in manifest.metrics.items())
             table.add_row(manifest.ref, manifest.created, ", ".join(names), digest[7:19], metrics)
+    for problem in problems:
+        errors.print(f"[yellow]warning:[/yellow] {problem}", highlight=False)
     if not table.rows:
         console.print(f"No models in {target.url} yet; run 'shipml train' in a project.")
         return
@@ -72,6 +84,9 @@ def models_show(
     ref = parse_reference(model)
     manifest, digest = target.manifest(ref.name, target.resolve(ref))
     document = {"digest": digest, **orjson.loads(manifest.to_bytes())}
+    signed_by = target.signatures(ref.name, manifest.version)
+    if signed_by:
+        document["signed_by"] = signed_by
     sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
@@ -105,3 +120,16 @@ def models_rm(
     dropped = target.remove(ref.name, version)
     extra = f" and aliases {', '.join(dropped)}" if dropped else ""
     console.print(f"Removed {ref.name}:{version}{extra}")
+
+
+@models_app.command("sign")
+def models_sign(
+    model: Annotated[str, typer.Argument(help="name:N or name@alias.")],
+    store: StoreOption = None,
+) -> None:
+    """Sign a version with the key in $SHIPML_SIGNING_KEY (see docs/store.md, trust)."""
+    target = open_store(store)
+    ref = parse_reference(model)
+    version = target.resolve(ref)
+    key_id = target.sign(ref.name, version)
+    console.print(f"Signed {ref.name}:{version} with {key_id}")

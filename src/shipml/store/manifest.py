@@ -9,13 +9,15 @@ from __future__ import annotations
 import hashlib
 import platform
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from importlib import metadata
 from typing import Any
 
 import orjson
 
 from shipml.errors import IntegrityError
+from shipml.store.paths import check_digest, check_layout, check_relpath
+from shipml.store.reference import NAME_PATTERN
 
 MANIFEST_SCHEMA = 1
 # Libraries whose versions every process reports (``/info``'s ``runtime``); a model's
@@ -24,6 +26,17 @@ TRACKED_LIBRARIES = ("scikit-learn", "numpy", "scipy", "joblib", "onnxruntime", 
 # Scoring contracts with code of their own; a zero-code model's contract is its flavour
 # (``sklearn``, ``xgboost``, …: shipml.flavours).
 CONTRACTS = ("azureml", "class")
+# Fields other code reads with ``.get``: anything but an object there is a damaged manifest.
+OBJECT_FIELDS = (
+    "framework",
+    "libraries",
+    "scoring",
+    "metrics",
+    "data",
+    "source",
+    "environment",
+    "flavour",
+)
 
 
 @dataclass(frozen=True)
@@ -76,12 +89,88 @@ class Manifest:
 
     @classmethod
     def from_bytes(cls, data: bytes, where: str) -> Manifest:
+        """Read a manifest, refusing one whose paths, digests or names cannot be trusted.
+
+        Every file path must be safe inside the version folder (:mod:`shipml.store.paths`)
+        and every file the manifest names for loading or importing (``model_file``,
+        ``scoring.script``, ``environment.file``, ``flavour.files``) must be among its
+        files, with a digest: nothing is unpickled or imported unless its digest is checked.
+        """
         try:
             raw = orjson.loads(data)
-            raw["files"] = {path: FileEntry(**entry) for path, entry in raw["files"].items()}
-            return cls(**raw)
-        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-            raise IntegrityError(f"manifest {where} is unreadable or incomplete: {exc}") from exc
+        except orjson.JSONDecodeError as exc:
+            raise IntegrityError(
+                f"manifest {where} is not JSON ({exc}); it is damaged: publish the model again"
+            ) from None
+        if not isinstance(raw, dict):
+            raise IntegrityError(f"manifest {where} is not a JSON object; it is damaged")
+        raw["files"] = _files(raw.get("files"), where)
+        _check_fields(raw, where)
+        try:
+            manifest = cls(**raw)
+        except TypeError as exc:
+            unknown = set(raw) - {f.name for f in fields(cls)}
+            if unknown:
+                raise IntegrityError(
+                    f"manifest {where} has keys this shipml does not know "
+                    f"({', '.join(sorted(unknown))}): it was written by a newer shipml; "
+                    "upgrade shipml to read it"
+                ) from None
+            raise IntegrityError(f"manifest {where} is incomplete: {exc}") from None
+        return manifest
+
+
+def _files(files: object, where: str) -> dict[str, FileEntry]:
+    if not isinstance(files, dict) or not files:
+        raise IntegrityError(
+            f"manifest {where} lists no files: it is incomplete (a version always has its "
+            "model or its scoring code); publish the model again"
+        )
+    entries: dict[str, FileEntry] = {}
+    for relpath, entry in files.items():
+        check_relpath(relpath, f"manifest {where}")
+        if not isinstance(entry, dict):
+            raise IntegrityError(f"manifest {where}: the entry of {relpath!r} is not an object")
+        size = entry.get("size")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise IntegrityError(f"manifest {where}: {relpath!r} has no valid size ({size!r})")
+        entries[relpath] = FileEntry(check_digest(entry.get("digest"), f"manifest {where}"), size)
+    check_layout(list(entries), f"manifest {where}")
+    return entries
+
+
+def _check_fields(raw: dict[str, Any], where: str) -> None:
+    """Types of what the rest of shipml reads, and every named file listed with a digest."""
+    if not isinstance(raw.get("name"), str) or not NAME_PATTERN.fullmatch(raw["name"]):
+        raise IntegrityError(f"manifest {where} has an invalid model name {raw.get('name')!r}")
+    version = raw.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise IntegrityError(f"manifest {where} has an invalid version number {version!r}")
+    for key in OBJECT_FIELDS:
+        if key in raw and not isinstance(raw[key], dict):
+            raise IntegrityError(f"manifest {where}: {key!r} must be a JSON object")
+    metrics = raw.get("metrics") or {}
+    if any(isinstance(v, bool) or not isinstance(v, int | float) for v in metrics.values()):
+        raise IntegrityError(f"manifest {where}: every metric must be a number")
+    named = [("model_file", raw.get("model_file"))]
+    named += [("scoring.script", (raw.get("scoring") or {}).get("script"))]
+    named += [("environment.file", (raw.get("environment") or {}).get("file"))]
+    flavour_files = (raw.get("flavour") or {}).get("files") or []
+    if not isinstance(flavour_files, list):
+        raise IntegrityError(f"manifest {where}: 'flavour.files' must be a list")
+    named += [("flavour.files", file) for file in flavour_files]
+    for key, relpath in named:
+        if relpath is not None and (not isinstance(relpath, str) or relpath not in raw["files"]):
+            raise IntegrityError(
+                f"manifest {where} names {relpath!r} as its {key} but does not list it among "
+                "its files with a digest; shipml never loads or imports a file whose digest "
+                "it cannot check. Publish the model again"
+            )
+    sample = (raw.get("data") or {}).get("sample")
+    if sample is not None:
+        if not isinstance(sample, dict):
+            raise IntegrityError(f"manifest {where}: 'data.sample' must be a JSON object")
+        check_digest(sample.get("digest"), f"manifest {where} (data.sample)")
 
 
 def sha256_digest(data: bytes) -> str:

@@ -6,6 +6,7 @@ A reference is parsed once, at the edge (command line, environment), into a
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from shipml.errors import ReferenceError_
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
 ALIAS_PATTERN = re.compile(r"^[a-z][a-z0-9._-]{0,63}$")
 LATEST = "latest"
+PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle", ".skops")
 
 
 @dataclass(frozen=True)
@@ -35,8 +37,12 @@ class Reference:
 
 
 def check_name(name: str) -> str:
-    """Return ``name`` if it is a valid model name, else raise an error that says why."""
-    if not NAME_PATTERN.match(name):
+    """Return ``name`` if it is a valid model name, else raise an error that says why.
+
+    Every store path built from a name goes through here (:mod:`shipml.store.paths`), so
+    a name can never be a path: no ``/``, no ``..``, nothing but the pattern.
+    """
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise ReferenceError_(
             f"invalid model name {name!r}: use lower-case letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
@@ -45,7 +51,7 @@ def check_name(name: str) -> str:
 
 
 def check_alias(alias: str) -> str:
-    if not ALIAS_PATTERN.match(alias):
+    if not isinstance(alias, str) or not ALIAS_PATTERN.fullmatch(alias):
         raise ReferenceError_(
             f"invalid alias {alias!r}: use lower-case letters, digits, '.', '_' or '-', "
             "starting with a letter (for example 'production')"
@@ -56,12 +62,17 @@ def check_alias(alias: str) -> str:
 def parse_reference(text: str) -> Reference:
     """Parse ``text``; a string naming an existing file is a path reference.
 
+    Whether a file is a model file is the command's to check (``shipml serve`` loads it
+    once, and refuses a file no flavour reads, saying what a model file is).
+
     >>> parse_reference("iris:3")
     Reference(name='iris', version=3, alias=None, path=None)
     """
     candidate = Path(text)
-    if candidate.suffix in {".joblib", ".pkl", ".pickle", ".skops"} or candidate.is_file():
-        if not candidate.is_file():
+    # os.path: False, not an error, behind a folder this user cannot read.
+    exists = os.path.isfile(text)  # noqa: PTH113
+    if candidate.suffix in PICKLE_SUFFIXES or exists:
+        if not exists:
             raise ReferenceError_(f"model file {text!r} does not exist")
         return Reference(name=_name_from_path(candidate), path=candidate.resolve())
     if "@" in text:
@@ -69,7 +80,7 @@ def parse_reference(text: str) -> Reference:
         return Reference(name=check_name(name), alias=check_alias(alias))
     if ":" in text:
         name, _, number = text.partition(":")
-        if not number.isdigit() or int(number) < 1:
+        if not (number.isascii() and number.isdigit()) or int(number) < 1:
             raise ReferenceError_(
                 f"invalid version in {text!r}: write NAME:N with N a number from 1, or NAME@ALIAS"
             )

@@ -33,6 +33,7 @@ from shipml.scoring.azureml.swagger import swagger
 from shipml.scoring.base import Prepared, split_payload
 from shipml.scoring.schema import InputSchema
 from shipml.store.manifest import Manifest
+from shipml.store.paths import inside
 
 
 class AzureMLScorer:
@@ -47,7 +48,7 @@ class AzureMLScorer:
             raise LoadFailed(exc.message) from None
 
     def _load(self, model_dir: Path, manifest: Manifest) -> None:
-        script = (model_dir / manifest.scoring["script"]).resolve()
+        script = inside(model_dir, manifest.scoring["script"]).resolve()
         check_script(script, manifest.files)
         module = runtime.import_script(script, model_dir)
         for name in ("init", "run"):
