@@ -8,6 +8,7 @@ together as the next version of the project's model.
 
 from __future__ import annotations
 
+import filecmp
 import os
 import subprocess
 import sys
@@ -16,8 +17,9 @@ from pathlib import Path
 
 import orjson
 
+from shipml.code_files import code_files
 from shipml.errors import TrainingError
-from shipml.model_files import check_project_paths, collect, copy_into
+from shipml.model_files import RESERVED, check_project_paths, collect, copy_into
 from shipml.project import Project, find_project, load_project, read_requirements
 from shipml.saving import NO_MODEL, STAGED, staged_manifest
 from shipml.scoring.azureml.script_check import check_script
@@ -98,15 +100,23 @@ def publish_staged(
                 check_script(project.scoring, [*files, *staged["files"]])
             # A score.py sits at the top of the version folder, beside the registered
             # files, as in an Azure ML code folder: paths relative to its own file work.
-            script = (
-                project.scoring.name if contract == "azureml" else f"code/{project.scoring.name}"
-            )
-            if script in files:
-                raise TrainingError(
-                    f"a registered model file is named {script}, like the scoring script; "
-                    "rename one of them"
-                )
-            files[script] = project.scoring
+            # The code it imports (or its whole folder) comes with it (shipml.code_files).
+            prefix = "" if contract == "azureml" else "code/"
+            script = prefix + project.scoring.name
+            for relpath, source in code_files(project.scoring, project.root).items():
+                stored = prefix + relpath
+                if not prefix and relpath.split("/")[0] in RESERVED:
+                    raise TrainingError(
+                        f"the scoring code's {source.relative_to(project.root)} would be "
+                        f"stored as {relpath!r}, a name that is shipml's own; rename it"
+                    )
+                if stored in files and not filecmp.cmp(files[stored], source, shallow=False):
+                    raise TrainingError(
+                        f"the registered model file {stored} and the scoring code's "
+                        f"{source.relative_to(project.root)} would land at the same path in "
+                        "the version; rename one of them"
+                    )
+                files[stored] = source
             manifest.scoring = {"script": script, "class": project.scoring_class}
         if project.environment is not None:
             files[f"env/{project.environment.name}"] = project.environment

@@ -14,6 +14,7 @@ Two facts are read from the syntax tree of ``score.py``:
 from __future__ import annotations
 
 import ast
+import contextlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -47,8 +48,13 @@ def imported_modules(script: Path) -> set[str]:
 
 
 def script_packages(script: Path) -> list[str]:
-    """The distributions the script's imports need beyond its own requirements."""
+    """The distributions the script's imports (and those of the code stored with it, in
+    its folder) need beyond its own requirements."""
     modules = imported_modules(script)
+    for source in sorted(script.parent.rglob("*.py")):
+        if source != script:
+            with contextlib.suppress(ProjectError, OSError, UnicodeDecodeError):
+                modules |= imported_modules(source)  # a helper that does not parse is its own
     return sorted(
         {
             package
