@@ -9,7 +9,9 @@ environment into every version:
   the code folder and is stored whole (hidden entries, ``__pycache__`` and virtual
   environments left out), as Azure ML would upload it;
 - a script at the top of the project (``scoring: score.py``): the script and the local
-  modules and packages it imports, found in its source and theirs, recursively.
+  modules and packages it imports, found in its source and theirs, recursively, and the
+  swagger documents beside it that Microsoft's server answers for ``/swagger.json``
+  (``swagger.json``, ``swagger2.json``, ``swagger3.json``, ``swagger3.1.json``).
 
 Every file keeps its path relative to the script's folder, so the version folder holds
 ``score.py``, ``preprocessing.py``, ``helpers/__init__.py``… side by side, exactly where
@@ -23,6 +25,7 @@ import os
 from pathlib import Path
 
 from shipml.errors import ProjectError
+from shipml.scoring.azureml.swagger import USER_FILES
 
 # A code folder this large is almost certainly data, not code: say so instead of storing it.
 MAX_CODE_FILES = 2000
@@ -44,6 +47,8 @@ def code_files(script: Path, project_root: Path) -> dict[str, Path]:
                     found[relpath] = path
                     if path.suffix == ".py":
                         pending.append(path)
+    for names in USER_FILES.values():
+        found.update({name: folder / name for name in names if (folder / name).is_file()})
     return dict(sorted(found.items()))
 
 

@@ -44,11 +44,19 @@ def regressor() -> LinearRegression:
     return LinearRegression().fit(x, x.sum(axis=1))
 
 
-def register(tmp_path: Path, script: str, files: dict[str, Any] | None = None) -> str:
-    """A project with score.py and model: files, registered as `shipml train` does."""
+def register(
+    tmp_path: Path,
+    script: str,
+    files: dict[str, Any] | None = None,
+    code: dict[str, str] | None = None,
+) -> str:
+    """A project with score.py (and ``code`` files beside it) and model: files,
+    registered as `shipml train` does."""
     project = tmp_path / "project"
     project.mkdir()
     (project / "score.py").write_text(textwrap.dedent(script))
+    for relpath, text in (code or {}).items():
+        (project / relpath).write_text(text)
     tops = []
     for relpath, content in (files or {}).items():
         target = project / relpath
@@ -246,6 +254,37 @@ def test_swagger_openapi_and_info_show_the_decorated_schema(tmp_path: Path) -> N
     validate(document)
     validate(three)
     validate(swagger)
+
+
+def test_a_swagger_document_beside_the_script_is_answered_as_written(tmp_path: Path) -> None:
+    """Microsoft's server answers the user's swagger.json/swagger2.json for version 2 and
+    swagger3.json for 3 (server/swagger.py), before generating anything; a top-level
+    script brings them from its folder."""
+    custom = {"swagger": "2.0", "info": {"title": "mine", "version": "7"}, "paths": {}}
+    ref = register(
+        tmp_path,
+        PLAIN,
+        {"model/sub/m.pkl": regressor()},
+        {"swagger2.json": json.dumps(custom), "notes.txt": "not code"},
+    )
+    app = make_app(ref)
+    assert call(app, "GET", "/swagger.json").json() == custom
+    assert call(app, "GET", "/swagger.json?version=2.0").json() == custom
+    generated = call(app, "GET", "/swagger.json?version=3").json()
+    assert generated["components"]["schemas"]["ServiceInput"] == {"type": "object", "example": {}}
+    version = Store().fetch(parse_reference(ref))
+    assert "swagger2.json" in version.manifest.files
+    assert "notes.txt" not in version.manifest.files  # not imported, not a swagger document
+
+
+def test_a_swagger_document_that_is_not_json_fails_the_load_with_its_name(
+    tmp_path: Path,
+) -> None:
+    ref = register(
+        tmp_path, PLAIN, {"model/sub/m.pkl": regressor()}, {"swagger3.json": "{not json"}
+    )
+    with pytest.raises(LoadFailed, match=r"swagger3\.json beside the scoring script .* not valid"):
+        make_app(ref)
 
 
 RAW = """

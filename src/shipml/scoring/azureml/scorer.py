@@ -29,7 +29,7 @@ from shipml.scoring.azureml import raw, runtime
 from shipml.scoring.azureml.answers import ScoreAnswer, answer
 from shipml.scoring.azureml.inputs import REQUEST_HEADERS, ObjectInput, ScoreCall, analyse_run
 from shipml.scoring.azureml.script_check import check_script
-from shipml.scoring.azureml.swagger import swagger
+from shipml.scoring.azureml.swagger import swagger, user_documents
 from shipml.scoring.base import Prepared, split_payload
 from shipml.scoring.schema import InputSchema
 from shipml.store.manifest import Manifest
@@ -66,6 +66,7 @@ class AzureMLScorer:
         self._run: Callable[..., Any] = run
         self._user_code = _innermost(run)
         self.script = script
+        self.user_swagger = user_documents(model_dir)  # the app root, as Microsoft reads it
         schema = manifest.input_schema
         self.schema = InputSchema(schema) if schema else None
         # What the decorators declare: shown by /swagger.json, /openapi.json and /info.
@@ -146,7 +147,7 @@ class AzureMLScorer:
 
     def swagger(self, version: str | None, title: str, service_version: str) -> dict[str, Any]:
         schemas = self.decorated_schemas or (None, None)
-        return swagger(version, self._run, schemas, title, service_version)
+        return swagger(version, self._run, schemas, title, service_version, user=self.user_swagger)
 
     def concat(self, parts: list[Any]) -> Any:
         raise InvalidInput("score.py models are not batchable")
