@@ -42,8 +42,16 @@ WORK: list[Path] = [Path()]  # the module's folder: its store, cache and project
 # inference_schema decorators; both load from a model subfolder.
 IMAGE_CASES = ["examples_streaming_rawhttp", "examples_iris_pandas"]
 BASE = os.environ.get("SHIPML_TEST_BASE_IMAGE", "shipml-test/python:3.11-slim")
-# Scripts calling azureml-core's v1 Model.get_model_path, and AutoML's, are served from a
-# venv that has azureml-core (scripts/azureml-core-venv.sh): it conflicts with the project's.
+# Scripts calling azureml-core's v1 Model.get_model_path, AutoML's, those collecting data with
+# azureml-monitoring and MLflow-model scripts are served from a venv that has azureml-core,
+# azureml-monitoring and mlflow-skinny (scripts/azureml-core-venv.sh): it conflicts with the
+# project's.
+SECOND_VENV_FEATURES = {
+    "needs-azureml-core",
+    "needs-automl-core",
+    "needs-azureml-monitoring",
+    "needs-mlflow",
+}
 AZURECORE_SHIPML = (
     Path(os.environ.get("SHIPML_AZURECORE_VENV", REPO / ".venv-azureml-core")) / "bin" / "shipml"
 )
@@ -51,7 +59,7 @@ AZURECORE_SHIPML = (
 
 def shipml_for(case: Path) -> str:
     features = set(reference.source(case).get("features", []))
-    if features & {"needs-azureml-core", "needs-automl-core"}:
+    if features & SECOND_VENV_FEATURES:
         return str(AZURECORE_SHIPML)
     return SHIPML
 

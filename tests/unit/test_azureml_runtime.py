@@ -256,6 +256,37 @@ def test_swagger_openapi_and_info_show_the_decorated_schema(tmp_path: Path) -> N
     validate(swagger)
 
 
+LISTING = """
+    import json, os
+    from pathlib import Path
+    import helper
+
+    def init():
+        global found
+        root = Path(os.environ["AZUREML_MODEL_DIR"])
+        found = sorted(p.relative_to(root).as_posix() for p in root.glob("**/*") if p.is_file())
+
+    def run(raw_data):
+        return {"found": found, "helper": helper.NAME, "cwd": sorted(os.listdir("."))}
+"""
+
+
+def test_azureml_model_dir_holds_the_registered_files_only(tmp_path: Path) -> None:
+    """In Azure ML the model folder holds no code: scripts glob it and refuse a second
+    file (microsoft/dstoolkit-mlops-base). The script, its helpers and shipml's manifest
+    stay in the app root (the working directory), not in AZUREML_MODEL_DIR."""
+    ref = register(
+        tmp_path,
+        LISTING,
+        {"model/m.pkl": regressor(), "scaler.pkl": regressor()},
+        {"helper.py": "NAME = 'helper'\n"},
+    )
+    answer = call(make_app(ref), "POST", "/score", content=b"{}").json()
+    assert answer["found"] == ["model/m.pkl", "scaler.pkl"]
+    assert answer["helper"] == "helper"
+    assert {"score.py", "helper.py", "manifest.json", "scaler.pkl"} <= set(answer["cwd"])
+
+
 def test_a_swagger_document_beside_the_script_is_answered_as_written(tmp_path: Path) -> None:
     """Microsoft's server answers the user's swagger.json/swagger2.json for version 2 and
     swagger3.json for 3 (server/swagger.py), before generating anything; a top-level

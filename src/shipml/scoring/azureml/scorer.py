@@ -50,7 +50,7 @@ class AzureMLScorer:
     def _load(self, model_dir: Path, manifest: Manifest) -> None:
         script = inside(model_dir, manifest.scoring["script"]).resolve()
         check_script(script, manifest.files)
-        module = runtime.import_script(script, model_dir)
+        module = runtime.import_script(script, model_dir, manifest.scoring.get("model_files"))
         for name in ("init", "run"):
             if not hasattr(module, name):
                 raise ProjectError(
