@@ -21,6 +21,9 @@ server_reqs=(
   "azureml-inference-server-http==1.5.1"
   "inference-schema[numpy-support,pandas-support]==1.8"
   "azureml-core"
+  # MLflow-model scoring scripts (mlflow.pyfunc, mlflow.pyfunc.scoring_server): the skinny
+  # distribution has both without MLflow's tracking server.
+  "mlflow-skinny==3.17.2"
 )
 # AutoML's generated scoring scripts import azureml.automl.core and azureml.telemetry at their
 # top. Those packages' full requirements pin numpy below the project's, and what the scripts

@@ -267,7 +267,16 @@ LISTING = """
         found = sorted(p.relative_to(root).as_posix() for p in root.glob("**/*") if p.is_file())
 
     def run(raw_data):
-        return {"found": found, "helper": helper.NAME, "cwd": sorted(os.listdir("."))}
+        root = Path(os.environ["AZUREML_MODEL_DIR"])
+        walked = sorted(name for _, _, names in os.walk(root) for name in names)
+        inside = (root / "model/m.pkl").resolve().is_relative_to(root.resolve())
+        return {
+            "found": found,
+            "walked": walked,
+            "resolves_inside": inside,
+            "helper": helper.NAME,
+            "cwd": sorted(os.listdir(".")),
+        }
 """
 
 
@@ -283,6 +292,10 @@ def test_azureml_model_dir_holds_the_registered_files_only(tmp_path: Path) -> No
     )
     answer = call(make_app(ref), "POST", "/score", content=b"{}").json()
     assert answer["found"] == ["model/m.pkl", "scaler.pkl"]
+    assert answer["walked"] == ["m.pkl", "scaler.pkl"]  # os.walk enters its folders
+    # MLflow refuses a model file whose resolved path leaves the folder it was given: on one
+    # filesystem the view holds hard links, which resolve inside it.
+    assert answer["resolves_inside"] is True
     assert answer["helper"] == "helper"
     assert {"score.py", "helper.py", "manifest.json", "scaler.pkl"} <= set(answer["cwd"])
 

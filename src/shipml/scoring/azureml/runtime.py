@@ -78,13 +78,16 @@ _VIEWS: dict[tuple[str, tuple[str, ...]], Path] = {}
 
 
 def model_view(model_dir: Path, model_files: Sequence[str]) -> Path:
-    """A fresh folder holding links to ``model_files`` of ``model_dir``, at the same paths.
+    """A fresh folder showing ``model_files`` of ``model_dir`` at the same paths, only them.
 
-    Links, not copies: a model of gigabytes costs nothing more, and every file is still
-    the one whose digest the store checked. The folder lives in the temporary directory
-    (writable in images and on Kubernetes' read-only root, where /tmp is an emptyDir) and
-    is removed when the worker exits. A second load of the same version in the process
-    (a retry, a test) gets the same folder, so its messages name the same paths.
+    Real folders (``os.walk`` and ``glob("**")`` do not enter linked ones) holding links,
+    not copies: a model of gigabytes costs nothing more, and every file is still the one
+    whose digest the store checked. Hard links where the filesystem allows, so that a
+    file resolves inside the view (MLflow's loader refuses a model file whose resolved
+    path leaves the folder it was given); symbolic links otherwise. The view lives in
+    the temporary directory (writable in images, an emptyDir on Kubernetes' read-only
+    root) and is removed when the worker exits. A second load of the same version in the
+    process (a retry, a test) gets the same folder, so its messages name the same paths.
     """
     key = (str(model_dir), tuple(model_files))
     known = _VIEWS.get(key)
@@ -93,9 +96,12 @@ def model_view(model_dir: Path, model_files: Sequence[str]) -> Path:
     view = _VIEWS[key] = Path(tempfile.mkdtemp(prefix="shipml-azureml-model-"))
     atexit.register(shutil.rmtree, view, ignore_errors=True)
     for relpath in model_files:
-        link = view / relpath
-        link.parent.mkdir(parents=True, exist_ok=True)
-        link.symlink_to(model_dir / relpath)
+        target = view / relpath
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(model_dir / relpath, target)
+        except OSError:  # another filesystem, or hard links not allowed
+            target.symlink_to(model_dir / relpath)
     return view
 
 
