@@ -300,6 +300,42 @@ def test_azureml_model_dir_holds_the_registered_files_only(tmp_path: Path) -> No
     assert {"score.py", "helper.py", "manifest.json", "scaler.pkl"} <= set(answer["cwd"])
 
 
+COLLECTING = """
+    import json, os
+    import joblib
+    import numpy as np
+    from azureml.monitoring import ModelDataCollector
+
+    def init():
+        global model, inputs_dc, prediction_dc
+        model = joblib.load(os.path.join(os.environ["AZUREML_MODEL_DIR"], "m.pkl"))
+        inputs_dc = ModelDataCollector("m", designation="inputs", feature_names=["a", "b"])
+        prediction_dc = ModelDataCollector("m", identifier="predictions")
+
+    def run(raw_data):
+        data = np.array(json.loads(raw_data)["data"])
+        result = model.predict(data)
+        kept = [inputs_dc.collect(data), prediction_dc.collect(result)]
+        return {"result": result.tolist(), "kept": kept}
+"""
+
+
+def test_v1_data_collection_scripts_run_and_collect_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """azureml-monitoring's ModelDataCollector collects only in AKS deployments, and its
+    native library no longer loads on current Linux (it needs OpenSSL 1.0): shipml makes
+    azureml.monitoring importable with collectors that do nothing, when nothing installed
+    provides it."""
+    with caplog.at_level("INFO", logger="shipml"):
+        app = make_app(register(tmp_path, COLLECTING, {"m.pkl": regressor()}))
+    answer = call(app, "POST", "/score", content=b'{"data": [[1.0, 2.0]]}').json()
+    assert answer["kept"] == [None, None]
+    assert answer["result"] == pytest.approx([3.0])
+    assert sys.modules["azureml.monitoring"].__name__ == "shipml.scoring.azureml.monitoring"
+    assert "data collection happens only in AKS deployments" in caplog.text
+
+
 def test_a_swagger_document_beside_the_script_is_answered_as_written(tmp_path: Path) -> None:
     """Microsoft's server answers the user's swagger.json/swagger2.json for version 2 and
     swagger3.json for 3 (server/swagger.py), before generating anything; a top-level
