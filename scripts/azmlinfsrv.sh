@@ -34,12 +34,13 @@ no_deps_reqs=(
   "applicationinsights"
 )
 
-# Pin the model libraries (and Pillow, for the image samples) to the project's versions; a
-# library the project does not have is installed unpinned.
+# Pin the model libraries (and Pillow, for the image samples, and nltk, for the n-gram text
+# model's helper) to the project's versions; a library the project does not have is installed
+# unpinned.
 pins=$("$project_python" - <<'EOF'
 from importlib.metadata import PackageNotFoundError, version
 
-for name in ("numpy", "scipy", "scikit-learn", "joblib", "pandas", "pillow"):
+for name in ("numpy", "scipy", "scikit-learn", "joblib", "pandas", "pillow", "nltk"):
     try:
         print(f"{name}=={version(name)}")
     except PackageNotFoundError:
