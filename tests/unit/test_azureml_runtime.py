@@ -276,6 +276,7 @@ LISTING = """
             "resolves_inside": inside,
             "helper": helper.NAME,
             "cwd": sorted(os.listdir(".")),
+            "tail": root.parts[-3:],
         }
 """
 
@@ -296,6 +297,8 @@ def test_azureml_model_dir_holds_the_registered_files_only(tmp_path: Path) -> No
     # MLflow refuses a model file whose resolved path leaves the folder it was given: on one
     # filesystem the view holds hard links, which resolve inside it.
     assert answer["resolves_inside"] is True
+    # As in Azure: .../azureml-models/NAME/VERSION (AutoML's scoring files log both from it)
+    assert answer["tail"] == ["azureml-models", "s", "1"]
     assert answer["helper"] == "helper"
     assert {"score.py", "helper.py", "manifest.json", "scaler.pkl"} <= set(answer["cwd"])
 

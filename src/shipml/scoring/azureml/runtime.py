@@ -6,7 +6,9 @@ Before the script is imported:
   their relative paths (``model.pkl``, ``model/sklearn_regression_model.pkl``, ...), as
   Azure ML's model folder does: scripts list or glob it (``models_files[0]``, "more than
   one model"), so the script, its code and shipml's manifest must not appear there. It is
-  a per-process folder of links to the version's files (:func:`model_view`);
+  a per-process folder of links to the version's files (:func:`model_view`), whose path
+  ends in ``azureml-models/NAME/VERSION`` as Azure's does (AutoML's scoring files and
+  MLOps templates read the model's name and version from it);
 - ``AZUREML_ENTRY_SCRIPT``: the script's absolute path (what ``azmlinfsrv
   --entry_script`` sets); ``AML_APP_ROOT``: the version's folder, also the working
   directory; ``AZUREML_SOURCE_DIRECTORY``: the folder holding the script (the same
@@ -47,7 +49,10 @@ LISTING_LIMIT = 200  # lines of the model folder listing, as Microsoft's server 
 
 
 def prepare_process(
-    model_dir: Path, script: Path, model_files: Sequence[str] | None = None
+    model_dir: Path,
+    script: Path,
+    model_files: Sequence[str] | None = None,
+    name_version: tuple[str, int] = ("model", 1),
 ) -> None:
     """Environment, ``sys.path`` and working directory, laid out like a deployment.
 
@@ -62,7 +67,9 @@ def prepare_process(
     code = script.parent
     shown = v1_model_dir(model_dir, script)
     if shown is None:
-        shown = str(model_view(model_dir, model_files) if model_files is not None else model_dir)
+        shown = str(
+            model_dir if model_files is None else model_view(model_dir, model_files, name_version)
+        )
     os.environ["AZUREML_MODEL_DIR"] = shown
     os.environ["SHIPML_MODEL_DIR"] = str(model_dir)
     os.environ["AZUREML_ENTRY_SCRIPT"] = str(script)
@@ -77,15 +84,18 @@ def prepare_process(
 _VIEWS: dict[tuple[str, tuple[str, ...]], Path] = {}
 
 
-def model_view(model_dir: Path, model_files: Sequence[str]) -> Path:
+def model_view(
+    model_dir: Path, model_files: Sequence[str], name_version: tuple[str, int] = ("model", 1)
+) -> Path:
     """A fresh folder showing ``model_files`` of ``model_dir`` at the same paths, only them.
 
     Real folders (``os.walk`` and ``glob("**")`` do not enter linked ones) holding links,
     not copies: a model of gigabytes costs nothing more, and every file is still the one
     whose digest the store checked. Hard links where the filesystem allows, so that a
     file resolves inside the view (MLflow's loader refuses a model file whose resolved
-    path leaves the folder it was given); symbolic links otherwise. The view lives in
-    the temporary directory (writable in images, an emptyDir on Kubernetes' read-only
+    path leaves the folder it was given); symbolic links otherwise. Its path ends in
+    ``azureml-models/NAME/VERSION``, the version's own, as Azure ML's does. The view lives
+    in the temporary directory (writable in images, an emptyDir on Kubernetes' read-only
     root) and is removed when the worker exits. A second load of the same version in the
     process (a retry, a test) gets the same folder, so its messages name the same paths.
     """
@@ -93,8 +103,11 @@ def model_view(model_dir: Path, model_files: Sequence[str]) -> Path:
     known = _VIEWS.get(key)
     if known is not None and known.is_dir():
         return known
-    view = _VIEWS[key] = Path(tempfile.mkdtemp(prefix="shipml-azureml-model-"))
-    atexit.register(shutil.rmtree, view, ignore_errors=True)
+    top = Path(tempfile.mkdtemp(prefix="shipml-azureml-"))
+    atexit.register(shutil.rmtree, top, ignore_errors=True)
+    name, version = name_version
+    view = _VIEWS[key] = top / "azureml-models" / name / str(version)
+    view.mkdir(parents=True)
     for relpath in model_files:
         target = view / relpath
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -134,10 +147,13 @@ def _forget_schemas() -> None:
 
 
 def import_script(
-    script: Path, model_dir: Path, model_files: Sequence[str] | None = None
+    script: Path,
+    model_dir: Path,
+    model_files: Sequence[str] | None = None,
+    name_version: tuple[str, int] = ("model", 1),
 ) -> ModuleType:
     """Import the scoring script; a failure raises :class:`LoadFailed`."""
-    prepare_process(model_dir, script, model_files)
+    prepare_process(model_dir, script, model_files, name_version)
     raw.install()
     raw.reset_rawhttp()
     _forget_schemas()

@@ -50,7 +50,12 @@ class AzureMLScorer:
     def _load(self, model_dir: Path, manifest: Manifest) -> None:
         script = inside(model_dir, manifest.scoring["script"]).resolve()
         check_script(script, manifest.files)
-        module = runtime.import_script(script, model_dir, manifest.scoring.get("model_files"))
+        module = runtime.import_script(
+            script,
+            model_dir,
+            manifest.scoring.get("model_files"),
+            (manifest.name, manifest.version),
+        )
         for name in ("init", "run"):
             if not hasattr(module, name):
                 raise ProjectError(
