@@ -38,6 +38,8 @@ CASES = [
     if not os.environ.get("AZUREML_CASES") or case.name in os.environ["AZUREML_CASES"].split(",")
 ]
 RELATIVE = 1e-9
+# Seconds a server may take to be ready: all cases start at once on two shared cores.
+READY_WITHIN = 300.0
 # Cases whose servers start at the same time (all of them unless told otherwise: their starts
 # overlap their waits); all stay up, shared, until the module ends.
 STARTING = int(os.environ.get("AZUREML_STARTING", "0")) or len(CASES)
@@ -169,7 +171,7 @@ def start_pair(case: Path, work: Path, processes: list[subprocess.Popen[bytes]])
         )
     processes.append(own)
     try:
-        reference.wait_ready(ref_port, reference_server)
+        reference.wait_ready(ref_port, reference_server, timeout=READY_WITHIN)
     except RuntimeError as error:
         pair.error = f"{error}\n{pair.reference_log.read_text()[-3000:]}"
         return pair
@@ -178,7 +180,7 @@ def start_pair(case: Path, work: Path, processes: list[subprocess.Popen[bytes]])
 
 
 def wait_shipml(url: str, process: subprocess.Popen[bytes], log: Path) -> str | None:
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + READY_WITHIN
     while time.monotonic() < deadline:
         if process.poll() is not None:
             return f"shipml serve exited:\n{log.read_text()[-4000:]}"
