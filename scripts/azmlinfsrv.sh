@@ -21,6 +21,9 @@ server_reqs=(
   "azureml-inference-server-http==1.5.1"
   "inference-schema[numpy-support,pandas-support]==1.8"
   "azureml-core"
+  # MLflow-model scoring scripts (mlflow.pyfunc, mlflow.pyfunc.scoring_server): the skinny
+  # distribution has both without MLflow's tracking server.
+  "mlflow-skinny==3.17.2"
 )
 # AutoML's generated scoring scripts import azureml.automl.core and azureml.telemetry at their
 # top. Those packages' full requirements pin numpy below the project's, and what the scripts
@@ -31,12 +34,13 @@ no_deps_reqs=(
   "applicationinsights"
 )
 
-# Pin the model libraries (and Pillow, for the image samples) to the project's versions; a
-# library the project does not have is installed unpinned.
+# Pin the model libraries (and Pillow, for the image samples, and nltk, for the n-gram text
+# model's helper) to the project's versions; a library the project does not have is installed
+# unpinned.
 pins=$("$project_python" - <<'EOF'
 from importlib.metadata import PackageNotFoundError, version
 
-for name in ("numpy", "scipy", "scikit-learn", "joblib", "pandas", "pillow"):
+for name in ("numpy", "scipy", "scikit-learn", "joblib", "pandas", "pillow", "nltk"):
     try:
         print(f"{name}=={version(name)}")
     except PackageNotFoundError:

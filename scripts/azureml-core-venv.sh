@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # A second venv for shipml, with azureml-core: the differential tests serve the corpus' v1
-# scripts (azureml-core's Model.get_model_path) and AutoML's generated scripts (which import
-# azureml.automl.core and azureml.telemetry) with shipml from it. azureml-core pins older
-# packaging, cryptography and python-dateutil than the project's venv has, so it gets a venv
-# of its own instead of the dev extra. The AutoML packages' own requirements pin numpy below
+# scripts (azureml-core's Model.get_model_path), AutoML's generated scripts (which import
+# azureml.automl.core and azureml.telemetry) and MLflow-model scripts (mlflow-skinny) with
+# shipml from it. azureml-core pins older packaging, cryptography and python-dateutil than
+# the project's venv has, so it gets a venv of its own instead of the dev extra. The AutoML packages' own requirements pin numpy below
 # the project's, and what the scripts import needs none of them: installed without them.
 #
 # Idempotent. numpy, scipy, scikit-learn, joblib and pandas are pinned to the project venv's
@@ -27,7 +27,9 @@ for name in ("numpy", "scipy", "scikit-learn", "joblib", "pandas", "inference-sc
 PY
 )
 no_deps=(azureml-automl-core azureml-telemetry applicationinsights)
-wanted=$(printf '%s\n' "azureml-core" "--editable=." "$pins" "${no_deps[@]}")
+# MLflow-model scoring scripts are served from here too (mlflow.pyfunc and its scoring_server).
+extra=(mlflow-skinny==3.17.2)
+wanted=$(printf '%s\n' "azureml-core" "--editable=." "$pins" "${extra[@]}" "${no_deps[@]}")
 stamp="$venv/.shipml-requirements"
 if [ -x "$venv/bin/shipml" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ]; then
   exit 0
@@ -35,7 +37,7 @@ fi
 echo "azureml-core-venv: installing shipml with azureml-core into $venv" >&2
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --upgrade pip
-mapfile -t reqs <<<"$(printf '%s\n' "azureml-core" "--editable=." "$pins")"
+mapfile -t reqs <<<"$(printf '%s\n' "azureml-core" "--editable=." "$pins" "${extra[@]}")"
 "$venv/bin/python" -m pip install --quiet "${reqs[@]}"
 "$venv/bin/python" -m pip install --quiet --no-deps "${no_deps[@]}"
 printf '%s' "$wanted" >"$stamp"

@@ -9,7 +9,11 @@ environment into every version:
   the code folder and is stored whole (hidden entries, ``__pycache__`` and virtual
   environments left out), as Azure ML would upload it;
 - a script at the top of the project (``scoring: score.py``): the script and the local
-  modules and packages it imports, found in its source and theirs, recursively.
+  modules and packages it imports, found in its source and theirs, recursively; the files
+  beside it that this code names in a string (``"labels.json"``, ``"config/app.yml"``:
+  what ``open(os.path.join(os.path.dirname(__file__), "labels.json"))`` reads); and the
+  swagger documents Microsoft's server answers for ``/swagger.json`` (``swagger.json``,
+  ``swagger2.json``, ``swagger3.json``, ``swagger3.1.json``).
 
 Every file keeps its path relative to the script's folder, so the version folder holds
 ``score.py``, ``preprocessing.py``, ``helpers/__init__.py``… side by side, exactly where
@@ -23,6 +27,7 @@ import os
 from pathlib import Path
 
 from shipml.errors import ProjectError
+from shipml.scoring.azureml.swagger import USER_FILES
 
 # A code folder this large is almost certainly data, not code: say so instead of storing it.
 MAX_CODE_FILES = 2000
@@ -38,12 +43,16 @@ def code_files(script: Path, project_root: Path) -> dict[str, Path]:
     pending = [script]
     while pending:
         source = pending.pop()
+        for relpath in _named_files(source, folder):
+            found.setdefault(relpath, folder / relpath)
         for target in _local_imports(source, folder):
             for relpath, path in _module_files(target, folder).items():
                 if relpath not in found:
                     found[relpath] = path
                     if path.suffix == ".py":
                         pending.append(path)
+    for names in USER_FILES.values():
+        found.update({name: folder / name for name in names if (folder / name).is_file()})
     return dict(sorted(found.items()))
 
 
@@ -88,6 +97,31 @@ def _local_imports(source: Path, folder: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names.add(node.module.split(".")[0])
     return {name for name in names if _module_files(name, folder)}
+
+
+def _named_files(source: Path, folder: Path) -> set[str]:
+    """Files of ``folder`` (not Python) that ``source`` names in a string literal."""
+    try:
+        tree = ast.parse(source.read_text(encoding="utf-8"), filename=str(source))
+    except (SyntaxError, UnicodeDecodeError, OSError):
+        return set()
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+            continue
+        text = node.value.strip().removeprefix("./")
+        if not text or len(text) > 255 or "\n" in text or text.startswith(("/", ".")):
+            continue
+        parts = text.split("/")
+        if ".." in parts or any(part in SKIPPED_DIRS for part in parts):
+            continue
+        path = folder / text
+        try:
+            if path.suffix != ".py" and path.is_file() and path.resolve().is_relative_to(folder):
+                names.add(path.relative_to(folder).as_posix())
+        except (OSError, ValueError):
+            continue
+    return names
 
 
 def _module_files(name: str, folder: Path) -> dict[str, Path]:

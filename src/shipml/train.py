@@ -94,6 +94,7 @@ def publish_staged(
         }
     files = {model: folder / model for model in manifest.flavour.get("files", [])}
     files.update({extra: folder / extra for extra in staged["files"]})
+    registered = sorted(files)  # the model files alone, before any code joins them
     if project is not None:
         if project.scoring is not None:
             if contract == "azureml":  # refuse now what could not be served later
@@ -118,6 +119,10 @@ def publish_staged(
                     )
                 files[stored] = source
             manifest.scoring = {"script": script, "class": project.scoring_class}
+            if contract == "azureml":
+                # What AZUREML_MODEL_DIR shows the script: the registered files only, as in
+                # Azure ML, where the model folder holds no code (scoring.azureml.runtime).
+                manifest.scoring["model_files"] = registered
         if project.environment is not None:
             files[f"env/{project.environment.name}"] = project.environment
             manifest.environment = {

@@ -44,11 +44,19 @@ def regressor() -> LinearRegression:
     return LinearRegression().fit(x, x.sum(axis=1))
 
 
-def register(tmp_path: Path, script: str, files: dict[str, Any] | None = None) -> str:
-    """A project with score.py and model: files, registered as `shipml train` does."""
+def register(
+    tmp_path: Path,
+    script: str,
+    files: dict[str, Any] | None = None,
+    code: dict[str, str] | None = None,
+) -> str:
+    """A project with score.py (and ``code`` files beside it) and model: files,
+    registered as `shipml train` does."""
     project = tmp_path / "project"
     project.mkdir()
     (project / "score.py").write_text(textwrap.dedent(script))
+    for relpath, text in (code or {}).items():
+        (project / relpath).write_text(text)
     tops = []
     for relpath, content in (files or {}).items():
         target = project / relpath
@@ -246,6 +254,120 @@ def test_swagger_openapi_and_info_show_the_decorated_schema(tmp_path: Path) -> N
     validate(document)
     validate(three)
     validate(swagger)
+
+
+LISTING = """
+    import json, os
+    from pathlib import Path
+    import helper
+
+    def init():
+        global found
+        root = Path(os.environ["AZUREML_MODEL_DIR"])
+        found = sorted(p.relative_to(root).as_posix() for p in root.glob("**/*") if p.is_file())
+
+    def run(raw_data):
+        root = Path(os.environ["AZUREML_MODEL_DIR"])
+        walked = sorted(name for _, _, names in os.walk(root) for name in names)
+        inside = (root / "model/m.pkl").resolve().is_relative_to(root.resolve())
+        return {
+            "found": found,
+            "walked": walked,
+            "resolves_inside": inside,
+            "helper": helper.NAME,
+            "cwd": sorted(os.listdir(".")),
+            "tail": root.parts[-3:],
+        }
+"""
+
+
+def test_azureml_model_dir_holds_the_registered_files_only(tmp_path: Path) -> None:
+    """In Azure ML the model folder holds no code: scripts glob it and refuse a second
+    file (microsoft/dstoolkit-mlops-base). The script, its helpers and shipml's manifest
+    stay in the app root (the working directory), not in AZUREML_MODEL_DIR."""
+    ref = register(
+        tmp_path,
+        LISTING,
+        {"model/m.pkl": regressor(), "scaler.pkl": regressor()},
+        {"helper.py": "NAME = 'helper'\n"},
+    )
+    answer = call(make_app(ref), "POST", "/score", content=b"{}").json()
+    assert answer["found"] == ["model/m.pkl", "scaler.pkl"]
+    assert answer["walked"] == ["m.pkl", "scaler.pkl"]  # os.walk enters its folders
+    # MLflow refuses a model file whose resolved path leaves the folder it was given: on one
+    # filesystem the view holds hard links, which resolve inside it.
+    assert answer["resolves_inside"] is True
+    # As in Azure: .../azureml-models/NAME/VERSION (AutoML's scoring files log both from it)
+    assert answer["tail"] == ["azureml-models", "s", "1"]
+    assert answer["helper"] == "helper"
+    assert {"score.py", "helper.py", "manifest.json", "scaler.pkl"} <= set(answer["cwd"])
+
+
+COLLECTING = """
+    import json, os
+    import joblib
+    import numpy as np
+    from azureml.monitoring import ModelDataCollector
+
+    def init():
+        global model, inputs_dc, prediction_dc
+        model = joblib.load(os.path.join(os.environ["AZUREML_MODEL_DIR"], "m.pkl"))
+        inputs_dc = ModelDataCollector("m", designation="inputs", feature_names=["a", "b"])
+        prediction_dc = ModelDataCollector("m", identifier="predictions")
+
+    def run(raw_data):
+        data = np.array(json.loads(raw_data)["data"])
+        result = model.predict(data)
+        kept = [inputs_dc.collect(data), prediction_dc.collect(result)]
+        return {"result": result.tolist(), "kept": kept}
+"""
+
+
+def test_v1_data_collection_scripts_run_and_collect_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """azureml-monitoring's ModelDataCollector collects only in AKS deployments, and its
+    native library no longer loads on current Linux (it needs OpenSSL 1.0): shipml makes
+    azureml.monitoring importable with collectors that do nothing, when nothing installed
+    provides it."""
+    with caplog.at_level("INFO", logger="shipml"):
+        app = make_app(register(tmp_path, COLLECTING, {"m.pkl": regressor()}))
+    answer = call(app, "POST", "/score", content=b'{"data": [[1.0, 2.0]]}').json()
+    assert answer["kept"] == [None, None]
+    assert answer["result"] == pytest.approx([3.0])
+    assert sys.modules["azureml.monitoring"].__name__ == "shipml.scoring.azureml.monitoring"
+    assert "data collection happens only in AKS deployments" in caplog.text
+
+
+def test_a_swagger_document_beside_the_script_is_answered_as_written(tmp_path: Path) -> None:
+    """Microsoft's server answers the user's swagger.json/swagger2.json for version 2 and
+    swagger3.json for 3 (server/swagger.py), before generating anything; a top-level
+    script brings them from its folder."""
+    custom = {"swagger": "2.0", "info": {"title": "mine", "version": "7"}, "paths": {}}
+    ref = register(
+        tmp_path,
+        PLAIN,
+        {"model/sub/m.pkl": regressor()},
+        {"swagger2.json": json.dumps(custom), "notes.txt": "not code"},
+    )
+    app = make_app(ref)
+    assert call(app, "GET", "/swagger.json").json() == custom
+    assert call(app, "GET", "/swagger.json?version=2.0").json() == custom
+    generated = call(app, "GET", "/swagger.json?version=3").json()
+    assert generated["components"]["schemas"]["ServiceInput"] == {"type": "object", "example": {}}
+    version = Store().fetch(parse_reference(ref))
+    assert "swagger2.json" in version.manifest.files
+    assert "notes.txt" not in version.manifest.files  # not imported, not a swagger document
+
+
+def test_a_swagger_document_that_is_not_json_fails_the_load_with_its_name(
+    tmp_path: Path,
+) -> None:
+    ref = register(
+        tmp_path, PLAIN, {"model/sub/m.pkl": regressor()}, {"swagger3.json": "{not json"}
+    )
+    with pytest.raises(LoadFailed, match=r"swagger3\.json beside the scoring script .* not valid"):
+        make_app(ref)
 
 
 RAW = """

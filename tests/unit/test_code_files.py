@@ -164,3 +164,59 @@ def test_a_code_file_named_like_shipmls_own_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(TrainingError, match="shipml's own"):
         train_project(load_project(root), Store())
+
+
+NAMED = """
+import json, os
+import joblib
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+def init():
+    global model, labels, scale
+    model = joblib.load(os.path.join(os.getenv("AZUREML_MODEL_DIR"), "model/m.pkl"))
+    with open(os.path.join(HERE, "labels.json")) as f:    # beside the script
+        labels = json.load(f)
+    with open("./config/scale.txt") as f:                  # the working directory
+        scale = float(f.read())
+
+def run(raw):
+    rows = [[v * scale for v in r] for r in json.loads(raw)["data"]]
+    return {labels["name"]: model.predict(rows).tolist()}
+"""
+
+
+def test_a_top_level_script_takes_the_files_it_names(tmp_path: Path) -> None:
+    """Azure ML uploads the whole code folder, so a script may open files beside it; a
+    script at the top of a project brings the ones its code names, not the rest."""
+    root = project(
+        tmp_path,
+        {
+            "score.py": NAMED,
+            "labels.json": '{"name": "scaled"}',
+            "config/scale.txt": "3",
+            "notes.md": "not named",
+        },
+    )
+    assert sorted(code_files(root / "score.py", root)) == [
+        "config/scale.txt",
+        "labels.json",
+        "model/m.pkl",
+        "score.py",
+    ]
+    manifest, _ = train_project(load_project(root), Store())
+    assert "notes.md" not in manifest.files
+    assert manifest.scoring["model_files"] == ["model/m.pkl"]  # named, yet still the model's
+    app = create_app(
+        ServeSettings(model=manifest.ref), lambda: Store().fetch(parse_reference(manifest.ref))
+    )
+    app.service.load_now()
+
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            return await client.post("/score", content=b'{"data": [[1.0]]}')
+
+    answer = asyncio.run(go())
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"scaled": [pytest.approx(6.0)]}

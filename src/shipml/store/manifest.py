@@ -159,6 +159,10 @@ def _check_fields(raw: dict[str, Any], where: str) -> None:
     if not isinstance(flavour_files, list):
         raise IntegrityError(f"manifest {where}: 'flavour.files' must be a list")
     named += [("flavour.files", file) for file in flavour_files]
+    model_files = (raw.get("scoring") or {}).get("model_files") or []
+    if not isinstance(model_files, list):
+        raise IntegrityError(f"manifest {where}: 'scoring.model_files' must be a list")
+    named += [("scoring.model_files", file) for file in model_files]
     for key, relpath in named:
         if relpath is not None and (not isinstance(relpath, str) or relpath not in raw["files"]):
             raise IntegrityError(

@@ -7,7 +7,8 @@ finder maps the two names onto :mod:`shipml.scoring.azureml.aml_request` and
 ``aml_response`` only when a script imports them, so werkzeug (which they need) is
 imported, and must be installed in an image, only for the scripts that use them. The
 parent packages ``azureml``, ``azureml.contrib`` and ``azureml.contrib.services`` are
-provided as empty packages only when nothing installed provides them.
+provided as empty packages only when nothing installed provides them, and so is
+``azureml.monitoring`` (v1 data collection, :mod:`shipml.scoring.azureml.monitoring`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ SHIMS = {
     "azureml.contrib.services.aml_request": "shipml.scoring.azureml.aml_request",
     "azureml.contrib.services.aml_response": "shipml.scoring.azureml.aml_response",
 }
+# Provided only when nothing installed provides them (shipml.scoring.azureml.monitoring).
+FALLBACKS = {"azureml.monitoring": "shipml.scoring.azureml.monitoring"}
 PARENTS = ("azureml", "azureml.contrib", "azureml.contrib.services")
 
 
@@ -54,6 +57,8 @@ class ShimFinder(importlib.abc.MetaPathFinder):
     ) -> importlib.machinery.ModuleSpec | None:
         if fullname in SHIMS:
             return importlib.util.spec_from_loader(fullname, _Alias(SHIMS[fullname]))
+        if fullname in FALLBACKS and not _installed(fullname, path):
+            return importlib.util.spec_from_loader(fullname, _Alias(FALLBACKS[fullname]))
         if fullname in PARENTS and not _installed(fullname, path):
             return importlib.util.spec_from_loader(fullname, _Alias(None), is_package=True)
         return None

@@ -2,8 +2,13 @@
 
 Before the script is imported:
 
-- ``AZUREML_MODEL_DIR``: the version's folder, holding the registered files at their
-  relative paths (``model.pkl``, ``model/sklearn_regression_model.pkl``, ...);
+- ``AZUREML_MODEL_DIR``: a folder holding the registered model files, and only them, at
+  their relative paths (``model.pkl``, ``model/sklearn_regression_model.pkl``, ...), as
+  Azure ML's model folder does: scripts list or glob it (``models_files[0]``, "more than
+  one model"), so the script, its code and shipml's manifest must not appear there. It is
+  a per-process folder of links to the version's files (:func:`model_view`), whose path
+  ends in ``azureml-models/NAME/VERSION`` as Azure's does (AutoML's scoring files and
+  MLOps templates read the model's name and version from it);
 - ``AZUREML_ENTRY_SCRIPT``: the script's absolute path (what ``azmlinfsrv
   --entry_script`` sets); ``AML_APP_ROOT``: the version's folder, also the working
   directory; ``AZUREML_SOURCE_DIRECTORY``: the folder holding the script (the same
@@ -21,12 +26,15 @@ attempt can hide the real error behind a second one.
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import logging
 import os
+import shutil
 import sys
+import tempfile
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Any
@@ -40,17 +48,29 @@ MODULE_NAME = "entry_module"
 LISTING_LIMIT = 200  # lines of the model folder listing, as Microsoft's server logs
 
 
-def prepare_process(model_dir: Path, script: Path) -> None:
+def prepare_process(
+    model_dir: Path,
+    script: Path,
+    model_files: Sequence[str] | None = None,
+    name_version: tuple[str, int] = ("model", 1),
+) -> None:
     """Environment, ``sys.path`` and working directory, laid out like a deployment.
 
     Azure ML puts the app root (``AML_APP_ROOT``) above the uploaded code folder
     (``AZUREML_SOURCE_DIRECTORY``) and the server appends both to ``sys.path``; here the
     version's folder is the app root (it holds the registered files and the script), so
     relative paths such as ``outputs/model.pkl`` open from the registered files, and so do
-    paths relative to the script's own file.
+    paths relative to the script's own file. ``model_files`` (the manifest's
+    ``scoring.model_files``) are what ``AZUREML_MODEL_DIR`` shows; a version registered
+    before shipml recorded them shows its whole folder.
     """
     code = script.parent
-    os.environ["AZUREML_MODEL_DIR"] = v1_model_dir(model_dir, script) or str(model_dir)
+    shown = v1_model_dir(model_dir, script)
+    if shown is None:
+        shown = str(
+            model_dir if model_files is None else model_view(model_dir, model_files, name_version)
+        )
+    os.environ["AZUREML_MODEL_DIR"] = shown
     os.environ["SHIPML_MODEL_DIR"] = str(model_dir)
     os.environ["AZUREML_ENTRY_SCRIPT"] = str(script)
     os.environ["AML_APP_ROOT"] = str(model_dir)
@@ -59,6 +79,43 @@ def prepare_process(model_dir: Path, script: Path) -> None:
         if str(folder) not in sys.path:
             sys.path.append(str(folder))  # appended, as Microsoft does: installed packages win
     os.chdir(model_dir)
+
+
+_VIEWS: dict[tuple[str, tuple[str, ...]], Path] = {}
+
+
+def model_view(
+    model_dir: Path, model_files: Sequence[str], name_version: tuple[str, int] = ("model", 1)
+) -> Path:
+    """A fresh folder showing ``model_files`` of ``model_dir`` at the same paths, only them.
+
+    Real folders (``os.walk`` and ``glob("**")`` do not enter linked ones) holding links,
+    not copies: a model of gigabytes costs nothing more, and every file is still the one
+    whose digest the store checked. Hard links where the filesystem allows, so that a
+    file resolves inside the view (MLflow's loader refuses a model file whose resolved
+    path leaves the folder it was given); symbolic links otherwise. Its path ends in
+    ``azureml-models/NAME/VERSION``, the version's own, as Azure ML's does. The view lives
+    in the temporary directory (writable in images, an emptyDir on Kubernetes' read-only
+    root) and is removed when the worker exits. A second load of the same version in the
+    process (a retry, a test) gets the same folder, so its messages name the same paths.
+    """
+    key = (str(model_dir), tuple(model_files))
+    known = _VIEWS.get(key)
+    if known is not None and known.is_dir():
+        return known
+    top = Path(tempfile.mkdtemp(prefix="shipml-azureml-"))
+    atexit.register(shutil.rmtree, top, ignore_errors=True)
+    name, version = name_version
+    view = _VIEWS[key] = top / "azureml-models" / name / str(version)
+    view.mkdir(parents=True)
+    for relpath in model_files:
+        target = view / relpath
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(model_dir / relpath, target)
+        except OSError:  # another filesystem, or hard links not allowed
+            target.symlink_to(model_dir / relpath)
+    return view
 
 
 def v1_model_dir(model_dir: Path, script: Path) -> str | None:
@@ -89,9 +146,14 @@ def _forget_schemas() -> None:
                 del table[key]
 
 
-def import_script(script: Path, model_dir: Path) -> ModuleType:
+def import_script(
+    script: Path,
+    model_dir: Path,
+    model_files: Sequence[str] | None = None,
+    name_version: tuple[str, int] = ("model", 1),
+) -> ModuleType:
     """Import the scoring script; a failure raises :class:`LoadFailed`."""
-    prepare_process(model_dir, script)
+    prepare_process(model_dir, script, model_files, name_version)
     raw.install()
     raw.reset_rawhttp()
     _forget_schemas()
@@ -115,6 +177,7 @@ def call_init(init: Callable[[], Any], script: Path, model_dir: Path) -> None:
 
 def load_failed(exc: BaseException, stage: str, script: Path, model_dir: Path) -> LoadFailed:
     """One clear line for people, the traceback and the folder listing for the log."""
+    model_dir = Path(os.environ.get("AZUREML_MODEL_DIR") or model_dir)  # what the script saw
     where = _user_frame(exc.__traceback__, script)
     reason = f"{type(exc).__name__}: {exc}"
     message = f"{script.name} failed {stage}{where}: {reason}"

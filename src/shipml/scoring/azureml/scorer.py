@@ -29,7 +29,7 @@ from shipml.scoring.azureml import raw, runtime
 from shipml.scoring.azureml.answers import ScoreAnswer, answer
 from shipml.scoring.azureml.inputs import REQUEST_HEADERS, ObjectInput, ScoreCall, analyse_run
 from shipml.scoring.azureml.script_check import check_script
-from shipml.scoring.azureml.swagger import swagger
+from shipml.scoring.azureml.swagger import swagger, user_documents
 from shipml.scoring.base import Prepared, split_payload
 from shipml.scoring.schema import InputSchema
 from shipml.store.manifest import Manifest
@@ -50,7 +50,12 @@ class AzureMLScorer:
     def _load(self, model_dir: Path, manifest: Manifest) -> None:
         script = inside(model_dir, manifest.scoring["script"]).resolve()
         check_script(script, manifest.files)
-        module = runtime.import_script(script, model_dir)
+        module = runtime.import_script(
+            script,
+            model_dir,
+            manifest.scoring.get("model_files"),
+            (manifest.name, manifest.version),
+        )
         for name in ("init", "run"):
             if not hasattr(module, name):
                 raise ProjectError(
@@ -66,6 +71,7 @@ class AzureMLScorer:
         self._run: Callable[..., Any] = run
         self._user_code = _innermost(run)
         self.script = script
+        self.user_swagger = user_documents(model_dir)  # the app root, as Microsoft reads it
         schema = manifest.input_schema
         self.schema = InputSchema(schema) if schema else None
         # What the decorators declare: shown by /swagger.json, /openapi.json and /info.
@@ -146,7 +152,7 @@ class AzureMLScorer:
 
     def swagger(self, version: str | None, title: str, service_version: str) -> dict[str, Any]:
         schemas = self.decorated_schemas or (None, None)
-        return swagger(version, self._run, schemas, title, service_version)
+        return swagger(version, self._run, schemas, title, service_version, user=self.user_swagger)
 
     def concat(self, parts: list[Any]) -> Any:
         raise InvalidInput("score.py models are not batchable")

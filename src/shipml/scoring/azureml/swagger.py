@@ -7,19 +7,51 @@ for an undecorated ``run``). Tools such as Azure ML studio and Power BI read tho
 definitions; shipml writes the same ones under the same names. A version the
 decorators do not support (inference_schema decides: OpenAPI 2 cannot describe
 mixed-type arrays) is a 404 with Microsoft's message.
+
+A document the user wrote takes precedence, as in Microsoft's server: ``swagger.json``
+or ``swagger2.json`` (version 2), ``swagger3.json`` and ``swagger3.1.json`` in the app
+root (the code folder, stored beside the script) are answered as they are, and make
+their version available even when the decorators would not.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from shipml.errors import NotFound
+from shipml.errors import NotFound, ProjectError
 
 # version -> the spellings a client may ask for (Microsoft's aliases)
 VERSIONS = {"2": ("2", "2.0"), "3": ("3", "3.0"), "3.1": ("3.1",)}
 UNDECORATED = {"type": "object", "example": {}}
+# version -> the files Microsoft's server reads from the app root, first found wins
+USER_FILES = {
+    "2": ("swagger.json", "swagger2.json"),
+    "3": ("swagger3.json",),
+    "3.1": ("swagger3.1.json",),
+}
+
+
+def user_documents(app_root: Path) -> dict[str, Any]:
+    """The swagger documents the user wrote, by version, read once at load."""
+    found: dict[str, Any] = {}
+    for major, names in USER_FILES.items():
+        for name in names:
+            path = app_root / name
+            if not path.is_file():
+                continue
+            try:
+                found[major] = json.loads(path.read_text(encoding="utf-8"))
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise ProjectError(
+                    f"{name} beside the scoring script is answered for /swagger.json, but it "
+                    f"is not valid JSON ({exc}): fix it or remove it"
+                ) from None
+            break
+    return found
 
 
 def supported_versions(run: Callable[..., Any]) -> list[str]:
@@ -34,9 +66,12 @@ def swagger(
     schemas: tuple[dict[str, Any] | None, dict[str, Any] | None],
     title: str,
     version: str,
+    *,
+    user: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     asked = asked if asked is not None else "2"
-    supported = supported_versions(run)
+    user = user or {}
+    supported = sorted(set(supported_versions(run)) | set(user))
     valid = {alias for aliases in VERSIONS.values() for alias in aliases}
     if asked not in valid:
         raise NotFound(
@@ -48,6 +83,9 @@ def swagger(
             f"Swagger version [{asked}] is not supported for the scoring script. "
             f"Supported swagger versions: [{', '.join(supported)}]."
         )
+    if major in user:
+        document: dict[str, Any] = user[major]
+        return document
     given_input, given_output = schemas
     service_input = given_input or UNDECORATED
     service_output = given_output or (UNDECORATED if given_input is None else {"type": "object"})
