@@ -275,7 +275,7 @@ def missing_columns(training_data: Any, names: Sequence[str]) -> set[str]:
         matrix = (
             np.column_stack([np.asarray(training_data[n]) for n in names])
             if isinstance(training_data, dict)
-            else np.asarray(training_data)
+            else as_matrix(training_data)
         )
     except (KeyError, TypeError, ValueError):
         return set()
@@ -301,11 +301,12 @@ def example_record(schema: dict[str, Any], training_data: Any) -> dict[str, Any]
             frame = training_data[names]
             complete = frame.notna().all(axis=1).to_numpy()
             position = int(np.argmax(complete)) if complete.any() else 0
-            row = frame.iloc[position].tolist()
+            # Column by column: a row across columns would make integers floats.
+            row = [frame[name].iloc[position] for name in names]
         elif isinstance(training_data, dict):
             row = [training_data[name][0] for name in names]
         else:
-            matrix = np.asarray(training_data)
+            matrix = as_matrix(training_data)
             complete = [not any(_is_missing(v) for v in r) for r in matrix.tolist()]
             row = matrix[complete.index(True) if any(complete) else 0].tolist()
     except (IndexError, KeyError, TypeError, ValueError):
@@ -340,7 +341,7 @@ def _columns(data: Any, feature_names: Sequence[str] | None) -> dict[str, dict[s
         return {str(c): describe_dtype(data.dtypes[c], data[c].to_numpy()) for c in data.columns}
     if isinstance(data, dict):
         return {str(k): {"type": _json_type_of_dtype(np.asarray(v))} for k, v in data.items()}
-    array = np.asarray(data)
+    array = as_matrix(data)
     if array.ndim != 2:
         return None
     names = list(feature_names or [f"f{i}" for i in range(array.shape[1])])
@@ -354,6 +355,17 @@ def _columns(data: Any, feature_names: Sequence[str] | None) -> dict[str, dict[s
             for i, name in enumerate(names)
         }
     return {name: {"type": _json_type_of_dtype(array)} for name in names}
+
+
+def as_matrix(data: Any) -> np.ndarray:
+    """``data`` as a 2-D array. Rows given as Python lists (CatBoost's examples fit on
+    them) keep each value's own type: numpy would turn ``["a", 1]`` into two strings."""
+    if isinstance(data, list | tuple):
+        array = np.asarray(data)
+        if array.dtype.kind in "US":
+            return np.array(data, dtype=object)
+        return array
+    return np.asarray(data)
 
 
 def _json_type_of_dtype(array: np.ndarray) -> str:
