@@ -111,6 +111,12 @@ class Flavour:
         count = getattr(model, "n_features_in_", None)
         return [f"f{i}" for i in range(count)] if isinstance(count, int) else None
 
+    def fitted_names(self, model: Any) -> list[str] | None:
+        """The columns the model checks by name when it predicts, in order: scikit-learn's
+        ``feature_names_in_`` (set when it was fitted on a DataFrame), else None."""
+        names = getattr(model, "feature_names_in_", None)
+        return [str(n) for n in names] if names is not None else None
+
     def feature_types(self, model: Any) -> dict[str, str] | None:
         """Field name → JSON type, when neither training data nor an example says them."""
         names = self.feature_names(model)

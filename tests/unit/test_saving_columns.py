@@ -1,0 +1,77 @@
+"""What save_model makes of training data that is not exactly what the model was fitted
+on, and of models that could not answer once served: decided at save time, with a
+message, instead of a service that never becomes ready."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+import shipml
+from shipml.errors import TrainingError
+from shipml.store import Store, parse_reference
+
+FRAME = pd.DataFrame({"a": np.linspace(-1, 1, 40), "b": np.tile([0.0, 1.0], 20)})
+LABELS = (FRAME["a"] > 0).astype(int)
+MODEL = LogisticRegression().fit(FRAME, LABELS)
+
+
+def schema_of(ref: str) -> list[str]:
+    manifest = Store().fetch(parse_reference(ref)).manifest
+    assert manifest.input_schema is not None
+    return list(manifest.input_schema["required"])
+
+
+def test_a_numpy_copy_of_the_fitted_frame_gets_the_models_column_names() -> None:
+    ref = shipml.save_model(MODEL, training_data=FRAME.to_numpy(), name="values")
+    assert schema_of(ref) == ["a", "b"]
+
+
+def test_a_frame_with_more_columns_is_narrowed_to_the_models_own() -> None:
+    with_target = FRAME.assign(label=LABELS)[["label", "b", "a"]]
+    ref = shipml.save_model(MODEL, training_data=with_target, name="narrowed")
+    assert schema_of(ref) == ["a", "b"]
+
+
+def test_columns_the_model_needs_but_the_data_lacks_are_named() -> None:
+    with pytest.raises(TrainingError, match="training_data lacks 'b'"):
+        shipml.save_model(MODEL, training_data=FRAME[["a"]], name="lacking")
+
+
+def test_feature_names_that_are_not_the_models_are_refused() -> None:
+    with pytest.raises(TrainingError, match="not the columns the model was fitted on"):
+        shipml.save_model(
+            MODEL, training_data=FRAME.to_numpy(), feature_names=["x", "y"], name="renamed"
+        )
+
+
+def test_a_model_that_refuses_its_own_example_is_refused_at_save() -> None:
+    class Picky:
+        """Fitted on two columns, refuses everything: the service could never warm up."""
+
+        classes_ = np.array([0, 1])
+
+        def predict_proba(self, data: object) -> np.ndarray:
+            raise ValueError("expected 3 features, got 2")
+
+        def predict(self, data: object) -> np.ndarray:
+            raise ValueError("expected 3 features, got 2")
+
+    with pytest.raises(TrainingError, match=r"cannot answer its own example.*3 features"):
+        shipml.save_model(Picky(), training_data=FRAME, name="picky")
+
+
+def test_a_formula_calling_a_script_function_is_refused_with_why() -> None:
+    import statsmodels.formula.api as smf
+
+    def double_it(x: float) -> float:
+        return 2 * x
+
+    data = FRAME.assign(y=FRAME["a"] * 3 + FRAME["b"])
+    results = smf.ols("y ~ double_it(a) + b", data=data).fit()
+    # statsmodels evaluates the formula again when the results are copied or loaded,
+    # where the script's function does not exist.
+    with pytest.raises(TrainingError, match=r"evaluates its formula .*double_it"):
+        shipml.save_model(results, training_data=data, name="formula")
