@@ -91,7 +91,7 @@ class Served:
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Every case trained, saved and served in-process once; errors kept per case."""
     folder = tmp_path_factory.mktemp("heldout")
-    found: dict[str, Any] = {}
+    found: dict[str, Any] = {"store": folder / "store"}
     with using_store(folder / "store") as store:
         for module in MODULES:
             with warnings.catch_warnings():
@@ -277,3 +277,56 @@ def test_the_open_inference_protocol_answers_the_same(trained: dict[str, Any], n
         got = np.array(outputs["prediction"]["data"], dtype=float).reshape(len(recs), -1)
         got = got[:, 0] if got.shape[1] == 1 else got
     assert compare(s.case, got, rows) == []
+
+
+REAL = ["xgb_softmax", "heart_best_estimator"]
+
+
+def test_real_servers_answer_records_and_triton_clients_alike(
+    trained: dict[str, Any], serve: Any
+) -> None:
+    """A few cases under real ``shipml serve`` processes (started together): /predict on
+    held-out rows, and Triton's own client in JSON mode, equal the in-process answers."""
+    import tritonclient.http as triton
+
+    env = {"SHIPML_STORE": str(trained["store"])}
+    cases = [served(trained, name) for name in REAL]
+    servers = [serve(s.ref, "--workers", "1", env=env, wait=False) for s in cases]
+    for s, server in zip(cases, servers, strict=True):
+        server.wait_ready()
+        recs = records(s.case.held_out, s.names)
+        with server.client() as client:
+            answer = client.post("/predict", json=recs)
+        assert answer.status_code == 200, answer.text
+        assert compare(s.case, answers_as_array(answer.json(), s.classes()), s.case.held_out) == []
+        rows = complete_rows(s.case.held_out, s.info["example"])
+        body = infer_body(s.schema, records(rows, s.names))
+        inputs = []
+        for tensor in body["inputs"]:
+            dtype = {"FP64": np.float64, "INT64": np.int64, "BOOL": np.bool_}.get(
+                tensor["datatype"], object
+            )
+            item = triton.InferInput(tensor["name"], tensor["shape"], tensor["datatype"])
+            item.set_data_from_numpy(np.array(tensor["data"], dtype=dtype), binary_data=False)
+            inputs.append(item)
+        key = "probabilities" if s.classes() else "prediction"
+        client = triton.InferenceServerClient(server.url.removeprefix("http://"))
+        try:
+            result = client.infer(
+                s.ref.split(":")[0],
+                inputs,
+                outputs=[triton.InferRequestedOutput(key, binary_data=False)],
+            )
+        finally:
+            client.close()
+        got = np.asarray(result.as_numpy(key), dtype=float)
+        assert (
+            compare(
+                s.case,
+                got.reshape(len(body["inputs"][0]["data"]), -1).squeeze(-1)
+                if not s.classes()
+                else got,
+                rows,
+            )
+            == []
+        )
