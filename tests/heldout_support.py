@@ -36,6 +36,10 @@ def call(app: App, requests: list[tuple[str, str, Any]]) -> list[httpx.Response]
     return asyncio.run(go())
 
 
+def is_series(rows: Any) -> bool:
+    return hasattr(rows, "iloc") and getattr(rows, "ndim", 2) == 1
+
+
 def plain(value: Any) -> Any:
     """A training value as a client would send it in JSON."""
     if value is None or type(value).__name__ in ("NAType", "NaTType"):
@@ -50,7 +54,9 @@ def plain(value: Any) -> Any:
 
 
 def records(rows: Any, names: list[str]) -> list[dict[str, Any]]:
-    """Held-out rows (DataFrame, array or list of lists) as JSON records."""
+    """Held-out rows (DataFrame, Series, array or list of lists) as JSON records."""
+    if is_series(rows):
+        return [{names[0]: plain(value)} for value in rows]
     if hasattr(rows, "iloc"):
         return [
             {name: plain(value) for name, value in zip(names, row, strict=True)}
@@ -82,6 +88,8 @@ def compare(case: Case, got: np.ndarray, rows: Any) -> list[str]:
 
 def first_row(rows: Any) -> Any:
     """The first held-out row without a missing value, in the rows' own form."""
+    if is_series(rows):
+        return rows.dropna().iloc[[0]].copy()
     if hasattr(rows, "iloc"):
         complete = rows.notna().all(axis=1).to_numpy()
         return rows.iloc[[int(np.argmax(complete))]].copy()
@@ -94,6 +102,8 @@ def first_row(rows: Any) -> Any:
 
 def without(row: Any, position: int) -> Any:
     """``row`` with field ``position`` missing, as a script would write it in-process."""
+    if is_series(row):
+        return pd.Series([None], index=row.index, name=row.name, dtype=row.dtype)
     if hasattr(row, "iloc"):
         row = row.copy()
         name = row.columns[position]
@@ -110,6 +120,8 @@ def without(row: Any, position: int) -> Any:
 
 def complete_rows(rows: Any, example: dict[str, Any]) -> Any:
     """Rows without a missing value: a frame's are filled from the model's example."""
+    if is_series(rows):
+        return rows.dropna()
     if hasattr(rows, "iloc"):
         filled = rows.copy()
         for name in filled.columns:

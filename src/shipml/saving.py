@@ -25,12 +25,14 @@ from shipml.errors import ProjectError, TrainingError
 from shipml.flavours.base import PICKLE_FILE, Flavour, dump_pickle, is_frame
 from shipml.scoring.nulls import example_refusal, nullable_fields
 from shipml.scoring.schema import (
+    VECTOR,
     InputSchema,
     allow_null,
     example_record,
     fingerprint,
     infer_schema,
     missing_columns,
+    one_column,
 )
 from shipml.store.manifest import Manifest, library_versions
 
@@ -96,10 +98,16 @@ def save_model(
             "score.py' to shipml.yaml, or save the fitted model object itself"
         )
     data = flavour.schema_data(model, training_data) if flavour else training_data
+    vector = False
+    if flavour is not None and flavour.feature_names(model) is None:
+        # A model that knows no columns of its own fitted on 1-D data: a text pipeline.
+        data, feature_names, vector = one_column(data, feature_names)
     if flavour is not None and data is not None and input_example is None:
         data, feature_names = _fitted_columns(flavour, model, data, feature_names)
     model_fields = flavour.feature_types(model) if flavour else None
     schema = infer_schema(data, feature_names, input_example, model_fields)
+    if vector and schema is not None and input_example is None:
+        schema = {**schema, VECTOR: True}
     frame = bool(flavour and flavour.takes_frame(model, data))
     example = input_example
     if isinstance(example, list):

@@ -75,3 +75,40 @@ def test_a_formula_calling_a_script_function_is_refused_with_why() -> None:
     # where the script's function does not exist.
     with pytest.raises(TrainingError, match=r"evaluates its formula .*double_it"):
         shipml.save_model(results, training_data=data, name="formula")
+
+
+def test_a_text_pipeline_fitted_on_a_series_takes_one_field_as_a_1d_column() -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import make_pipeline
+
+    from tests.flavour_support import app_for, post
+
+    texts = pd.Series(["good film", "bad plot", "great", "awful"] * 10, name="review")
+    labels = np.array(["pos", "neg", "pos", "neg"] * 10)
+    model = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(texts, labels)
+    ref = shipml.save_model(model, training_data=texts, name="reviews")
+    manifest = Store().fetch(parse_reference(ref)).manifest
+    assert manifest.input_schema is not None and manifest.input_schema["x-vector"] is True
+    assert schema_of(ref) == ["review"] and manifest.example == {"review": "good film"}
+    (answer,) = post(app_for(Store(), ref), [{"review": "great plot"}])
+    expected = model.predict_proba(pd.Series(["great plot"]))[0]
+    assert answer.json()["probabilities"] == dict(
+        zip(["neg", "pos"], expected.tolist(), strict=True)
+    )
+    # a list of texts (no name) is one field called "input"
+    listed = shipml.save_model(model, training_data=texts.tolist(), name="listed")
+    assert schema_of(listed) == ["input"]
+
+
+def test_a_multi_output_classifier_answers_a_label_per_output() -> None:
+    from sklearn.multioutput import MultiOutputClassifier
+    from sklearn.tree import DecisionTreeClassifier
+
+    from tests.flavour_support import app_for, post
+
+    targets = np.column_stack([LABELS, np.where(FRAME["b"] > 0, "on", "off")])
+    model = MultiOutputClassifier(DecisionTreeClassifier()).fit(FRAME, targets)
+    ref = shipml.save_model(model, training_data=FRAME, name="multi")
+    (answer,) = post(app_for(Store(), ref), [{"a": 0.5, "b": 1.0}])
+    expected = model.predict(pd.DataFrame({"a": [0.5], "b": [1.0]}))[0].tolist()
+    assert answer.json() == {"prediction": expected}

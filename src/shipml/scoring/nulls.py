@@ -40,9 +40,12 @@ def nullable_fields(loaded: Loaded, schema: dict[str, Any], example: dict[str, A
         if str(properties[name].get("x-dtype", "float64")).rstrip("0123456789") not in _NO_MISSING
     ]
     relaxed = InputSchema(
-        properties_schema(
-            {n: allow_null(properties[n]) if n in candidates else properties[n] for n in names}
-        )
+        {
+            **schema,  # its other keys (a 1-D column model's x-vector) hold as they are
+            **properties_schema(
+                {n: allow_null(properties[n]) if n in candidates else properties[n] for n in names}
+            ),
+        }
     )
     found: set[str] = set()
 

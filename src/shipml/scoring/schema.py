@@ -37,6 +37,7 @@ from shipml.errors import InvalidInput
 from shipml.scoring.columns import Column, describe_dtype, frame_builder, json_kind, short
 
 JSON_TYPES = ("number", "integer", "string", "boolean")
+VECTOR = "x-vector"  # schema key: the model takes its one field as a 1-D column
 
 
 def object_schema(fields: dict[str, str]) -> dict[str, Any]:
@@ -95,6 +96,9 @@ class InputSchema:
         self._all_numbers = self.numeric and all(c.kind == "number" for c in self.columns)
         self._float_frame = all(c.dtype == "float64" for c in self.columns)
         self._build = frame_builder(self.columns)
+        # One field the model takes as a 1-D column (a text pipeline fitted on a list or a
+        # Series of texts), not as a one-column table.
+        self._vector = bool(schema.get(VECTOR)) and len(self.columns) == 1
         names = self.names
         self._values: Callable[[dict[str, Any]], tuple[Any, ...]] = (
             operator.itemgetter(*names) if len(names) > 1 else lambda r: (r[names[0]],)
@@ -217,7 +221,9 @@ class InputSchema:
 
     def model_input(self, data: Any, frame: bool) -> Any:
         """What the model is called with: ``data`` as is, or one DataFrame in the training
-        dtypes for a model fitted on a DataFrame."""
+        dtypes for a model fitted on a DataFrame; its one column for a model fitted on one."""
+        if self._vector:
+            return self._column(data, frame)
         if not frame:
             if type(data) is Columns:
                 return self.matrix([list(row) for row in zip(*data.values, strict=True)], True)
@@ -229,6 +235,14 @@ class InputSchema:
         if self._float_frame:
             return pd.DataFrame(data, columns=list(self.names), copy=False)
         return self._build([data[:, i] for i in range(data.shape[1])])
+
+    def _column(self, data: Any, frame: bool) -> Any:
+        self._vector = False
+        try:
+            table = self.model_input(data, frame)
+        finally:
+            self._vector = True
+        return table.iloc[:, 0] if frame else table[:, 0]
 
     def table(self, columns: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
         """The matrix :meth:`matrix` would make, from already-checked features (the Open
@@ -264,6 +278,24 @@ def infer_schema(
     if feature_names:
         return object_schema(dict.fromkeys(feature_names, "number"))
     return object_schema(model_fields) if model_fields else None
+
+
+def one_column(
+    data: Any, feature_names: Sequence[str] | None
+) -> tuple[Any, Sequence[str] | None, bool]:
+    """1-D training data (a Series, a list of texts, a 1-D array) as a one-column table,
+    its field named after the Series, ``feature_names[0]`` or ``input``; the last item
+    says whether it was 1-D (the model then gets a 1-D column, as it was fitted on)."""
+    if data is None or isinstance(data, dict) or hasattr(data, "columns"):
+        return data, feature_names, False
+    if hasattr(data, "to_frame") and getattr(data, "ndim", 2) == 1:  # a pandas Series
+        name = data.name if data.name is not None else None
+        name = str(name) if name is not None else (feature_names or ["input"])[0]
+        return data.to_frame(name), None, True
+    array = as_matrix(data)
+    if array.ndim != 1:
+        return data, feature_names, False
+    return array.reshape(-1, 1), [(feature_names or ["input"])[0]], True
 
 
 def missing_columns(training_data: Any, names: Sequence[str]) -> set[str]:
