@@ -275,6 +275,12 @@ def test_the_open_inference_protocol_answers_the_same(trained: dict[str, Any], n
     assert list(inputs) in (["input"], s.names)
     assert answer.status_code == 200, answer.text
     outputs = {o["name"]: o for o in answer.json()["outputs"]}
+    for described in metadata.json()["outputs"]:  # the metadata says what the answer holds
+        given = outputs[described["name"]]
+        assert given["datatype"] == described["datatype"], (described, given["datatype"])
+        assert [-1, *given["shape"][1:]] == described["shape"] or described["shape"] == given[
+            "shape"
+        ], (described, given["shape"])
     if s.classes():
         got = np.array(outputs["probabilities"]["data"], dtype=float).reshape(len(recs), -1)
     else:

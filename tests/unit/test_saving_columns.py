@@ -109,6 +109,14 @@ def test_a_multi_output_classifier_answers_a_label_per_output() -> None:
     targets = np.column_stack([LABELS, np.where(FRAME["b"] > 0, "on", "off")])
     model = MultiOutputClassifier(DecisionTreeClassifier()).fit(FRAME, targets)
     ref = shipml.save_model(model, training_data=FRAME, name="multi")
-    (answer,) = post(app_for(Store(), ref), [{"a": 0.5, "b": 1.0}])
+    app = app_for(Store(), ref)
+    (answer,) = post(app, [{"a": 0.5, "b": 1.0}])
     expected = model.predict(pd.DataFrame({"a": [0.5], "b": [1.0]}))[0].tolist()
     assert answer.json() == {"prediction": expected}
+    # the output schema (/info, /openapi.json, /v2 metadata) says so: two labels, any type
+    assert app.service.scorer.output_schema["properties"]["prediction"] == {
+        "type": "array",
+        "items": {},
+        "minItems": 2,
+        "maxItems": 2,
+    }
