@@ -15,7 +15,13 @@ from sklearn.pipeline import make_pipeline
 from shipml.errors import InvalidInput
 from shipml.flavours.sklearn import FLAVOUR
 from shipml.scoring.nulls import nullable_fields
-from shipml.scoring.schema import InputSchema, allow_null, example_record, infer_schema
+from shipml.scoring.schema import (
+    InputSchema,
+    allow_null,
+    example_record,
+    infer_schema,
+    missing_columns,
+)
 
 FRAME = pd.DataFrame(
     {
@@ -232,3 +238,12 @@ def test_pyarrow_backed_columns_keep_their_dtypes() -> None:
     assert built["n"].isna().iloc[0]
     with pytest.raises(InvalidInput, match=r"field 'n' must be an integer from .* got 9223"):
         compiled.batch([{**record, "n": 2**63}], rows=False, frame=True)
+
+
+def test_integer_column_names_are_found_by_their_schema_names() -> None:
+    # pd.DataFrame(X) names its columns 0, 1, …: the schema says "0", "1", …
+    frame = pd.DataFrame(np.array([[np.nan, 1.0], [2.0, 3.0]]))
+    schema = infer_schema(frame)
+    assert schema is not None and list(schema["properties"]) == ["0", "1"]
+    assert example_record(schema, frame) == {"0": 2.0, "1": 3.0}
+    assert missing_columns(frame, ["0", "1"]) == {"0"}

@@ -302,7 +302,7 @@ def missing_columns(training_data: Any, names: Sequence[str]) -> set[str]:
     """The columns of ``training_data`` that hold a missing value (NaN, None, NA, NaT)."""
     try:
         if hasattr(training_data, "isna"):
-            flags = training_data[list(names)].isna().any()
+            flags = by_name(training_data, names).isna().any()
             return {str(name) for name, flag in flags.items() if flag}
         matrix = (
             np.column_stack([np.asarray(training_data[n]) for n in names])
@@ -330,7 +330,7 @@ def example_record(schema: dict[str, Any], training_data: Any) -> dict[str, Any]
     names = list(schema.get("required") or schema["properties"])
     try:
         if hasattr(training_data, "iloc"):
-            frame = training_data[names]
+            frame = by_name(training_data, names)
             complete = frame.notna().all(axis=1).to_numpy()
             position = int(np.argmax(complete)) if complete.any() else 0
             # Column by column: a row across columns would make integers floats.
@@ -387,6 +387,14 @@ def _columns(data: Any, feature_names: Sequence[str] | None) -> dict[str, dict[s
             for i, name in enumerate(names)
         }
     return {name: {"type": _json_type_of_dtype(array)} for name in names}
+
+
+def by_name(frame: Any, names: Sequence[str]) -> Any:
+    """The columns of ``frame`` the schema calls ``names``, with string column names (the
+    schema names ``pd.DataFrame(X)``'s integer columns "0", "1", …)."""
+    if all(isinstance(c, str) for c in frame.columns):
+        return frame[list(names)]
+    return frame.rename(columns=str)[list(names)]
 
 
 def as_matrix(data: Any) -> np.ndarray:
