@@ -120,3 +120,13 @@ def test_a_multi_output_classifier_answers_a_label_per_output() -> None:
         "minItems": 2,
         "maxItems": 2,
     }
+
+
+def test_lightgbm_keeps_the_frames_own_column_names() -> None:
+    import lightgbm
+
+    frame = FRAME.rename(columns={"a": "a b"})
+    model = lightgbm.LGBMClassifier(n_estimators=3, min_child_samples=2, verbose=-1)
+    model.fit(frame, LABELS)  # its feature_names_in_ says "a_b"
+    ref = shipml.save_model(model, training_data=frame, name="spaces")
+    assert schema_of(ref) == ["a b", "b"]
