@@ -186,13 +186,9 @@ def _fitted_columns(
         return data, feature_names
     if is_frame(data):
         columns = {str(c): c for c in data.columns}
-        missing = [name for name in fitted if name not in columns]
-        if missing:
-            raise TrainingError(
-                f"training_data lacks {', '.join(map(repr, missing[:5]))}, which the model "
-                f"was fitted on; pass the DataFrame it was fitted on (X_train)"
-            )
-        if list(columns) == fitted:
+        if list(columns) == fitted or any(name not in columns for name in fitted):
+            # Names the frame lacks (a wrapped LightGBM reports sanitised ones): the frame
+            # stays as it is, and the example check below says if the model refuses it.
             return data, feature_names
         return data[[columns[name] for name in fitted]], feature_names
     if feature_names is None:

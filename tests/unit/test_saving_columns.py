@@ -35,9 +35,23 @@ def test_a_frame_with_more_columns_is_narrowed_to_the_models_own() -> None:
     assert schema_of(ref) == ["a", "b"]
 
 
-def test_columns_the_model_needs_but_the_data_lacks_are_named() -> None:
-    with pytest.raises(TrainingError, match="training_data lacks 'b'"):
+def test_a_frame_lacking_the_models_columns_is_refused_with_the_models_message() -> None:
+    with pytest.raises(TrainingError, match="cannot answer its own example.*feature names"):
         shipml.save_model(MODEL, training_data=FRAME[["a"]], name="lacking")
+
+
+def test_a_wrapped_lightgbm_with_sanitised_names_keeps_the_frame() -> None:
+    import lightgbm
+    from sklearn.model_selection import GridSearchCV
+
+    frame = FRAME.rename(columns={"a": "a b"})
+    search = GridSearchCV(
+        lightgbm.LGBMClassifier(n_estimators=3, min_child_samples=2, verbose=-1),
+        {"learning_rate": [0.1, 0.2]},
+        cv=2,
+    ).fit(frame, LABELS)  # feature_names_in_: ["a_b", "b"]
+    ref = shipml.save_model(search, training_data=frame, name="wrapped")
+    assert schema_of(ref) == ["a b", "b"]
 
 
 def test_feature_names_that_are_not_the_models_are_refused() -> None:
