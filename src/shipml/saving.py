@@ -22,15 +22,17 @@ import orjson
 
 from shipml import flavours, model_files
 from shipml.errors import ProjectError, TrainingError
-from shipml.flavours.base import PICKLE_FILE, Flavour, dump_pickle
-from shipml.scoring.nulls import nullable_fields
+from shipml.flavours.base import PICKLE_FILE, Flavour, dump_pickle, is_frame
+from shipml.scoring.nulls import example_refusal, nullable_fields
 from shipml.scoring.schema import (
+    VECTOR,
     InputSchema,
     allow_null,
     example_record,
     fingerprint,
     infer_schema,
     missing_columns,
+    one_column,
 )
 from shipml.store.manifest import Manifest, library_versions
 
@@ -96,8 +98,16 @@ def save_model(
             "score.py' to shipml.yaml, or save the fitted model object itself"
         )
     data = flavour.schema_data(model, training_data) if flavour else training_data
+    vector = False
+    if flavour is not None and flavour.feature_names(model) is None:
+        # A model that knows no columns of its own fitted on 1-D data: a text pipeline.
+        data, feature_names, vector = one_column(data, feature_names)
+    if flavour is not None and data is not None and input_example is None:
+        data, feature_names = _fitted_columns(flavour, model, data, feature_names)
     model_fields = flavour.feature_types(model) if flavour else None
     schema = infer_schema(data, feature_names, input_example, model_fields)
+    if vector and schema is not None and input_example is None:
+        schema = {**schema, VECTOR: True}
     frame = bool(flavour and flavour.takes_frame(model, data))
     example = input_example
     if isinstance(example, list):
@@ -108,6 +118,15 @@ def save_model(
         schema = _with_nulls(
             flavour, model=model, frame=frame, schema=schema, data=data, example=example
         )
+    if flavour is not None and not own_code and isinstance(example, dict) and schema is not None:
+        problem = example_refusal(flavour.wrap(model, frame), schema, example)
+        if problem is not None:
+            raise TrainingError(
+                f"the model cannot answer its own example, a training row sent the way the "
+                f"service will send requests ({problem}); the service warms up with it and "
+                "would never become ready. Pass training_data as the model was fitted on it "
+                "(the same columns, names and dtypes), or input_example= a record it answers"
+            )
     packages = _packages(flavour, model, frame)
     staged = {
         "contract": flavour.name if flavour else None,
@@ -151,6 +170,35 @@ def _served_by_own_code() -> bool:
         return load_project(root).contract is not None
     except ProjectError:
         return False  # publishing reports the broken shipml.yaml
+
+
+def _fitted_columns(
+    flavour: Flavour, model: Any, data: Any, feature_names: Sequence[str] | None
+) -> tuple[Any, Sequence[str] | None]:
+    """``data`` and ``feature_names`` matched to the columns the model checks by name.
+
+    A model fitted on a DataFrame refuses any other columns: a frame with more (the
+    target left in, say) is narrowed to the model's own, in its order; a numpy array
+    gets the model's names (a script often passes ``X_train.values``).
+    """
+    fitted = flavour.fitted_names(model)
+    if fitted is None or isinstance(data, dict):
+        return data, feature_names
+    if is_frame(data):
+        columns = {str(c): c for c in data.columns}
+        if list(columns) == fitted or any(name not in columns for name in fitted):
+            # Names the frame lacks (a wrapped LightGBM reports sanitised ones): the frame
+            # stays as it is, and the example check below says if the model refuses it.
+            return data, feature_names
+        return data[[columns[name] for name in fitted]], feature_names
+    if feature_names is None:
+        return data, fitted
+    if [str(n) for n in feature_names] != fitted:
+        raise TrainingError(
+            f"feature_names {list(feature_names)[:5]}... are not the columns the model was "
+            f"fitted on ({fitted[:5]}...): pass the model's own (model.feature_names_in_)"
+        )
+    return data, feature_names
 
 
 def _with_nulls(

@@ -15,7 +15,13 @@ from sklearn.pipeline import make_pipeline
 from shipml.errors import InvalidInput
 from shipml.flavours.sklearn import FLAVOUR
 from shipml.scoring.nulls import nullable_fields
-from shipml.scoring.schema import InputSchema, allow_null, example_record, infer_schema
+from shipml.scoring.schema import (
+    InputSchema,
+    allow_null,
+    example_record,
+    infer_schema,
+    missing_columns,
+)
 
 FRAME = pd.DataFrame(
     {
@@ -177,3 +183,67 @@ def test_nullable_where_the_model_takes_a_missing_value() -> None:
     assert nullable_fields(FLAVOUR.wrap(strict, frame=False), plain, example) == set()
     imputed = make_pipeline(SimpleImputer(), LogisticRegression()).fit(x, y)
     assert nullable_fields(FLAVOUR.wrap(imputed, frame=False), plain, example) == {"a", "b", "c"}
+
+
+def test_the_example_keeps_each_column_its_own_type() -> None:
+    # A row across columns is one dtype: integers beside a float column became floats
+    # (and past 2**53, other integers).
+    frame = pd.DataFrame({"id": np.array([2**60 + 1], dtype=np.int64), "x": [0.5]})
+    example = example_record(infer_schema(frame), frame)  # type: ignore[arg-type]
+    assert example == {"id": 2**60 + 1, "x": 0.5}
+    assert type(example["id"]) is int  # type: ignore[index]
+
+
+def test_rows_given_as_lists_keep_their_values_types() -> None:
+    # CatBoost's examples fit on lists of mixed rows; numpy alone makes them all strings.
+    rows = [["a", "b", 1, 4.5], ["c", None, 30, 40.0]]
+    schema = infer_schema(rows)
+    assert schema is not None
+    kinds = {name: prop["type"] for name, prop in schema["properties"].items()}
+    assert kinds == {"f0": "string", "f1": "string", "f2": "integer", "f3": "number"}
+    assert example_record(schema, rows) == {"f0": "a", "f1": "b", "f2": 1, "f3": 4.5}
+    compiled = InputSchema(schema)
+    matrix = compiled.matrix([{"f0": "z", "f1": "b", "f2": 7, "f3": 1.0}], rows=False)
+    assert matrix.dtype == object and matrix[0].tolist() == ["z", "b", 7, 1.0]
+
+
+def test_pyarrow_backed_columns_keep_their_dtypes() -> None:
+    pytest.importorskip("pyarrow")
+    frame = pd.DataFrame(
+        {
+            "n": [1, 2],
+            "x": [0.5, None],
+            "s": ["a", "b"],
+            "when": pd.to_datetime(["2020-01-01", "2020-01-02"], utc=True),
+        }
+    ).convert_dtypes(dtype_backend="pyarrow")
+    schema = infer_schema(frame)
+    assert schema is not None
+    props = schema["properties"]
+    assert {name: p["type"] for name, p in props.items()} == {
+        "n": "integer",
+        "x": "number",
+        "s": "string",
+        "when": "string",
+    }
+    assert props["when"]["format"] == "date-time"
+    compiled = InputSchema(
+        {**schema, "properties": {**props, "n": allow_null(props["n"])}}  # type: ignore[dict-item]
+    )
+    record = {"n": None, "x": 1.5, "s": "c", "when": "2021-05-01T12:00:00+02:00"}
+    built = compiled.model_input(compiled.batch([record], rows=False, frame=True), frame=True)
+    assert built.dtypes.to_dict() == frame.dtypes.to_dict() | {"s": built.dtypes["s"]}
+    assert str(built["s"].dtype).startswith("str")  # pandas' pyarrow string dtype
+    assert built["when"].iloc[0] == pd.Timestamp("2021-05-01T10:00:00Z")
+    assert built["n"].isna().iloc[0]
+    with pytest.raises(InvalidInput, match=r"field 'n' must be an integer from .* got 9223"):
+        compiled.batch([{**record, "n": 2**63}], rows=False, frame=True)
+
+
+def test_integer_column_names_are_found_by_their_schema_names() -> None:
+    # pd.DataFrame(X) names its columns 0, 1, …: the schema says "0", "1", …
+    frame = pd.DataFrame(np.array([[np.nan, 1.0], [2.0, 3.0]]))
+    schema = infer_schema(frame)
+    assert schema is not None and list(schema["properties"]) == ["0", "1"]
+    assert example_record(schema, frame) == {"0": 2.0, "1": 3.0}
+    assert missing_columns(frame, ["0", "1"]) == {"0"}

@@ -7,10 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import orjson
+import pandas as pd
 import pytest
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.compose import make_column_transformer
 from sklearn.datasets import load_diabetes, load_digits, load_iris
 from sklearn.ensemble import RandomForestClassifier
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -167,8 +170,12 @@ def test_versions_without_a_sample_or_numbers_are_refused() -> None:
     assert "sample" not in local.manifest.data
     with pytest.raises(ConversionError, match=r"private:1 keeps no training sample.*sample_rows=0"):
         onnx_version(local, store).__enter__()
+    texts = pd.DataFrame({"text": ["hi there", "bye now"] * 10})
+    reader = make_pipeline(
+        make_column_transformer((TfidfVectorizer(), "text")), LogisticRegression()
+    )
     ref = shipml.save_model(
-        LogisticRegression(max_iter=500).fit(x, y), input_example={"text": "hi"}, name="words"
+        reader.fit(texts, [0, 1] * 10), input_example={"text": "hi"}, name="words"
     )
     words = store.fetch(parse_reference(ref))
     with pytest.raises(ConversionError, match=r"features are all numbers.*text \(string\)"):

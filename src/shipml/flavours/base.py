@@ -14,10 +14,12 @@ never makes shipml import another.
 
 from __future__ import annotations
 
+import functools
 import io
 import pickle
 import sys
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -110,6 +112,12 @@ class Flavour:
             return [str(n) for n in names]
         count = getattr(model, "n_features_in_", None)
         return [f"f{i}" for i in range(count)] if isinstance(count, int) else None
+
+    def fitted_names(self, model: Any) -> list[str] | None:
+        """The columns the model checks by name when it predicts, in order: scikit-learn's
+        ``feature_names_in_`` (set when it was fitted on a DataFrame), else None."""
+        names = getattr(model, "feature_names_in_", None)
+        return [str(n) for n in names] if names is not None else None
 
     def feature_types(self, model: Any) -> dict[str, str] | None:
         """Field name → JSON type, when neither training data nor an example says them."""
@@ -244,6 +252,31 @@ class _Sink(io.RawIOBase):
         return len(data)
 
 
+@functools.cache
+def _distributions() -> Mapping[str, list[str]]:
+    return metadata.packages_distributions()
+
+
+def _owners(module: str) -> list[str]:
+    """The distributions providing ``module``. Scanning every installed distribution costs
+    ~0.7 s, so it is done once per process, and again only for a module it did not know
+    (installed since, e.g. in a notebook) and that lives where installed packages do."""
+    if module not in _distributions() and _installed(module):
+        _distributions.cache_clear()
+    return _distributions().get(module, [])
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return False
+    origin = str(spec.origin or "") if spec else ""
+    return "site-packages" in origin or "dist-packages" in origin
+
+
 def pickled_libraries(model: Any) -> list[str]:
     """The installed distributions a pickle of ``model`` refers to, e.g. a LightGBM step
     inside a scikit-learn pipeline: an image without them could not unpickle it."""
@@ -252,12 +285,11 @@ def pickled_libraries(model: Any) -> list[str]:
         recorder.dump(model)
     except Exception:  # a model pickle cannot hold: saving will say so
         return []
-    owners = metadata.packages_distributions()
     found: list[str] = []
     for module in sorted(recorder.modules):
         if module in sys.stdlib_module_names or module in ("builtins", "shipml", "__main__"):
             continue
-        for distribution in owners.get(module, []):
+        for distribution in _owners(module):
             name = distribution.lower().replace("_", "-")
             if name not in found:
                 found.append(name)

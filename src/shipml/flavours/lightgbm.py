@@ -80,6 +80,11 @@ class LightGBMFlavour(Flavour):
         booster = model.booster_ if hasattr(model, "booster_") else model
         return [str(n) for n in booster.feature_name()]
 
+    def fitted_names(self, model: Any) -> list[str] | None:
+        # LightGBM takes columns by position and keeps its names with spaces and other
+        # characters replaced ("a b" -> "a_b"): they are not the training frame's names.
+        return None
+
     def libraries(self, model: Any) -> list[str]:
         if hasattr(model, "booster_") and callable(getattr(model, "objective", None)):
             return [self.library, "scikit-learn"]  # pickled: the class needs scikit-learn

@@ -51,8 +51,10 @@ class SklearnModel:
     def __init__(self, model: Any, frame: bool) -> None:
         self.model = model
         self.frame = frame
-        self.probabilities = hasattr(model, "predict_proba") and hasattr(model, "classes_")
         classes = getattr(model, "classes_", None)
+        if isinstance(classes, list):  # one array per output (MultiOutputClassifier …)
+            classes = None  # answered by predict: a label per output
+        self.probabilities = hasattr(model, "predict_proba") and classes is not None
         self.classes: list[Any] = np.asarray(classes).tolist() if classes is not None else []
         self.task = "classification" if self.classes else "regression"
         self._finite = False

@@ -109,7 +109,10 @@ class StatsmodelsFlavour(Flavour):
 
     def save(self, model: Any, folder: Path) -> Saved:
         _fitted(model)
-        light = copy.deepcopy(model)
+        try:
+            light = copy.deepcopy(model)
+        except Exception as exc:  # statsmodels rebuilds a formula's design when copied
+            raise TrainingError(_unrestorable(model, exc)) from None
         light.remove_data()
         details = {
             "class": f"{type(model).__module__}.{type(model).__qualname__}",
@@ -138,6 +141,20 @@ class StatsmodelsFlavour(Flavour):
                     return line
             return first_line(exc)
         return None
+
+
+def _unrestorable(model: Any, exc: BaseException) -> str:
+    """Why a formula model cannot be saved: statsmodels evaluates the formula again whenever
+    the results are copied or unpickled (``ModelData.__setstate__``), looking its names up
+    in whatever code happens to be running then, so a function defined in the training
+    script (``y ~ double_it(x)``) is not found where the model is loaded."""
+    formula = getattr(getattr(model, "model", None), "formula", None)
+    return (
+        f"statsmodels cannot restore this model outside the training script: loading it "
+        f"evaluates its formula {str(formula)!r} again and fails ({first_line(exc)}). "
+        "Compute that column in the data before fitting, or use numpy (np.log(x)) or "
+        "patsy's own functions in the formula"
+    )
 
 
 def _fitted(model: Any) -> None:

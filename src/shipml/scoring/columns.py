@@ -37,6 +37,7 @@ ARTICLE = {
 _KIND_TO_JSON = {"b": "boolean", "i": "integer", "u": "integer", "f": "number"}
 _MASKED = {"Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64"}
 _MASKED_FLOAT = {"Float32", "Float64"}
+ARROW = "[pyarrow]"
 
 
 def json_kind(value: Any) -> str:
@@ -81,6 +82,11 @@ def describe_dtype(dtype: Any, values: Any = None) -> dict[str, Any]:
     if name in ("str", "string"):
         return {"type": "string", "x-dtype": name}
     kind = getattr(dtype, "kind", "O")
+    if name.endswith(ARROW):  # pandas' pyarrow-backed dtypes (dtype_backend="pyarrow")
+        if kind == "U":
+            return {"type": "string", "x-dtype": name}
+        if kind == "M":
+            return {"type": "string", "format": "date-time", "x-dtype": name}
     if kind in _KIND_TO_JSON:
         return {"type": _KIND_TO_JSON[kind], "x-dtype": name}
     return {"type": _object_type(values), "x-dtype": "object"}
@@ -124,7 +130,9 @@ class Column:
             self.categories = [c for c in prop.get("enum", []) if c is not None]
         self.ordered = bool(prop.get("x-ordered", False))
         self._known = frozenset(self.categories or ())
-        self.datetime = self.dtype.startswith("datetime64")
+        self.datetime = self.dtype.startswith("datetime64") or (
+            self.dtype.endswith(ARROW) and self.dtype.startswith(("timestamp[", "date"))
+        )
         self._python = _PYTHON_TYPES.get(self.kind, (str,))
         self._bounds = _int_bounds(self.dtype) if self.kind == "integer" else None
         self._pandas: Any = None  # the pandas dtype, made on first use (pandas is lazy)
@@ -186,7 +194,9 @@ class Column:
             raise self._wrong(value, where) from None
         if stamp is pd.NaT:
             raise self._wrong(value, where)
-        zone = self.pandas_dtype().tz if hasattr(self.pandas_dtype(), "tz") else None
+        dtype = self.pandas_dtype()
+        arrow = getattr(dtype, "pyarrow_dtype", None)  # timestamp[…][pyarrow]
+        zone = getattr(dtype, "tz", None) or getattr(arrow, "tz", None)
         if zone is None and stamp.tz is not None:
             raise InvalidInput(
                 f"field {self.name!r}{where} must be a date-time without a UTC offset (the "
@@ -249,7 +259,7 @@ _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
 
 
 def _int_bounds(dtype: str) -> tuple[int, int] | None:
-    name = dtype.lower()
+    name = dtype.lower().removesuffix(ARROW)
     if name.rstrip("0123456789") not in ("int", "uint"):
         return None
     info = np.iinfo(np.dtype(name))

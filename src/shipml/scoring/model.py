@@ -44,10 +44,11 @@ class ModelScorer:
         self.classes: list[Any] = list(loaded.classes)
         self._keys = [str(c) for c in self.classes]
         self.task = loaded.task
+        example = self._example_input(manifest)
         self.output_schema: dict[str, Any] | None = output_schema(
-            self.classes, loaded.probabilities
+            self.classes, loaded.probabilities, _outputs(loaded, example)
         )
-        loaded.warm(self._example_input(manifest), not self.schema.nullable)
+        loaded.warm(example, not self.schema.nullable)
 
     def _example_input(self, manifest: Manifest) -> Any:
         """The example as model input (or a row of zeros, for an odd example)."""
@@ -105,8 +106,30 @@ class ModelScorer:
         ]
 
 
-def output_schema(classes: list[Any], probabilities: bool) -> dict[str, Any]:
-    """What a zero-code model answers (the ONNX Runtime path answers the same)."""
+def _outputs(loaded: Loaded, example: Any) -> tuple[int, bool] | None:
+    """``(width, numeric)`` of a multi-output model's answer (one value per output), from
+    its answer to the example; None for one value per row."""
+    if loaded.probabilities or example is None:
+        return None
+    try:
+        output = np.asarray(loaded.predict(example))
+    except Exception:  # the service's warm-up reports it
+        return None
+    if output.ndim != 2 or output.shape[1] < 2:
+        return None
+    return output.shape[1], output.dtype.kind in "iufb"
+
+
+def output_schema(
+    classes: list[Any], probabilities: bool, outputs: tuple[int, bool] | None = None
+) -> dict[str, Any]:
+    """What a zero-code model answers (the ONNX Runtime path answers the same); a
+    multi-output model's ``prediction`` is a list of ``outputs[0]`` values."""
+    if outputs is not None:
+        width, numeric = outputs
+        items = {"type": "number"} if numeric else {}
+        values = {"type": "array", "items": items, "minItems": width, "maxItems": width}
+        return {"type": "object", "properties": {"prediction": values}}
     if not classes:
         return {"type": "object", "properties": {"prediction": {"type": "number"}}}
     properties: dict[str, Any] = {"label": {"enum": classes}}

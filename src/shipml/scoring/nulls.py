@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from shipml.flavours import Loaded
+from shipml.flavours.base import first_line
 from shipml.scoring.schema import InputSchema, allow_null, properties_schema
 
 # dtypes whose columns cannot hold a missing value.
@@ -39,9 +40,12 @@ def nullable_fields(loaded: Loaded, schema: dict[str, Any], example: dict[str, A
         if str(properties[name].get("x-dtype", "float64")).rstrip("0123456789") not in _NO_MISSING
     ]
     relaxed = InputSchema(
-        properties_schema(
-            {n: allow_null(properties[n]) if n in candidates else properties[n] for n in names}
-        )
+        {
+            **schema,  # its other keys (a 1-D column model's x-vector) hold as they are
+            **properties_schema(
+                {n: allow_null(properties[n]) if n in candidates else properties[n] for n in names}
+            ),
+        }
     )
     found: set[str] = set()
 
@@ -70,3 +74,18 @@ def _answers(loaded: Loaded, schema: InputSchema, records: list[dict[str, Any]])
     if len(output) != len(records):
         return False
     return output.dtype.kind not in "fc" or bool(np.isfinite(output).all())
+
+
+def example_refusal(loaded: Loaded, schema: dict[str, Any], example: dict[str, Any]) -> str | None:
+    """Why ``loaded`` cannot answer ``example`` sent as the service sends it (None if it
+    can). The service warms the model up with its example: a model that refuses it never
+    becomes ready, so saving says so instead."""
+    compiled = InputSchema(schema)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            batch = compiled.batch([example], rows=False, frame=loaded.frame)
+            loaded.predict(compiled.model_input(batch, loaded.frame))
+        except Exception as exc:
+            return f"{type(exc).__name__}: {first_line(exc)}"
+    return None

@@ -37,6 +37,7 @@ from shipml.errors import InvalidInput
 from shipml.scoring.columns import Column, describe_dtype, frame_builder, json_kind, short
 
 JSON_TYPES = ("number", "integer", "string", "boolean")
+VECTOR = "x-vector"  # schema key: the model takes its one field as a 1-D column
 
 
 def object_schema(fields: dict[str, str]) -> dict[str, Any]:
@@ -95,6 +96,9 @@ class InputSchema:
         self._all_numbers = self.numeric and all(c.kind == "number" for c in self.columns)
         self._float_frame = all(c.dtype == "float64" for c in self.columns)
         self._build = frame_builder(self.columns)
+        # One field the model takes as a 1-D column (a text pipeline fitted on a list or a
+        # Series of texts), not as a one-column table.
+        self._vector = bool(schema.get(VECTOR)) and len(self.columns) == 1
         names = self.names
         self._values: Callable[[dict[str, Any]], tuple[Any, ...]] = (
             operator.itemgetter(*names) if len(names) > 1 else lambda r: (r[names[0]],)
@@ -217,7 +221,9 @@ class InputSchema:
 
     def model_input(self, data: Any, frame: bool) -> Any:
         """What the model is called with: ``data`` as is, or one DataFrame in the training
-        dtypes for a model fitted on a DataFrame."""
+        dtypes for a model fitted on a DataFrame; its one column for a model fitted on one."""
+        if self._vector:
+            return self._column(data, frame)
         if not frame:
             if type(data) is Columns:
                 return self.matrix([list(row) for row in zip(*data.values, strict=True)], True)
@@ -229,6 +235,14 @@ class InputSchema:
         if self._float_frame:
             return pd.DataFrame(data, columns=list(self.names), copy=False)
         return self._build([data[:, i] for i in range(data.shape[1])])
+
+    def _column(self, data: Any, frame: bool) -> Any:
+        self._vector = False
+        try:
+            table = self.model_input(data, frame)
+        finally:
+            self._vector = True
+        return table.iloc[:, 0] if frame else table[:, 0]
 
     def table(self, columns: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
         """The matrix :meth:`matrix` would make, from already-checked features (the Open
@@ -266,16 +280,34 @@ def infer_schema(
     return object_schema(model_fields) if model_fields else None
 
 
+def one_column(
+    data: Any, feature_names: Sequence[str] | None
+) -> tuple[Any, Sequence[str] | None, bool]:
+    """1-D training data (a Series, a list of texts, a 1-D array) as a one-column table,
+    its field named after the Series, ``feature_names[0]`` or ``input``; the last item
+    says whether it was 1-D (the model then gets a 1-D column, as it was fitted on)."""
+    if data is None or isinstance(data, dict) or hasattr(data, "columns"):
+        return data, feature_names, False
+    if hasattr(data, "to_frame") and getattr(data, "ndim", 2) == 1:  # a pandas Series
+        name = data.name if data.name is not None else None
+        name = str(name) if name is not None else (feature_names or ["input"])[0]
+        return data.to_frame(name), None, True
+    array = as_matrix(data)
+    if array.ndim != 1:
+        return data, feature_names, False
+    return array.reshape(-1, 1), [(feature_names or ["input"])[0]], True
+
+
 def missing_columns(training_data: Any, names: Sequence[str]) -> set[str]:
     """The columns of ``training_data`` that hold a missing value (NaN, None, NA, NaT)."""
     try:
         if hasattr(training_data, "isna"):
-            flags = training_data[list(names)].isna().any()
+            flags = by_name(training_data, names).isna().any()
             return {str(name) for name, flag in flags.items() if flag}
         matrix = (
             np.column_stack([np.asarray(training_data[n]) for n in names])
             if isinstance(training_data, dict)
-            else np.asarray(training_data)
+            else as_matrix(training_data)
         )
     except (KeyError, TypeError, ValueError):
         return set()
@@ -298,14 +330,15 @@ def example_record(schema: dict[str, Any], training_data: Any) -> dict[str, Any]
     names = list(schema.get("required") or schema["properties"])
     try:
         if hasattr(training_data, "iloc"):
-            frame = training_data[names]
+            frame = by_name(training_data, names)
             complete = frame.notna().all(axis=1).to_numpy()
             position = int(np.argmax(complete)) if complete.any() else 0
-            row = frame.iloc[position].tolist()
+            # Column by column: a row across columns would make integers floats.
+            row = [frame[name].iloc[position] for name in names]
         elif isinstance(training_data, dict):
             row = [training_data[name][0] for name in names]
         else:
-            matrix = np.asarray(training_data)
+            matrix = as_matrix(training_data)
             complete = [not any(_is_missing(v) for v in r) for r in matrix.tolist()]
             row = matrix[complete.index(True) if any(complete) else 0].tolist()
     except (IndexError, KeyError, TypeError, ValueError):
@@ -340,7 +373,7 @@ def _columns(data: Any, feature_names: Sequence[str] | None) -> dict[str, dict[s
         return {str(c): describe_dtype(data.dtypes[c], data[c].to_numpy()) for c in data.columns}
     if isinstance(data, dict):
         return {str(k): {"type": _json_type_of_dtype(np.asarray(v))} for k, v in data.items()}
-    array = np.asarray(data)
+    array = as_matrix(data)
     if array.ndim != 2:
         return None
     names = list(feature_names or [f"f{i}" for i in range(array.shape[1])])
@@ -354,6 +387,25 @@ def _columns(data: Any, feature_names: Sequence[str] | None) -> dict[str, dict[s
             for i, name in enumerate(names)
         }
     return {name: {"type": _json_type_of_dtype(array)} for name in names}
+
+
+def by_name(frame: Any, names: Sequence[str]) -> Any:
+    """The columns of ``frame`` the schema calls ``names``, with string column names (the
+    schema names ``pd.DataFrame(X)``'s integer columns "0", "1", …)."""
+    if all(isinstance(c, str) for c in frame.columns):
+        return frame[list(names)]
+    return frame.rename(columns=str)[list(names)]
+
+
+def as_matrix(data: Any) -> np.ndarray:
+    """``data`` as a 2-D array. Rows given as Python lists (CatBoost's examples fit on
+    them) keep each value's own type: numpy would turn ``["a", 1]`` into two strings."""
+    if isinstance(data, list | tuple):
+        array = np.asarray(data)
+        if array.dtype.kind in "US":
+            return np.array(data, dtype=object)
+        return array
+    return np.asarray(data)
 
 
 def _json_type_of_dtype(array: np.ndarray) -> str:

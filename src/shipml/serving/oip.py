@@ -277,6 +277,9 @@ def output_metadata(schema: dict[str, Any] | None) -> list[dict[str, Any]]:
             outputs.append({"name": name, "datatype": "FP64", "shape": [-1, width]})
             keys = KEYS_OUTPUT.get(name, f"{name}_keys")
             outputs.append({"name": keys, "datatype": BYTES, "shape": [width]})
+        elif spec.get("type") == "array" and "maxItems" in spec:  # one value per output
+            items = SCHEMA_DATATYPES.get(spec.get("items", {}).get("type", ""), BYTES)
+            outputs.append({"name": name, "datatype": items, "shape": [-1, spec["maxItems"]]})
         elif "enum" in spec:
             datatype = datatype_of(np.asarray(spec["enum"])) if spec["enum"] else BYTES
             outputs.append({"name": name, "datatype": datatype or "FP64", "shape": [-1]})
