@@ -34,13 +34,14 @@ no_deps_reqs=(
   "applicationinsights"
 )
 
-# Pin the model libraries (and Pillow, for the image samples, and nltk, for the n-gram text
+# Pin the model libraries (pyarrow too: pandas 3 backs text columns with it, so a pickled
+# ColumnTransformer refers to it; Pillow, for the image samples; nltk, for the n-gram text
 # model's helper) to the project's versions; a library the project does not have is installed
 # unpinned.
 pins=$("$project_python" - <<'EOF'
 from importlib.metadata import PackageNotFoundError, version
 
-for name in ("numpy", "scipy", "scikit-learn", "joblib", "pandas", "pillow", "nltk"):
+for name in ("numpy", "scipy", "scikit-learn", "joblib", "pandas", "pyarrow", "pillow", "nltk"):
     try:
         print(f"{name}=={version(name)}")
     except PackageNotFoundError:
