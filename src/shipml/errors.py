@@ -47,6 +47,12 @@ class IntegrityError(ShipmlError):
     code = "integrity_error"
 
 
+class ListenError(ShipmlError):
+    """The service cannot listen where it was asked to (port in use, no permission, ...)."""
+
+    code = "listen_failed"
+
+
 class TrainingError(ShipmlError):
     """The training entrypoint failed or saved no model."""
 
@@ -121,9 +127,15 @@ class LoadFailed(ShipmlError):
 
 
 class NotReady(ShipmlError):
+    """The model is not loaded yet; ``detail`` says how far loading got and why."""
+
     status = 503
     code = "not_ready"
     retry_after = 1
+
+    def __init__(self, message: str, detail: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.detail = detail or {}
 
 
 class Overloaded(ShipmlError):

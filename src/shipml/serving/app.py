@@ -14,12 +14,14 @@ import logging
 import os
 import re
 import time
+import traceback
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import orjson
 
 from shipml.errors import (
+    InvalidInput,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
@@ -131,6 +133,7 @@ class App:
             elif name == b"inference-header-content-length":  # /v2 binary tensors
                 inference_header = value
         request_id = request_id or self._new_id()
+        where = (request_id, method, path)
         label = "unmatched"
         metrics = self.metrics
         metrics.in_flight_now += 1
@@ -155,8 +158,12 @@ class App:
                 response = self._error(exc, request_id, path, azureml)
             except ClientGone:
                 return
-            except Exception:
-                log.exception("request %s %s %s failed", request_id, method, path)
+            except RecursionError:  # a body nested deeper than any check walks
+                log.warning("request %s %s %s: refused a body nested too deeply", *where)
+                nested = InvalidInput("the body is nested too deeply; send flat records or rows")
+                response = self._error(nested, request_id, path, azureml)
+            except Exception as exc:
+                log.error("request %s %s %s failed:\n%s", *where, _brief_traceback(exc))
                 response = self._error(
                     ShipmlError("internal error; see the service log"), request_id, path, azureml
                 )
@@ -167,6 +174,10 @@ class App:
             ]
             if response.content_type:  # a score.py's own response may have none
                 headers.insert(0, (b"content-type", response.content_type))
+            if not self.service.ready:
+                # a worker still loading answers only while no other worker is ready
+                # (serving/listeners.py); the client's next request may find one
+                headers.append((b"connection", b"close"))
             await send(
                 {"type": "http.response.start", "status": response.status, "headers": headers}
             )
@@ -271,6 +282,13 @@ class App:
         if exc.status == 401:
             headers.append((b"www-authenticate", b'Bearer realm="shipml"'))
         return Response(status, body, headers=headers)
+
+
+def _brief_traceback(exc: BaseException) -> str:
+    """The innermost frames of an unexpected error, each line cut short: enough to find
+    the bug, never the request's data many times over."""
+    lines = traceback.format_exception(exc, limit=-12)
+    return "".join(line if len(line) <= 500 else line[:497] + "...\n" for line in lines)
 
 
 def create_app(
