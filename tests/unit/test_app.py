@@ -16,6 +16,7 @@ from sklearn.linear_model import LinearRegression
 import shipml
 from shipml.errors import ProjectError
 from shipml.serving.app import App, Message, create_app
+from shipml.serving.costs import Cost
 from shipml.serving.settings import ServeSettings, load_settings
 from shipml.store import Store, parse_reference
 
@@ -246,6 +247,7 @@ def test_a_slow_model_skips_requests_whose_client_left(app: App) -> None:
     release = threading.Event()
     model = recording(app, block=release)
     app.service.inline = False  # as for a model slower than INLINE_BELOW_SECONDS
+    app.service.cost = Cost(0.01)
 
     def body(a: float) -> bytes:
         return orjson.dumps({"a": a, "b": 0.0})

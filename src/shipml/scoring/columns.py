@@ -20,6 +20,7 @@ object columns, as it always did.
 from __future__ import annotations
 
 import math
+import reprlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -53,8 +54,20 @@ def json_kind(value: Any) -> str:
     }.get(type(value), type(value).__name__)
 
 
+def _brief() -> reprlib.Repr:
+    brief = reprlib.Repr()
+    brief.maxlevel, brief.maxlist, brief.maxdict = 3, 4, 3
+    brief.maxstring, brief.maxother, brief.maxlong = 30, 30, 30
+    return brief
+
+
+_BRIEF = _brief()
+
+
 def short(value: Any) -> str:
-    text = repr(value)
+    """A value as a message quotes it: at most 40 characters, however big or deep it is
+    (``repr`` of a list nested a thousand deep raises RecursionError)."""
+    text = _BRIEF.repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 

@@ -17,12 +17,14 @@ import orjson
 
 from shipml.errors import ModelError, NotFound
 from shipml.scoring.azureml import AzureMLScorer, ScoreCall
+from shipml.serving.costs import LARGE_BODY_BYTES
 from shipml.serving.metrics import Metrics
 from shipml.serving.oip import OpenInference
 from shipml.serving.openapi import build_openapi
 from shipml.serving.service import Service
 
 JSON = b"application/json"
+ENCODE_SLICE = 4096  # results per orjson call when writing a large answer
 BINARY = b"application/octet-stream"
 # The pages hold no inline script or style, so the policy can forbid both.
 CSP = (
@@ -80,7 +82,15 @@ class Route:
 
 def json_response(value: Any, status: int = 200) -> Response:
     try:
-        body = orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY)
+        if isinstance(value, list) and len(value) > ENCODE_SLICE:
+            # orjson holds Python's lock for a whole call: slices let the event loop in
+            parts = (
+                orjson.dumps(value[i : i + ENCODE_SLICE], option=orjson.OPT_SERIALIZE_NUMPY)
+                for i in range(0, len(value), ENCODE_SLICE)
+            )
+            body = b"[" + b",".join(part[1:-1] for part in parts) + b"]"
+        else:
+            body = orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY)
     except TypeError as exc:
         raise ModelError(f"the model's answer cannot be written as JSON: {exc}") from None
     return Response(status, body)
@@ -132,7 +142,11 @@ class Endpoints:
     async def predict(self, request: Request) -> Response:
         if isinstance(self.service.scorer, AzureMLScorer):  # run() decides what it takes
             return await self.score(request)
-        return json_response(await self.service.predict(request.body, request.request_id))
+        result = await self.service.predict(request.body, request.request_id)
+        if len(request.body) > LARGE_BODY_BYTES:
+            answer: Response = await self.service.off_loop(json_response, result)
+            return answer
+        return json_response(result)
 
     async def score(self, request: Request) -> Response:
         """``/score`` (and ``/predict`` of a score.py model): as Microsoft's server answers."""
