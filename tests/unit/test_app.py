@@ -309,3 +309,72 @@ def test_batching_settings_come_from_the_environment_and_are_checked(
     monkeypatch.setenv("SHIPML_MAX_LATENCY_MS", "soon")
     with pytest.raises(ProjectError, match="SHIPML_MAX_LATENCY_MS must be a number, got 'soon'"):
         load_settings()
+
+
+# -- malformed input and readiness (issue 14) ------------------------------------------
+
+
+def nested(depth: int) -> bytes:
+    return b"[" * depth + b"1" + b"]" * depth
+
+
+def test_deeply_nested_bodies_are_4xx_with_one_log_line(
+    app: App, caplog: pytest.LogCaptureFixture
+) -> None:
+    for body in (b'{"inputs": ' + nested(1000) + b"}", nested(1000), nested(1030)):
+        answer = call(app, "POST", "/predict", content=body)
+        assert answer.status_code in (400, 422), answer.text
+        assert answer.json()["error"]["code"] in ("invalid_json", "invalid_input")
+    deep_record = b'{"a": ' + nested(900) + b', "b": 1}'
+    answer = call(app, "POST", "/predict", content=deep_record)
+    assert answer.status_code == 422 and "'a' must be a number" in answer.text
+    assert len(answer.content) < 500
+    assert sum(len(r.getMessage()) for r in caplog.records) < 2000
+    assert all("Traceback" not in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    "tensor",
+    [
+        b'{"name": "input", "shape": [1.0, 2], "datatype": "FP64", "data": [1, 2]}',
+        b'{"name": "input", "shape": [1, 2], "datatype": "FP64", "data": ' + nested(990) + b"}",
+        b'{"name": "input", "shape": [true, 2], "datatype": "FP64", "data": [1, 2]}',
+    ],
+)
+def test_malformed_tensors_are_400(app: App, tensor: bytes) -> None:
+    answer = call(app, "POST", "/v2/models/sum/infer", content=b'{"inputs": [' + tensor + b"]}")
+    assert answer.status_code == 400 and isinstance(answer.json()["error"], str)
+
+
+def test_ready_says_which_attempt_failed_and_why(regressor: str) -> None:
+    from shipml.errors import StoreError
+
+    attempts: list[int] = []
+
+    def flaky() -> Any:
+        attempts.append(1)
+        raise StoreError("the store at az://models is unreachable: connection timed out")
+
+    app = create_app(ServeSettings(model=regressor), flaky)
+
+    async def go() -> tuple[httpx.Response, httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            app.service.start()
+            loading = await client.get("/health/ready")
+            while not attempts or app.service.retry_at is None:
+                await asyncio.sleep(0.01)
+            failing = await client.get("/health/ready")
+            await app.service.stop()
+            return loading, failing
+
+    loading, failing = asyncio.run(go())
+    assert loading.status_code == 503
+    assert loading.json()["error"]["state"] == "loading"
+    assert "the model is loading (attempt 1" in loading.json()["error"]["message"]
+    error = failing.json()["error"]
+    assert failing.status_code == 503 and failing.headers["connection"] == "close"
+    assert error["code"] == "not_ready" and error["state"] == "retrying"
+    assert error["attempt"] == 1 and "unreachable" in error["reason"]
+    assert "attempt 1 failed: the store at az://models is unreachable" in error["message"]
+    assert "attempt 2 starts in 1 s" in error["message"]
