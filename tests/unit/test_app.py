@@ -378,3 +378,32 @@ def test_ready_says_which_attempt_failed_and_why(regressor: str) -> None:
     assert error["attempt"] == 1 and "unreachable" in error["reason"]
     assert "attempt 1 failed: the store at az://models is unreachable" in error["message"]
     assert "attempt 2 starts in 1 s" in error["message"]
+
+
+def test_the_openapi_document_lists_every_route_and_status(app: App) -> None:
+    from openapi_spec_validator import validate
+
+    document = call(app, "GET", "/openapi.json").json()
+    validate(document)
+    documented = {
+        (method.upper(), path)
+        for path, operations in document["paths"].items()
+        for method in operations
+    }
+    served = {
+        (route.method, route.path)
+        for route in app.endpoints.routes()
+        if route.path not in ("/score", "/swagger.json")  # a score.py model's own
+    }
+    assert documented == served
+    for (method, path), operation in (
+        ((m, p), document["paths"][p][m.lower()]) for m, p in documented
+    ):
+        codes = set(operation["responses"])
+        assert {"200", "400", "408", "431", "500", "503"} <= codes, (method, path)
+        for response in operation["responses"].values():
+            assert response["headers"]["X-Request-ID"]["required"] is True
+    assert document["components"]["schemas"]["Result"]["required"] == ["prediction"]
+    record = document["components"]["schemas"]["Record"]
+    assert record["additionalProperties"] is False and record["required"] == ["a", "b"]
+    assert {"413", "422"} <= set(document["paths"]["/predict"]["post"]["responses"])

@@ -24,6 +24,7 @@ import numpy as np
 from shipml.errors import InvalidInput
 from shipml.flavours import Flavour, Loaded
 from shipml.scoring.base import Prepared, split_payload
+from shipml.scoring.outputs import answers_of, output_schema
 from shipml.scoring.schema import InputSchema
 from shipml.store.manifest import Manifest
 
@@ -97,22 +98,4 @@ class ModelScorer:
 
     def _classes_of(self, proba: Any) -> list[dict[str, Any]]:
         """One answer per row: the most probable class and every class's probability."""
-        best = proba.argmax(axis=1).tolist()
-        keys, classes = self._keys, self.classes
-        return [
-            {"label": classes[i], "probabilities": dict(zip(keys, row, strict=True))}
-            for i, row in zip(best, proba.tolist(), strict=True)
-        ]
-
-
-def output_schema(classes: list[Any], probabilities: bool) -> dict[str, Any]:
-    """What a zero-code model answers (the ONNX Runtime path answers the same)."""
-    if not classes:
-        return {"type": "object", "properties": {"prediction": {"type": "number"}}}
-    properties: dict[str, Any] = {"label": {"enum": classes}}
-    if probabilities:
-        properties["probabilities"] = {
-            "type": "object",
-            "properties": {str(c): {"type": "number"} for c in classes},
-        }
-    return {"type": "object", "properties": properties, "required": list(properties)}
+        return answers_of(proba, self.classes, self._keys)

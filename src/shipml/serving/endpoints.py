@@ -20,7 +20,7 @@ from shipml.scoring.azureml import AzureMLScorer, ScoreCall
 from shipml.serving.costs import LARGE_BODY_BYTES
 from shipml.serving.metrics import Metrics
 from shipml.serving.oip import OpenInference
-from shipml.serving.openapi import build_openapi
+from shipml.serving.openapi import Facts, build_openapi
 from shipml.serving.service import Service
 
 JSON = b"application/json"
@@ -190,7 +190,19 @@ class Endpoints:
 
     async def openapi(self, request: Request) -> Response:
         if self._openapi is None:
-            document = build_openapi(self.service.info(), self.service.example_output, self.auth)
+            service = self.service
+            scorer = service.scorer
+            facts = Facts(
+                service.info(),
+                service.example_output,
+                self.auth,
+                service.closed,
+                sorted(self.static),
+            )
+            if isinstance(scorer, AzureMLScorer):
+                facts.swagger_versions = scorer.swagger_versions()
+                facts.raw_script = scorer.raw
+            document = build_openapi(facts)
             self._openapi = orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY)
         return Response(200, self._openapi)
 

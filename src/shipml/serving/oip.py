@@ -302,10 +302,13 @@ def output_metadata(schema: dict[str, Any] | None) -> list[dict[str, Any]]:
             keys = KEYS_OUTPUT.get(name, f"{name}_keys")
             outputs.append({"name": keys, "datatype": BYTES, "shape": [width]})
         elif "enum" in spec:
-            datatype = datatype_of(np.asarray(spec["enum"])) if spec["enum"] else BYTES
+            values = [value for value in spec["enum"] if value is not None]  # null: no class
+            datatype = datatype_of(np.asarray(values)) if values else BYTES
             outputs.append({"name": name, "datatype": datatype or "FP64", "shape": [-1]})
         else:
-            datatype = SCHEMA_DATATYPES.get(spec.get("type", ""), BYTES)
+            kinds = spec.get("type", "")
+            kind = next((k for k in kinds if k != "null"), "") if isinstance(kinds, list) else kinds
+            datatype = SCHEMA_DATATYPES.get(kind, BYTES)
             outputs.append({"name": name, "datatype": datatype, "shape": [-1]})
     return outputs
 

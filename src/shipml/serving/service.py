@@ -24,6 +24,7 @@ from shipml.errors import InvalidJSON, LoadFailed, ModelError, NotFound, NotRead
 from shipml.scoring import InputSchema, Prepared, Scorer, load_scorer
 from shipml.scoring.azureml import AzureMLScorer, ScoreAnswer, ScoreCall
 from shipml.serving.batching import Batcher
+from shipml.serving.contract import closed_fields
 from shipml.serving.costs import LARGE_BODY_BYTES, Cost, measure
 from shipml.serving.metrics import Metrics
 from shipml.serving.settings import ServeSettings
@@ -65,6 +66,7 @@ class Service:
         self.ready = False
         self.inline = False  # a one-row call runs on the event loop (serving/costs.py)
         self.cost = Cost(0.0)
+        self.closed: frozenset[str] = frozenset()  # text fields the model takes only as trained
         self.load_error: str | None = None
         self.load_failure: LoadFailed | None = None  # final: the model's own code failed
         self.attempt = 0  # load attempts so far (the one running included)
@@ -160,6 +162,7 @@ class Service:
         self.runtime = library_versions(model.manifest.libraries)
         scorer = load_scorer(model)
         cost, self.example_output = measure(scorer, model)
+        self.closed = closed_fields(scorer, model.manifest.example, model.manifest.input_schema)
         self.model, self.scorer = model, scorer
         self.cost, self.inline = cost, cost.inline
         self._batcher = None
