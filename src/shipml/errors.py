@@ -86,6 +86,19 @@ class MethodNotAllowed(ShipmlError):
         self.allowed = allowed
 
 
+class OriginNotAllowed(ShipmlError):
+    """A browser page of an origin the CORS settings do not allow asked first (preflight)."""
+
+    status = 403
+    code = "origin_not_allowed"
+
+    def __init__(self, origin: str) -> None:
+        super().__init__(
+            f"pages from {origin} may not call this service; allow the origin with "
+            "SHIPML_CORS_ORIGINS (or serve: cors_origins in shipml.yaml)"
+        )
+
+
 class PayloadTooLarge(ShipmlError):
     status = 413
     code = "payload_too_large"

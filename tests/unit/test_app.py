@@ -407,3 +407,66 @@ def test_the_openapi_document_lists_every_route_and_status(app: App) -> None:
     record = document["components"]["schemas"]["Record"]
     assert record["additionalProperties"] is False and record["required"] == ["a", "b"]
     assert {"413", "422"} <= set(document["paths"]["/predict"]["post"]["responses"])
+
+
+# -- CORS ------------------------------------------------------------------------------
+
+
+def test_cors_is_off_by_default(app: App) -> None:
+    preflight = call(
+        app,
+        "OPTIONS",
+        "/predict",
+        headers={"Origin": "https://app.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert preflight.status_code == 405
+    answer = call(app, "GET", "/health/live", headers={"Origin": "https://app.example"})
+    assert not [name for name in answer.headers if name.startswith("access-control")]
+    assert "vary" not in answer.headers
+
+
+def test_cors_allows_the_configured_origins_only(regressor: str) -> None:
+    app = make_app(regressor, cors_origins=("https://app.example",), api_keys=("k",))
+    asking = {
+        "Origin": "https://app.example",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type, x-api-key",
+    }
+    preflight = call(app, "OPTIONS", "/predict", headers=asking)  # no key: browsers send none
+    assert preflight.status_code == 204 and preflight.content == b""
+    assert preflight.headers["access-control-allow-origin"] == "https://app.example"
+    assert preflight.headers["access-control-allow-methods"] == "POST"
+    assert preflight.headers["access-control-allow-headers"] == "content-type, x-api-key"
+    assert preflight.headers["vary"] == "Origin"
+    assert "access-control-allow-credentials" not in preflight.headers
+    for path in ("/info", "/v2/models/sum/infer", "/static/app.js", "/nowhere"):
+        assert call(app, "OPTIONS", path, headers=asking).status_code == 204, path
+    other = call(app, "OPTIONS", "/predict", headers={**asking, "Origin": "https://evil.example"})
+    assert other.status_code == 403 and other.json()["error"]["code"] == "origin_not_allowed"
+    assert "access-control-allow-origin" not in other.headers
+    answer = call(
+        app,
+        "POST",
+        "/predict",
+        json={"a": 1, "b": 2},
+        headers={"Origin": "https://app.example", "X-API-Key": "k"},
+    )
+    assert answer.status_code == 200 and answer.headers["vary"] == "Origin"
+    assert answer.headers["access-control-allow-origin"] == "https://app.example"
+    assert "x-request-id" in answer.headers["access-control-expose-headers"]
+    foreign = call(app, "GET", "/health/live", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in foreign.headers and foreign.headers["vary"]
+    plain = call(app, "OPTIONS", "/predict", headers={"Origin": "https://app.example"})
+    assert plain.status_code == 405 and plain.headers["allow"] == "POST, OPTIONS"
+    document = call(app, "GET", "/openapi.json", headers={"X-API-Key": "k"}).json()
+    assert "options" in document["paths"]["/predict"]
+
+
+def test_cors_origins_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHIPML_CORS_ORIGINS", "https://a.example, http://localhost:3000/")
+    assert load_settings().cors_origins == ("https://a.example", "http://localhost:3000")
+    monkeypatch.delenv("SHIPML_CORS_ORIGINS")
+    assert load_settings({"cors_origins": ["*"]}).cors_origins == ("*",)
+    monkeypatch.setenv("SHIPML_CORS_ORIGINS", "a.example/path")
+    with pytest.raises(ProjectError, match=r"'a.example/path' is not an origin"):
+        load_settings()

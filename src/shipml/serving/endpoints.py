@@ -97,10 +97,17 @@ def json_response(value: Any, status: int = 200) -> Response:
 
 
 class Endpoints:
-    def __init__(self, service: Service, metrics: Metrics, auth: bool) -> None:
+    def __init__(
+        self,
+        service: Service,
+        metrics: Metrics,
+        auth: bool,
+        cors: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.service = service
         self.metrics = metrics
         self.auth = auth
+        self.cors = cors  # whether CORS is on (AML_CORS_ORIGINS counts once a model is loaded)
         self.static = _load_static()
         self._openapi: bytes | None = None
         self.oip = OpenInference(service)
@@ -198,6 +205,7 @@ class Endpoints:
                 self.auth,
                 service.closed,
                 sorted(self.static),
+                cors=self.cors(),
             )
             if isinstance(scorer, AzureMLScorer):
                 facts.swagger_versions = scorer.swagger_versions()

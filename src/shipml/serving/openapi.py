@@ -30,6 +30,7 @@ ERRORS = {
     "names the field (invalid_input)",
     "431": "The request line and headers are too large, or too many (headers_too_large)",
     "500": "The model failed; the message carries the request id for the log (model_error)",
+    "405": "Not a preflight: OPTIONS without Access-Control-Request-Method",
     "503": "Not ready yet (not_ready: the message and 'state', 'attempt', 'reason' say why), "
     "or overloaded (too many requests or connections); retry after Retry-After",
 }
@@ -47,6 +48,7 @@ class Facts:
     static_files: list[str] = field(default_factory=list)
     swagger_versions: list[str] = field(default_factory=list)  # score.py models only
     raw_script: bool = False  # a @rawhttp score.py answers what it likes
+    cors: bool = False  # browsers' preflights are answered on every route
 
 
 def build_openapi(facts: Facts) -> dict[str, Any]:
@@ -85,6 +87,9 @@ def build_openapi(facts: Facts) -> dict[str, Any]:
         paths.update(_score_routes(facts))
     paths.update(_service_routes(facts))
     paths.update(_oip_routes(facts, None if azureml else components.get("Record")))
+    if facts.cors:
+        for path, operations in paths.items():
+            operations.setdefault("options", _preflight(facts, path))
     if facts.auth:
         document["components"]["securitySchemes"] = {
             "bearer": {"type": "http", "scheme": "bearer"},
@@ -154,6 +159,45 @@ def _operation(
 
 def _body(schema: dict[str, Any], **media: Any) -> dict[str, Any]:
     return {"required": True, "content": {JSON: {"schema": schema, **media}}}
+
+
+def _preflight(facts: Facts, path: str) -> dict[str, Any]:
+    """A browser's CORS preflight (serving/cors.py); without its header, a plain 405."""
+    allowed = {
+        "description": "Preflight answered",
+        "headers": {
+            "X-Request-ID": schemas.REQUEST_ID,
+            "Access-Control-Allow-Origin": {"required": True, "schema": {"type": "string"}},
+            "Access-Control-Allow-Methods": {"required": True, "schema": {"type": "string"}},
+            "Vary": {"required": True, "schema": {"type": "string"}},
+        },
+    }
+    headers = [
+        {"name": "Origin", "in": "header", "required": True, "schema": {"type": "string"}},
+        {
+            "name": "Access-Control-Request-Method",
+            "in": "header",
+            "required": True,
+            "schema": {"type": "string"},
+        },
+    ]
+    operation = _operation(
+        facts,
+        f"preflight{path.replace('/', '_').replace('{', '').replace('}', '')}",
+        "A browser asking whether its page's origin may call (CORS)",
+        allowed,
+        ("405",),
+        protected=False,
+        parameters=headers,
+    )
+    responses = operation["responses"]
+    responses["204"] = responses.pop("200")
+    responses["403"] = {
+        "description": "This origin may not (origin_not_allowed)",
+        "headers": _headers("403"),
+        "content": {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+    return operation
 
 
 # -- the routes ------------------------------------------------------------------------
