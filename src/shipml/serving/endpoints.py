@@ -178,7 +178,11 @@ class Endpoints:
         """``/swagger.json[?version=2|3|3.1]``, from the script's inference_schema decorators."""
         scorer = self.service.score_script()
         info = self.service.info()
-        query = dict(parse_qsl(request.scope.get("query_string", b"").decode("latin-1")))
+        query = dict(  # ?version= is a version, an empty one (as for Microsoft's server)
+            parse_qsl(
+                request.scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True
+            )
+        )
         document = scorer.swagger(query.get("version"), info["name"], str(info["version"]))
         return Response(200, json.dumps(document).encode())
 

@@ -17,7 +17,6 @@ from typing import Any
 from shipml.scoring.columns import Column
 from shipml.serving.tensors import BYTES
 
-DOUBLE_MAX = 1.7976931348623157e308
 REQUEST_ID = {
     "description": "The request's id: the X-Request-ID it sent (letters, digits, . _ : -), "
     "else one the service made",
@@ -76,7 +75,9 @@ def field(prop: dict[str, Any], name: str, closed: bool) -> dict[str, Any]:
         low, high = column.bounds or (-(2**63), 2**63 - 1)
         schema = {"type": "integer", "minimum": low, "maximum": high}
     elif column.kind == "number":
-        schema = {"type": "number", "minimum": -DOUBLE_MAX, "maximum": DOUBLE_MAX}
+        # any JSON number a double holds; no bounds: a literal just past the largest double
+        # rounds to it, so no bound could be exact
+        schema = {"type": "number"}
     elif column.kind == "boolean":
         schema = {"type": "boolean"}
     elif column.datetime:
@@ -177,7 +178,7 @@ def _data(element: Element, datatype: str) -> dict[str, Any]:
         if datatype in FLOAT_LIMITS:
             limit = FLOAT_LIMITS[datatype]
             return {"type": "number", "exclusiveMinimum": -limit, "exclusiveMaximum": limit}
-        return {"type": "number", "minimum": -DOUBLE_MAX, "maximum": DOUBLE_MAX}
+        return {"type": "number"}
     return value
 
 
