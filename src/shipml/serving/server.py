@@ -19,7 +19,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from shipml.errors import ProjectError
+from shipml.errors import ListenError, ProjectError
 from shipml.serving.listeners import ReadyBoard, bind_shared
 from shipml.serving.settings import ServeSettings
 from shipml.serving.worker import keepalive_seconds
@@ -140,6 +140,14 @@ def run_server(settings: ServeSettings) -> None:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         _Gunicorn(settings, listener).run()
         return
-    with tempfile.TemporaryDirectory(prefix="shipml-metrics-") as folder:
+    try:
+        metrics = tempfile.TemporaryDirectory(prefix="shipml-metrics-")
+    except OSError as exc:  # a read-only or full /tmp: say so, not a traceback
+        listener.close()
+        raise ListenError(
+            f"cannot create the metrics folder in {tempfile.gettempdir()}: {exc.strerror}; "
+            "give the service a writable TMPDIR (an emptyDir on /tmp in Kubernetes)"
+        ) from None
+    with metrics as folder:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
         _Gunicorn(settings, listener).run()
