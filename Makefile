@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint unit format clean bench bench-image
+.PHONY: install demo test lint unit format clean bench bench-image fuzz
 
 install: $(STAMP)
 
@@ -37,6 +37,12 @@ test: lint
 
 unit: install
 	$(BIN)/pytest tests/unit -q
+
+# schemathesis against three served models, every phase and check (make test runs a
+# shorter, seeded run): FUZZ_ARGS='--examples 1000 --seed 7' for more
+FUZZ_ARGS ?=
+fuzz: install
+	$(BIN)/python -m tests.fuzz $(FUZZ_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist bench/.venvs bench/.work

@@ -106,6 +106,23 @@ class Server:
     def __init__(self, process: subprocess.Popen[bytes], url: str, log: Path) -> None:
         self.process, self.url, self.log = process, url, log
 
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    def workers(self) -> list[int]:
+        """The worker processes' ids (the master's children)."""
+        pid = self.process.pid
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+    def metric(self, name: str) -> float:
+        """A sample's value from ``/metrics`` (0 when absent), e.g.
+        ``shipml_http_refused_total{reason="evicted"}``."""
+        for line in httpx.get(f"{self.url}/metrics", timeout=10).text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
     def client(self, **kw: object) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=30, **kw)  # type: ignore[arg-type]
 
@@ -122,26 +139,50 @@ class Server:
                 self.process.wait()
 
 
+def launch(
+    args: tuple[str, ...],
+    folder: Path,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    nofile: int | None = None,
+) -> Server:
+    """Start ``shipml serve ARGS`` on a free port, its log in ``folder``; ``nofile`` lowers
+    its descriptor limit (soft and hard) as ``ulimit -n`` would."""
+    port = free_port()
+    log = folder / f"serve-{port}.log"
+
+    def limit() -> None:
+        if nofile is not None:
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
+    with log.open("wb") as output:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(
+            [SHIPML, "serve", *args, "--port", str(port)],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            cwd=cwd or folder,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+            preexec_fn=limit if nofile is not None else None,  # noqa: PLW1509 - no threads here
+        )
+    return Server(process, f"http://127.0.0.1:{port}", log)
+
+
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     """Start ``shipml serve`` with the given arguments; stopped at the end of the test."""
     servers: list[Server] = []
 
     def start(
-        *args: str, wait: bool = True, env: dict[str, str] | None = None, cwd: Path | None = None
+        *args: str,
+        wait: bool = True,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        nofile: int | None = None,
     ) -> Server:
-        port = free_port()
-        log = tmp_path / f"serve-{port}.log"
-        with log.open("wb") as output:  # the child keeps its own copy of the descriptor
-            process = subprocess.Popen(
-                [SHIPML, "serve", *args, "--port", str(port)],
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                cwd=cwd or tmp_path,
-                env={**os.environ, **(env or {})},
-                start_new_session=True,
-            )
-        server = Server(process, f"http://127.0.0.1:{port}", log)
+        server = launch(args, tmp_path, env, cwd, nofile)
         servers.append(server)
         if wait:
             server.wait_ready()

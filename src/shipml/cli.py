@@ -149,7 +149,13 @@ def _serve_or_explain(settings: Any, stack: contextlib.ExitStack) -> None:
     """
     from shipml.serving.server import run_server
 
-    report = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "load-error"
+    try:
+        report = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "load-error"
+    except OSError as exc:  # a read-only or full /tmp: say so, not a traceback
+        raise ShipmlError(
+            f"cannot create a temporary folder in {tempfile.gettempdir()}: {exc.strerror}; "
+            "set TMPDIR to a writable folder"
+        ) from None
     os.environ["SHIPML_LOAD_ERROR_FILE"] = str(report)
     try:
         run_server(settings)

@@ -59,6 +59,12 @@ class UntrustedModel(IntegrityError):
     code = "untrusted_model"
 
 
+class ListenError(ShipmlError):
+    """The service cannot listen where it was asked to (port in use, no permission, ...)."""
+
+    code = "listen_failed"
+
+
 class TrainingError(ShipmlError):
     """The training entrypoint failed or saved no model."""
 
@@ -90,6 +96,19 @@ class MethodNotAllowed(ShipmlError):
     def __init__(self, method: str, path: str, allowed: tuple[str, ...]) -> None:
         super().__init__(f"{method} is not allowed on {path}; use {', '.join(allowed)}")
         self.allowed = allowed
+
+
+class OriginNotAllowed(ShipmlError):
+    """A browser page of an origin the CORS settings do not allow asked first (preflight)."""
+
+    status = 403
+    code = "origin_not_allowed"
+
+    def __init__(self, origin: str) -> None:
+        super().__init__(
+            f"pages from {origin} may not call this service; allow the origin with "
+            "SHIPML_CORS_ORIGINS (or serve: cors_origins in shipml.yaml)"
+        )
 
 
 class PayloadTooLarge(ShipmlError):
@@ -133,9 +152,15 @@ class LoadFailed(ShipmlError):
 
 
 class NotReady(ShipmlError):
+    """The model is not loaded yet; ``detail`` says how far loading got and why."""
+
     status = 503
     code = "not_ready"
     retry_after = 1
+
+    def __init__(self, message: str, detail: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.detail = detail or {}
 
 
 class Overloaded(ShipmlError):

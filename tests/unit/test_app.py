@@ -16,6 +16,7 @@ from sklearn.linear_model import LinearRegression
 import shipml
 from shipml.errors import ProjectError
 from shipml.serving.app import App, Message, create_app
+from shipml.serving.costs import Cost
 from shipml.serving.settings import ServeSettings, load_settings
 from shipml.store import Store, parse_reference
 
@@ -246,6 +247,7 @@ def test_a_slow_model_skips_requests_whose_client_left(app: App) -> None:
     release = threading.Event()
     model = recording(app, block=release)
     app.service.inline = False  # as for a model slower than INLINE_BELOW_SECONDS
+    app.service.cost = Cost(0.01)
 
     def body(a: float) -> bytes:
         return orjson.dumps({"a": a, "b": 0.0})
@@ -306,4 +308,165 @@ def test_batching_settings_come_from_the_environment_and_are_checked(
     monkeypatch.delenv("SHIPML_MAX_BATCH_SIZE")
     monkeypatch.setenv("SHIPML_MAX_LATENCY_MS", "soon")
     with pytest.raises(ProjectError, match="SHIPML_MAX_LATENCY_MS must be a number, got 'soon'"):
+        load_settings()
+
+
+# -- malformed input and readiness (issue 14) ------------------------------------------
+
+
+def nested(depth: int) -> bytes:
+    return b"[" * depth + b"1" + b"]" * depth
+
+
+def test_deeply_nested_bodies_are_4xx_with_one_log_line(
+    app: App, caplog: pytest.LogCaptureFixture
+) -> None:
+    for body in (b'{"inputs": ' + nested(1000) + b"}", nested(1000), nested(1030)):
+        answer = call(app, "POST", "/predict", content=body)
+        assert answer.status_code in (400, 422), answer.text
+        assert answer.json()["error"]["code"] in ("invalid_json", "invalid_input")
+    deep_record = b'{"a": ' + nested(900) + b', "b": 1}'
+    answer = call(app, "POST", "/predict", content=deep_record)
+    assert answer.status_code == 422 and "'a' must be a number" in answer.text
+    assert len(answer.content) < 500
+    assert sum(len(r.getMessage()) for r in caplog.records) < 2000
+    assert all("Traceback" not in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    "tensor",
+    [
+        b'{"name": "input", "shape": [1.0, 2], "datatype": "FP64", "data": [1, 2]}',
+        b'{"name": "input", "shape": [1, 2], "datatype": "FP64", "data": ' + nested(990) + b"}",
+        b'{"name": "input", "shape": [true, 2], "datatype": "FP64", "data": [1, 2]}',
+    ],
+)
+def test_malformed_tensors_are_400(app: App, tensor: bytes) -> None:
+    answer = call(app, "POST", "/v2/models/sum/infer", content=b'{"inputs": [' + tensor + b"]}")
+    assert answer.status_code == 400 and isinstance(answer.json()["error"], str)
+
+
+def test_ready_says_which_attempt_failed_and_why(regressor: str) -> None:
+    from shipml.errors import StoreError
+
+    attempts: list[int] = []
+
+    def flaky() -> Any:
+        attempts.append(1)
+        raise StoreError("the store at az://models is unreachable: connection timed out")
+
+    app = create_app(ServeSettings(model=regressor), flaky)
+
+    async def go() -> tuple[httpx.Response, httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            app.service.start()
+            loading = await client.get("/health/ready")
+            while not attempts or app.service.retry_at is None:
+                await asyncio.sleep(0.01)
+            failing = await client.get("/health/ready")
+            await app.service.stop()
+            return loading, failing
+
+    loading, failing = asyncio.run(go())
+    assert loading.status_code == 503
+    assert loading.json()["error"]["state"] == "loading"
+    assert "the model is loading (attempt 1" in loading.json()["error"]["message"]
+    error = failing.json()["error"]
+    assert failing.status_code == 503 and failing.headers["connection"] == "close"
+    assert error["code"] == "not_ready" and error["state"] == "retrying"
+    assert error["attempt"] == 1 and "unreachable" in error["reason"]
+    assert "attempt 1 failed: the store at az://models is unreachable" in error["message"]
+    assert "attempt 2 starts in 1 s" in error["message"]
+
+
+def test_the_openapi_document_lists_every_route_and_status(app: App) -> None:
+    from openapi_spec_validator import validate
+
+    document = call(app, "GET", "/openapi.json").json()
+    validate(document)
+    documented = {
+        (method.upper(), path)
+        for path, operations in document["paths"].items()
+        for method in operations
+    }
+    served = {
+        (route.method, route.path)
+        for route in app.endpoints.routes()
+        if route.path not in ("/score", "/swagger.json")  # a score.py model's own
+    }
+    assert documented == served
+    for (method, path), operation in (
+        ((m, p), document["paths"][p][m.lower()]) for m, p in documented
+    ):
+        codes = set(operation["responses"])
+        assert {"200", "400", "408", "431", "500", "503"} <= codes, (method, path)
+        for response in operation["responses"].values():
+            assert response["headers"]["X-Request-ID"]["required"] is True
+    assert document["components"]["schemas"]["Result"]["required"] == ["prediction"]
+    record = document["components"]["schemas"]["Record"]
+    assert record["additionalProperties"] is False and record["required"] == ["a", "b"]
+    assert {"413", "422"} <= set(document["paths"]["/predict"]["post"]["responses"])
+
+
+# -- CORS ------------------------------------------------------------------------------
+
+
+def test_cors_is_off_by_default(app: App) -> None:
+    preflight = call(
+        app,
+        "OPTIONS",
+        "/predict",
+        headers={"Origin": "https://app.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert preflight.status_code == 405
+    answer = call(app, "GET", "/health/live", headers={"Origin": "https://app.example"})
+    assert not [name for name in answer.headers if name.startswith("access-control")]
+    assert "vary" not in answer.headers
+
+
+def test_cors_allows_the_configured_origins_only(regressor: str) -> None:
+    app = make_app(regressor, cors_origins=("https://app.example",), api_keys=("k",))
+    asking = {
+        "Origin": "https://app.example",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type, x-api-key",
+    }
+    preflight = call(app, "OPTIONS", "/predict", headers=asking)  # no key: browsers send none
+    assert preflight.status_code == 204 and preflight.content == b""
+    assert preflight.headers["access-control-allow-origin"] == "https://app.example"
+    assert preflight.headers["access-control-allow-methods"] == "POST"
+    assert preflight.headers["access-control-allow-headers"] == "content-type, x-api-key"
+    assert preflight.headers["vary"] == "Origin"
+    assert "access-control-allow-credentials" not in preflight.headers
+    for path in ("/info", "/v2/models/sum/infer", "/static/app.js", "/nowhere"):
+        assert call(app, "OPTIONS", path, headers=asking).status_code == 204, path
+    other = call(app, "OPTIONS", "/predict", headers={**asking, "Origin": "https://evil.example"})
+    assert other.status_code == 403 and other.json()["error"]["code"] == "origin_not_allowed"
+    assert "access-control-allow-origin" not in other.headers
+    answer = call(
+        app,
+        "POST",
+        "/predict",
+        json={"a": 1, "b": 2},
+        headers={"Origin": "https://app.example", "X-API-Key": "k"},
+    )
+    assert answer.status_code == 200 and answer.headers["vary"] == "Origin"
+    assert answer.headers["access-control-allow-origin"] == "https://app.example"
+    assert "x-request-id" in answer.headers["access-control-expose-headers"]
+    foreign = call(app, "GET", "/health/live", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in foreign.headers and foreign.headers["vary"]
+    plain = call(app, "OPTIONS", "/predict", headers={"Origin": "https://app.example"})
+    assert plain.status_code == 405 and plain.headers["allow"] == "POST, OPTIONS"
+    document = call(app, "GET", "/openapi.json", headers={"X-API-Key": "k"}).json()
+    assert "options" in document["paths"]["/predict"]
+
+
+def test_cors_origins_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHIPML_CORS_ORIGINS", "https://a.example, http://localhost:3000/")
+    assert load_settings().cors_origins == ("https://a.example", "http://localhost:3000")
+    monkeypatch.delenv("SHIPML_CORS_ORIGINS")
+    assert load_settings({"cors_origins": ["*"]}).cors_origins == ("*",)
+    monkeypatch.setenv("SHIPML_CORS_ORIGINS", "a.example/path")
+    with pytest.raises(ProjectError, match=r"'a.example/path' is not an origin"):
         load_settings()

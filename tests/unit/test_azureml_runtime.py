@@ -247,7 +247,8 @@ def test_swagger_openapi_and_info_show_the_decorated_schema(tmp_path: Path) -> N
     document = call(app, "GET", "/openapi.json").json()
     assert document["components"]["schemas"]["Record"]["properties"]["scale"]["type"] == "number"
     assert (
-        set(document["paths"]["/score"]) == {"get", "post"} and "/swagger.json" in document["paths"]
+        set(document["paths"]["/score"]) == {"get", "post", "options"}
+        and "/swagger.json" in document["paths"]
     )
     from openapi_spec_validator import validate
 
@@ -495,3 +496,26 @@ def test_values_json_dumps_cannot_write_are_written_sensibly() -> None:
     assert dumps([np.float64(0.1)]) == json.dumps([0.1]).encode()  # a float: as Microsoft's
     with pytest.raises(ModelError, match="cannot be written as JSON"):
         dumps(b"bytes")
+
+
+def test_a_score_py_honours_aml_cors_origins_and_options_stays_the_scripts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ref = register(tmp_path, PLAIN, {"model/sub/m.pkl": regressor()})
+    without = make_app(ref)  # CORS off: OPTIONS /score is answered as Microsoft's server does
+    plain = call(without, "OPTIONS", "/score", headers={"Origin": "https://page.example"})
+    assert plain.status_code == 200 and "access-control-allow-origin" not in plain.headers
+    monkeypatch.setenv("AML_CORS_ORIGINS", "https://page.example, not an origin")
+    app = make_app(ref)
+    asking = {"Origin": "https://page.example", "Access-Control-Request-Method": "POST"}
+    preflight = call(app, "OPTIONS", "/score", headers=asking)
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == "https://page.example"
+    assert preflight.headers["access-control-allow-methods"] == "POST, GET"
+    answer = call(
+        app, "POST", "/score", json={"data": [[1.0, 2.0]]}, headers={"Origin": asking["Origin"]}
+    )
+    assert answer.status_code == 200
+    assert answer.headers["access-control-allow-origin"] == "https://page.example"
+    # without the preflight's header, OPTIONS still reaches the script
+    assert call(app, "OPTIONS", "/score", headers={"Origin": asking["Origin"]}).status_code == 200

@@ -337,3 +337,82 @@ def test_close_fails_what_is_still_queued() -> None:
             await waiting
 
     run(go)
+
+
+# -- large requests: never on the event loop, called in chunks -------------------------
+
+
+class ThreadRecording(FakeModel):
+    """Records the thread of each call (the event loop's, or the executor's)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: list[str] = []
+
+    def predict(self, data: list[int]) -> list[int]:
+        self.threads.append(threading.current_thread().name)
+        return super().predict(data)
+
+
+def test_a_batch_runs_inline_only_up_to_inline_rows() -> None:
+    async def go() -> None:
+        model = ThreadRecording()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="model") as executor:
+            batcher = make(model, executor=executor, inline_rows=4)
+            assert await batcher.submit([1, 2, 3, 4], 4, "small") == [10, 20, 30, 40]
+            assert await batcher.submit([1] * 5, 5, "larger") == [10] * 5
+            heavy = batcher.submit([7], 1, "heavy body", inline=False)
+            assert await heavy == [70]
+        loop_thread = threading.current_thread().name
+        assert model.threads[0] == loop_thread
+        assert model.threads[1].startswith("model") and model.threads[2].startswith("model")
+
+    run(go)
+
+
+def test_a_big_job_is_called_in_chunks_and_small_jobs_take_turns() -> None:
+    async def go() -> None:
+        model = ThreadRecording()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="model") as executor:
+            batcher = make(model, executor=executor, max_batch_size=2, chunk_rows=3)
+            big = batcher.submit(list(range(100, 108)), 8, "big")
+            await tick()
+            smalls = [batcher.submit([i], 1, f"s{i}") for i in (1, 2, 3)]
+            results = await asyncio.gather(big, *smalls)
+        assert results[0] == [r * 10 for r in range(100, 108)]  # whole, in order
+        assert results[1:] == [[10], [20], [30]]
+        # chunks of three rows; the small jobs waited for one chunk, not for all three
+        assert model.calls == [[100, 101, 102], [1, 2], [103, 104, 105], [3], [106, 107]]
+        assert batcher.depth == 0
+
+    run(go)
+
+
+def test_a_big_job_whose_client_left_stops_between_chunks() -> None:
+    async def go() -> None:
+        model = FakeModel()
+        batcher = make(model, max_batch_size=1, chunk_rows=2)
+        big = batcher.submit([1, 2, 3, 4, 5, 6], 6, "big")
+        while not model.calls:
+            await asyncio.sleep(0)
+        big.cancel()
+        assert await batcher.submit([9], 1, "next") == [90]
+        await tick()
+        assert model.calls == [[1, 2], [9]]
+        assert batcher.depth == 0
+
+    run(go)
+
+
+def test_a_failing_chunk_fails_its_job_alone() -> None:
+    async def go() -> None:
+        model = FakeModel()
+        batcher = make(model, max_batch_size=1, chunk_rows=2)
+        bad = batcher.submit([1, 2, -3, 4, 5, 6], 6, "bad")
+        good = batcher.submit([7], 1, "good")
+        results = await asyncio.gather(bad, good, return_exceptions=True)
+        assert isinstance(results[0], ValueError) and results[1] == [70]
+        assert [5, 6] not in model.calls  # no chunk after the one that failed
+        assert batcher.depth == 0
+
+    run(go)

@@ -244,3 +244,12 @@ def test_apply_command_uses_kustomize_and_the_context() -> None:
         "-k",
         "k8s",
     ]
+
+
+def test_probe_timeouts_leave_a_margin_over_what_the_service_guarantees() -> None:
+    """/health/* answer within ~0.5 s even under eight 100,000-row clients
+    (tests/integration/test_workers.py); the probes wait several times that."""
+    spec = container(documents(render(FACTS, KubernetesOptions(), COMMAND)))
+    assert spec["livenessProbe"]["timeoutSeconds"] >= 5
+    assert spec["readinessProbe"]["timeoutSeconds"] >= 3
+    assert spec["livenessProbe"]["failureThreshold"] * spec["livenessProbe"]["periodSeconds"] >= 30

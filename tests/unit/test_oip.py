@@ -259,14 +259,19 @@ def test_openapi_describes_the_infer_routes_and_their_errors(app: App) -> None:
 
     document = call(app, "GET", "/openapi.json").json()
     validate(document)
+    schemas = document["components"]["schemas"]
     for path in ("/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/infer"):
         post = document["paths"][path]["post"]
-        assert set(post["requestBody"]["content"]) == {
+        # JSON requests (binary tensor data is in docs/http-api.md); JSON or binary answers
+        assert set(post["requestBody"]["content"]) == {"application/json"}
+        assert set(post["responses"]["200"]["content"]) == {
             "application/json",
             "application/octet-stream",
         }
         error = post["responses"]["400"]["content"]["application/json"]["schema"]
-        assert error["properties"]["error"] == {"type": "string"} and "422" not in post["responses"]
+        assert error["anyOf"][0] == {"$ref": "#/components/schemas/OipError"}
+        assert schemas["OipError"]["properties"]["error"] == {"type": "string"}
+        assert "422" not in post["responses"]
 
 
 def test_pathological_tensors_are_400_not_500(app: App) -> None:

@@ -27,6 +27,7 @@ from typing import Any
 from shipml.deploy import secrets
 from shipml.deploy.generated import dump_yaml, header, write_file
 from shipml.deploy.image_facts import ImageFacts, registry_of
+from shipml.deploy.probes import LIVENESS_TIMEOUT, READINESS_TIMEOUT
 from shipml.deploy.validation import ManifestError, at_least
 from shipml.store import parse_reference
 
@@ -115,14 +116,14 @@ def render(facts: ImageFacts, options: AciOptions, command: list[str]) -> str:
                 "httpGet": {"path": "/health/live", **probe},
                 "initialDelaySeconds": 10,
                 "periodSeconds": 10,
-                "timeoutSeconds": 3,
+                "timeoutSeconds": LIVENESS_TIMEOUT,
                 "failureThreshold": 3,
             },
             "readinessProbe": {
                 "httpGet": {"path": "/health/ready", **probe},
                 "initialDelaySeconds": 2,
                 "periodSeconds": 5,
-                "timeoutSeconds": 2,
+                "timeoutSeconds": READINESS_TIMEOUT,
                 "failureThreshold": 3,
             },
         },

@@ -30,6 +30,7 @@ from typing import Any
 from shipml.deploy import validation as check
 from shipml.deploy.generated import dump_yaml, header, write_folder
 from shipml.deploy.image_facts import ImageFacts
+from shipml.deploy.probes import LIVENESS_TIMEOUT, READINESS_TIMEOUT, STARTUP_TIMEOUT
 from shipml.deploy.validation import ManifestError
 from shipml.serving.settings import ServeSettings
 from shipml.store import parse_reference
@@ -219,19 +220,20 @@ def _deployment(
         "startupProbe": {
             "httpGet": {"path": "/health/ready", **http},
             "periodSeconds": 2,
-            "timeoutSeconds": 2,
+            "timeoutSeconds": STARTUP_TIMEOUT,
             "failureThreshold": 90,
         },
         "readinessProbe": {
             "httpGet": {"path": "/health/ready", **http},
             "periodSeconds": 5,
-            "timeoutSeconds": 2,
+            "timeoutSeconds": READINESS_TIMEOUT,
             "failureThreshold": 2,
         },
+        # timeouts: what the service guarantees, with a margin (deploy/probes.py)
         "livenessProbe": {
             "httpGet": {"path": "/health/live", **http},
             "periodSeconds": 10,
-            "timeoutSeconds": 3,
+            "timeoutSeconds": LIVENESS_TIMEOUT,
             "failureThreshold": 3,
         },
         # Python is in every shipml image; a shell 'sleep' need not be.

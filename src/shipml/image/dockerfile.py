@@ -76,7 +76,8 @@ def render(spec: ImageSpec) -> str:
     if spec.target == "serve":
         lines += [
             f"EXPOSE {PORT}",
-            "HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \\",
+            # the probe waits READINESS_TIMEOUT (3 s, deploy/probes.py); Python starts first
+            "HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \\",
             '  CMD ["python3", "-m", "shipml.serving.probe"]',
             'ENTRYPOINT ["python3", "-m", "shipml.serving"]',
         ]

@@ -20,6 +20,7 @@ object columns, as it always did.
 from __future__ import annotations
 
 import math
+import reprlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -54,9 +55,24 @@ def json_kind(value: Any) -> str:
     }.get(type(value), type(value).__name__)
 
 
+def _brief() -> reprlib.Repr:
+    brief = reprlib.Repr()
+    brief.maxlevel, brief.maxlist, brief.maxdict = 3, 4, 3
+    brief.maxstring, brief.maxother, brief.maxlong = 30, 30, 30
+    return brief
+
+
+_BRIEF = _brief()
+
+
 def short(value: Any) -> str:
-    text = repr(value)
+    """A value as a message quotes it: at most 40 characters, however big or deep it is
+    (``repr`` of a list nested a thousand deep raises RecursionError)."""
+    text = _BRIEF.repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+SEEN_VALUES = 64  # text columns with at most this many distinct strings list them
 
 
 def describe_dtype(dtype: Any, values: Any = None) -> dict[str, Any]:
@@ -80,7 +96,7 @@ def describe_dtype(dtype: Any, values: Any = None) -> dict[str, Any]:
     if name == "boolean":
         return {"type": "boolean", "x-dtype": name}
     if name in ("str", "string"):
-        return {"type": "string", "x-dtype": name}
+        return {"type": "string", "x-dtype": name, **_seen(values)}
     kind = getattr(dtype, "kind", "O")
     if name.endswith(ARROW):  # pandas' pyarrow-backed dtypes (dtype_backend="pyarrow")
         if kind == "U":
@@ -89,7 +105,30 @@ def describe_dtype(dtype: Any, values: Any = None) -> dict[str, Any]:
             return {"type": "string", "format": "date-time", "x-dtype": name}
     if kind in _KIND_TO_JSON:
         return {"type": _KIND_TO_JSON[kind], "x-dtype": name}
-    return {"type": _object_type(values), "x-dtype": "object"}
+    json_type = _object_type(values)
+    return {
+        "type": json_type,
+        "x-dtype": "object",
+        **(_seen(values) if json_type == "string" else {}),
+    }
+
+
+def _seen(values: Any) -> dict[str, Any]:
+    """``x-values``: the strings a text column held in training, when there are few.
+
+    Documentation, not a check: the service passes other strings on to the model, which
+    decides. A model that refuses strings it never saw (a one-hot encoder with
+    ``handle_unknown="error"``) gets them listed as the field's ``enum`` in the OpenAPI
+    document (shipml.serving.contract finds out at load)."""
+    if values is None:
+        return {}
+    seen: set[str] = set()
+    for value in values:
+        if isinstance(value, str):
+            seen.add(value)
+            if len(seen) > SEEN_VALUES:
+                return {}
+    return {"x-values": sorted(seen)} if seen else {}
 
 
 def _object_type(values: Any) -> str:
@@ -142,6 +181,11 @@ class Column:
         return self.kind in ("number", "integer")
 
     @property
+    def bounds(self) -> tuple[int, int] | None:
+        """The smallest and largest integer the model's column holds (integer fields)."""
+        return self._bounds
+
+    @property
     def plain_number(self) -> bool:
         """A numpy float or int column: its values fit a float64 matrix as they are."""
         return self.numeric and self.dtype.rstrip("0123456789") in ("float", "int", "uint")
@@ -165,15 +209,22 @@ class Column:
         kind = type(value)
         if kind is bool and self.kind != "boolean":
             raise self._wrong(value, where)
+        rounded = False
         if kind not in self._python:
             if kind is float and self.kind == "integer" and value.is_integer():
                 value = int(value)  # 3.0 is the integer 3 (JavaScript cannot tell them apart)
+                # beyond 2**53 the float may be an integer literal rounded (JSON's
+                # -2**63 - 1 parses as -2**63): only values strictly inside are sure
+                rounded = abs(value) > 2**53
             else:
                 raise self._wrong(value, where)
-        if self._bounds is not None and not self._bounds[0] <= value <= self._bounds[1]:
+        bounds = self._bounds
+        if bounds is not None and (
+            not bounds[0] <= value <= bounds[1] or (rounded and value in bounds)
+        ):
             raise InvalidInput(
-                f"field {self.name!r}{where} must be an integer from {self._bounds[0]} to "
-                f"{self._bounds[1]} (the model takes {self.dtype}), got {value}"
+                f"field {self.name!r}{where} must be an integer from {bounds[0]} to "
+                f"{bounds[1]} (the model takes {self.dtype}), got {value}"
             )
         if self.datetime:
             return self._timestamp(value, where)

@@ -24,6 +24,7 @@ import numpy as np
 from shipml.errors import InvalidInput
 from shipml.flavours import Flavour, Loaded
 from shipml.scoring.base import Prepared, split_payload
+from shipml.scoring.outputs import answers_of, output_schema
 from shipml.scoring.schema import InputSchema
 from shipml.store.manifest import Manifest
 
@@ -98,12 +99,7 @@ class ModelScorer:
 
     def _classes_of(self, proba: Any) -> list[dict[str, Any]]:
         """One answer per row: the most probable class and every class's probability."""
-        best = proba.argmax(axis=1).tolist()
-        keys, classes = self._keys, self.classes
-        return [
-            {"label": classes[i], "probabilities": dict(zip(keys, row, strict=True))}
-            for i, row in zip(best, proba.tolist(), strict=True)
-        ]
+        return answers_of(proba, self.classes, self._keys)
 
 
 def _outputs(loaded: Loaded, example: Any) -> tuple[int, bool] | None:
@@ -118,24 +114,3 @@ def _outputs(loaded: Loaded, example: Any) -> tuple[int, bool] | None:
     if output.ndim != 2 or output.shape[1] < 2:
         return None
     return output.shape[1], output.dtype.kind in "iufb"
-
-
-def output_schema(
-    classes: list[Any], probabilities: bool, outputs: tuple[int, bool] | None = None
-) -> dict[str, Any]:
-    """What a zero-code model answers (the ONNX Runtime path answers the same); a
-    multi-output model's ``prediction`` is a list of ``outputs[0]`` values."""
-    if outputs is not None:
-        width, numeric = outputs
-        items = {"type": "number"} if numeric else {}
-        values = {"type": "array", "items": items, "minItems": width, "maxItems": width}
-        return {"type": "object", "properties": {"prediction": values}}
-    if not classes:
-        return {"type": "object", "properties": {"prediction": {"type": "number"}}}
-    properties: dict[str, Any] = {"label": {"enum": classes}}
-    if probabilities:
-        properties["probabilities"] = {
-            "type": "object",
-            "properties": {str(c): {"type": "number"} for c in classes},
-        }
-    return {"type": "object", "properties": properties, "required": list(properties)}

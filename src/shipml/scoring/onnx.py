@@ -26,6 +26,7 @@ import orjson
 
 from shipml.errors import IntegrityError, InvalidInput, ShipmlError
 from shipml.scoring.base import Prepared, split_payload
+from shipml.scoring.outputs import answers_of, output_schema
 from shipml.scoring.schema import InputSchema
 from shipml.store.manifest import sha256_digest
 from shipml.store.store import LocalModel
@@ -155,12 +156,7 @@ class OnnxScorer:
             return []
         output = self.run(data)
         if self._proba:
-            best = output.argmax(axis=1).tolist()
-            keys, classes = self._keys, self.classes
-            return [
-                {"label": classes[i], "probabilities": dict(zip(keys, row, strict=True))}
-                for i, row in zip(best, output.tolist(), strict=True)
-            ]
+            return answers_of(output, self.classes, self._keys)
         key = "label" if self.classes else "prediction"
         return [{key: value} for value in output.tolist()]
 
@@ -173,16 +169,3 @@ def session(ort: Any, graph: Path) -> Any:
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = 3  # errors only: the service log is for the service
     return ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
-
-
-def output_schema(classes: list[Any], probabilities: bool) -> dict[str, Any]:
-    """The same output schema as the zero-code scorer's: the answers are the same."""
-    if not classes:
-        return {"type": "object", "properties": {"prediction": {"type": "number"}}}
-    properties: dict[str, Any] = {"label": {"enum": classes}}
-    if probabilities:
-        properties["probabilities"] = {
-            "type": "object",
-            "properties": {str(c): {"type": "number"} for c in classes},
-        }
-    return {"type": "object", "properties": properties, "required": list(properties)}

@@ -76,6 +76,11 @@ class Columns:
     def __len__(self) -> int:
         return self.count
 
+    def rows(self, start: int, stop: int) -> Columns:
+        """Rows ``[start, stop)``: a big request goes to the model in chunks of them."""
+        stop = min(stop, self.count)
+        return Columns([column[start:stop] for column in self.values], max(0, stop - start))
+
 
 class InputSchema:
     """A compiled schema: validates records and converts them to model input."""

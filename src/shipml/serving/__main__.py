@@ -18,10 +18,10 @@ def main() -> None:
     try:
         settings = load_settings()
         model_source(settings)  # fail now, with a message, if nothing names a model
+        run_server(settings)  # a port it cannot listen on is a message too
     except ShipmlError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         raise SystemExit(1) from None
-    run_server(settings)
 
 
 if __name__ == "__main__":

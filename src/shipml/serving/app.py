@@ -14,18 +14,23 @@ import logging
 import os
 import re
 import time
+import traceback
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import orjson
 
 from shipml.errors import (
+    InvalidInput,
     MethodNotAllowed,
     NotFound,
+    OriginNotAllowed,
     PayloadTooLarge,
     ShipmlError,
 )
+from shipml.scoring.azureml import AzureMLScorer
 from shipml.serving.auth import ApiKeys
+from shipml.serving.cors import Cors, parse_origins
 from shipml.serving.endpoints import Endpoints, Request, Response, Route
 from shipml.serving.metrics import Metrics
 from shipml.serving.oip import error_body as oip_error_body
@@ -54,7 +59,14 @@ class App:
         self.settings = settings
         self.metrics = metrics
         self.keys = ApiKeys(settings.api_keys)
-        self.endpoints = Endpoints(service, metrics, auth=self.keys.enabled)
+        self.cors = Cors(settings.cors_origins) if settings.cors_origins else None
+        # Microsoft's variable, for score.py models only: known once the model is loaded
+        self._aml_origins = parse_origins(
+            os.environ.get("AML_CORS_ORIGINS", ""), "AML_CORS_ORIGINS"
+        )
+        self.endpoints = Endpoints(
+            service, metrics, auth=self.keys.enabled, cors=lambda: self.cors is not None
+        )
         self._id_prefix, self._id_counter = os.urandom(5).hex(), itertools.count()
         # paths whose errors, a 405 included, are answered as Microsoft's server does
         self._azureml_paths = {r.path for r in self.endpoints.routes() if r.azureml_errors}
@@ -98,20 +110,24 @@ class App:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    def _match(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
+    def _routes_at(self, path: str) -> tuple[dict[str, Route], dict[str, str]]:
         methods = self._exact.get(path)
-        params: dict[str, str] = {}
-        if methods is None:
-            for pattern, candidates in self._patterns:
-                found = pattern.match(path)
-                if found:
-                    methods, params = candidates, found.groupdict()
-                    break
-            else:
-                raise NotFound(f"no route {path}; see /docs for the routes of this service")
+        if methods is not None:
+            return methods, {}
+        for pattern, candidates in self._patterns:
+            found = pattern.match(path)
+            if found:
+                return candidates, found.groupdict()
+        raise NotFound(f"no route {path}; see /docs for the routes of this service")
+
+    def _match(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
+        methods, params = self._routes_at(path)
         route = methods.get(method)
         if route is None:
-            raise MethodNotAllowed(method, path, tuple(methods))
+            allowed = tuple(methods)
+            if self.cors is not None and "OPTIONS" not in allowed:  # preflights
+                allowed = (*allowed, "OPTIONS")
+            raise MethodNotAllowed(method, path, allowed)
         return route, params
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -119,6 +135,7 @@ class App:
         method: str = scope["method"]
         path: str = scope["path"]
         request_id = content_length = authorization = api_key = inference_header = None
+        origin: bytes | None = None
         for name, value in scope["headers"]:
             if name == b"content-length":
                 content_length = value
@@ -130,43 +147,43 @@ class App:
                 api_key = value
             elif name == b"inference-header-content-length":  # /v2 binary tensors
                 inference_header = value
+            elif name == b"origin":  # a browser page's (CORS)
+                origin = value
         request_id = request_id or self._new_id()
-        label = "unmatched"
-        metrics = self.metrics
+        where = (request_id, method, path)
+        label, metrics = "unmatched", self.metrics
         metrics.in_flight_now += 1
         azureml = path in self._azureml_paths
+        cors = self.cors if not self._aml_origins else self._cors_of_model()
+        preflight = None
         try:  # the gauge comes down whatever happens, a client gone mid-send included
             try:
-                route, params = self._match(method, path)
-                label, azureml = route.path, route.azureml_errors
-                if route.protected and self.keys.enabled:
-                    self.keys.check(authorization, api_key)
-                request = Request(
-                    method,
-                    path,
-                    b"",
-                    request_id,
-                    params,
-                    inference_header_length=inference_header,
-                    scope=scope,
-                )
-                response = await self._call(route, request, receive, content_length)
-            except ShipmlError as exc:
-                response = self._error(exc, request_id, path, azureml)
+                if method == "OPTIONS" and cors is not None and origin is not None:
+                    preflight = self._preflight(scope, path, origin, cors)
+                if preflight is not None:
+                    label, response = "preflight", preflight
+                else:
+                    route, params = self._match(method, path)
+                    label, azureml = route.path, route.azureml_errors
+                    if route.protected and self.keys.enabled:
+                        self.keys.check(authorization, api_key)
+                    request = Request(
+                        method,
+                        path,
+                        b"",
+                        request_id,
+                        params,
+                        inference_header_length=inference_header,
+                        scope=scope,
+                    )
+                    response = await self._call(route, request, receive, content_length)
             except ClientGone:
                 return
-            except Exception:
-                log.exception("request %s %s %s failed", request_id, method, path)
-                response = self._error(
-                    ShipmlError("internal error; see the service log"), request_id, path, azureml
-                )
-            headers = [
-                (b"content-length", str(len(response.body)).encode()),
-                (b"x-request-id", request_id.encode()),
-                *response.headers,
-            ]
-            if response.content_type:  # a score.py's own response may have none
-                headers.insert(0, (b"content-type", response.content_type))
+            except Exception as exc:
+                response = self._failed(exc, where, azureml)
+            headers = self._headers(response, request_id)
+            if cors is not None and preflight is None:
+                headers.extend(cors.answer_headers(origin))
             await send(
                 {"type": "http.response.start", "status": response.status, "headers": headers}
             )
@@ -174,6 +191,65 @@ class App:
         finally:
             metrics.in_flight_now -= 1
         metrics.answered(label, method, response.status, time.perf_counter() - started)
+
+    def _failed(self, exc: Exception, where: tuple[str, str, str], azureml: bool) -> Response:
+        """The error answer for ``exc``: its own, or one line in the log and a 4xx/500."""
+        request_id, _, path = where
+        if isinstance(exc, ShipmlError):
+            return self._error(exc, request_id, path, azureml)
+        if isinstance(exc, RecursionError):  # a body nested deeper than any check walks
+            log.warning("request %s %s %s: refused a body nested too deeply", *where)
+            nested = InvalidInput("the body is nested too deeply; send flat records or rows")
+            return self._error(nested, request_id, path, azureml)
+        log.error("request %s %s %s failed:\n%s", *where, _brief_traceback(exc))
+        failure = ShipmlError("internal error; see the service log")
+        return self._error(failure, request_id, path, azureml)
+
+    def _headers(self, response: Response, request_id: str) -> list[tuple[bytes, bytes]]:
+        headers = [
+            (b"content-length", str(len(response.body)).encode()),
+            (b"x-request-id", request_id.encode()),
+            *response.headers,
+        ]
+        if response.content_type:  # a score.py's own response may have none
+            headers.insert(0, (b"content-type", response.content_type))
+        if not self.service.ready:
+            # a worker still loading answers only while no other worker is ready
+            # (serving/listeners.py); the client's next request may find one
+            headers.append((b"connection", b"close"))
+        return headers
+
+    def _cors_of_model(self) -> Cors | None:
+        """Settings' origins, plus ``AML_CORS_ORIGINS`` once a score.py model is loaded."""
+        if not self.service.ready:
+            return self.cors
+        if isinstance(self.service.scorer, AzureMLScorer):
+            self.cors = Cors((*self.settings.cors_origins, *self._aml_origins))
+        self._aml_origins = ()
+        return self.cors
+
+    def _preflight(self, scope: Scope, path: str, origin: bytes, cors: Cors) -> Response | None:
+        """A browser's ``OPTIONS`` preflight, answered for every route (None: not one).
+
+        An ``OPTIONS`` request without ``Access-Control-Request-Method`` is not a
+        preflight: it is routed as usual (a score.py's ``/score`` answers it itself, as
+        under Microsoft's server)."""
+        wanted = requested = None
+        for name, value in scope["headers"]:
+            if name == b"access-control-request-method":
+                wanted = value
+            elif name == b"access-control-request-headers":
+                requested = value
+        if wanted is None:
+            return None
+        try:
+            methods = tuple(m for m in self._routes_at(path)[0] if m != "OPTIONS")
+        except NotFound:  # the request itself will be told
+            methods = ("GET", "POST")
+        headers = cors.preflight(origin, requested, methods)
+        if headers is None:
+            raise OriginNotAllowed(origin.decode("latin-1"))
+        return Response(204, b"", b"", headers)
 
     async def _call(
         self, route: Route, request: Request, receive: Receive, content_length: bytes | None
@@ -271,6 +347,13 @@ class App:
         if exc.status == 401:
             headers.append((b"www-authenticate", b'Bearer realm="shipml"'))
         return Response(status, body, headers=headers)
+
+
+def _brief_traceback(exc: BaseException) -> str:
+    """The innermost frames of an unexpected error, each line cut short: enough to find
+    the bug, never the request's data many times over."""
+    lines = traceback.format_exception(exc, limit=-12)
+    return "".join(line if len(line) <= 500 else line[:497] + "...\n" for line in lines)
 
 
 def create_app(

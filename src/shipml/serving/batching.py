@@ -24,6 +24,12 @@ is far cheaper than one call each. The :class:`Batcher` of a worker coalesces th
 - A job whose future was cancelled (the client went away) is dropped before the call.
 - The queue is bounded in rows: past ``max_queue`` a submit raises
   :class:`~shipml.errors.Overloaded` (503 with ``Retry-After``).
+- The event loop is never held by a long call. A batch runs inline only when the model
+  is quick for its rows (``inline_rows``, measured at warm-up); anything larger runs on
+  the executor's thread. A job of more than ``chunk_rows`` rows (say 100,000 rows for a
+  model that does ~5,000 in a few tens of milliseconds) is a *big* job: it is called
+  in chunks of ``chunk_rows``, and the small jobs that arrive meanwhile take turns with
+  its chunks, so they wait for one chunk at most, not for the whole big job.
 
 Time comes from a :class:`Clock` so tests drive it by hand (``tests/unit/test_batching.py``).
 """
@@ -35,7 +41,7 @@ import math
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from shipml.errors import ModelError, Overloaded
@@ -86,6 +92,26 @@ class Job:
     future: asyncio.Future[Any]
     enqueued: float
     request_id: str
+    inline: bool = True  # may run on the event loop if its rows allow (False: a heavy body)
+    taken: int = 0  # a big job: rows handed to the model so far
+    parts: list[Any] = field(default_factory=list)  # a big job: the results of its chunks
+
+
+@dataclass(slots=True)
+class Batch:
+    """What one model call gets: whole jobs, or one chunk ``[start, stop)`` of a big job."""
+
+    jobs: list[Job]
+    rows: int
+    chunk: tuple[int, int] | None = None
+
+
+def rows_of(data: Any, start: int, stop: int) -> Any:
+    """Rows ``[start, stop)`` of prepared data: an array or list, or anything with ``rows()``."""
+    part = getattr(data, "rows", None)
+    if callable(part):
+        return part(start, stop)
+    return data[start:stop]
 
 
 class Batcher:
@@ -93,7 +119,10 @@ class Batcher:
 
     ``coalesce=False`` runs one job per call with its result unsplit (models that are
     not batchable, or ``SHIPML_BATCHING=false``) but keeps the bounded queue, the
-    metrics and the dropping of abandoned jobs.
+    metrics and the dropping of abandoned jobs. Without an ``executor`` every call is
+    inline; with one, a batch runs inline only up to ``inline_rows`` rows, and big jobs
+    are split when ``chunk_rows`` is set (batchable models only: their results split and
+    join by row).
     """
 
     def __init__(
@@ -105,6 +134,8 @@ class Batcher:
         max_latency: float = 0.005,
         max_queue: int = 1024,
         executor: Executor | None = None,
+        inline_rows: int = 0,
+        chunk_rows: int = 0,
         metrics: Metrics | None = None,
         clock: Clock | None = None,
     ) -> None:
@@ -114,10 +145,14 @@ class Batcher:
         self.max_latency = max(0.0, max_latency)
         self.max_queue = max(1, max_queue)
         self.executor = executor
+        self.inline_rows = inline_rows if executor is not None else math.inf
+        self.chunk_rows = max(chunk_rows, self.max_batch_size) if chunk_rows > 0 else 0
         self.metrics = metrics
         self.loop = asyncio.get_running_loop()
         self.clock: Clock = clock or LoopClock(self.loop)
         self._queue: deque[Job] = deque()
+        self._big: deque[Job] = deque()  # jobs of more than chunk_rows rows, called in chunks
+        self._big_turn = False  # after a batch of small jobs, a big job's chunk goes next
         self._rows = 0  # rows queued
         self._busy = False  # a batch is scheduled, waiting to fill, or running
         self._fill_timer: Timer | None = None
@@ -136,27 +171,34 @@ class Batcher:
         """Rows waiting for the model."""
         return self._rows
 
-    def submit(self, data: Any, rows: int, request_id: str) -> asyncio.Future[Any]:
+    def submit(
+        self, data: Any, rows: int, request_id: str, inline: bool = True
+    ) -> asyncio.Future[Any]:
         """Queue one request; the future gets its results (a list of ``rows`` results).
 
-        Cancel the future to withdraw the job: it is dropped before the model sees it.
+        ``inline=False`` keeps the request off the event loop whatever its rows (a body
+        too large to judge by its row count). Cancel the future to withdraw the job: it
+        is dropped before the model sees it.
         """
-        if self._queue and self._rows + rows > self.max_queue:
+        if (self._queue or self._big) and self._rows + rows > self.max_queue:
             raise Overloaded(
                 f"the service is at capacity ({self._rows} rows are waiting for the model); "
                 "retry in a moment, or add workers or replicas"
             )
         now = self.clock.now()
-        job = Job(data, rows, self.loop.create_future(), now, request_id)
-        self._queue.append(job)
+        job = Job(data, rows, self.loop.create_future(), now, request_id, inline)
+        if self.chunk_rows and rows > self.chunk_rows:
+            self._big.append(job)
+        else:
+            self._queue.append(job)
         self._rows += rows
         self._track(now, +1)
         if not self._busy:
             self._busy = True
-            if self.coalesce or self.executor is not None:
+            if self.coalesce or not (inline and rows <= self.inline_rows):
                 self.loop.call_soon(self._flush)  # next tick: this tick's requests join
             else:
-                self._flush_now()  # nothing to coalesce and an inline model: run it now
+                self._flush_now()  # nothing to coalesce and an inline call: run it now
         elif self._fill_timer is not None and self._filled():
             self._fill_timer.cancel()  # filled: go now (next tick, so this tick's jobs join)
             self._fill_timer = None
@@ -167,10 +209,11 @@ class Batcher:
         """Fail whatever is still queued (the worker is stopping)."""
         if self._fill_timer is not None:
             self._fill_timer.cancel()
-        while self._queue:
-            job = self._queue.popleft()
-            if not job.future.done():
-                job.future.set_exception(Overloaded("the service is shutting down; retry"))
+        for queue in (self._queue, self._big):
+            while queue:
+                job = queue.popleft()
+                if not job.future.done():
+                    job.future.set_exception(Overloaded("the service is shutting down; retry"))
         self._rows = 0
 
     # -- scheduling ------------------------------------------------------------------------
@@ -178,10 +221,10 @@ class Batcher:
     def _flush(self) -> None:
         """The model is free: start the next batch, or wait briefly for it to fill."""
         self._fill_timer = None
-        if not self._queue:
+        if not self._queue and not self._big:
             self._busy = False
             return
-        delay = self._fill_delay()
+        delay = self._fill_delay() if self._queue and not self._big else 0.0
         if delay > 0:
             self._fill_timer = self.clock.call_later(delay, self._flush_now)
             return
@@ -189,18 +232,18 @@ class Batcher:
 
     def _flush_now(self) -> None:
         self._fill_timer = None
-        jobs = self._take()
-        if not jobs:
+        batch = self._take()
+        if batch is None:
             self._busy = False
             return
-        if self.executor is None:
-            self._run_inline(jobs)
+        if batch.rows <= self.inline_rows and all(job.inline for job in batch.jobs):
+            self._run_inline(batch)
             self._next()
         else:
-            self._running = self.loop.create_task(self._run_in_executor(jobs))
+            self._running = self.loop.create_task(self._run_in_executor(batch))
 
     def _next(self) -> None:
-        if self._queue:
+        if self._queue or self._big:
             self.loop.call_soon(self._flush)  # a tick, so jobs parsed in this one join
         else:
             self._busy = False
@@ -244,8 +287,41 @@ class Batcher:
             self._changed = now
         self._in_system += change
 
-    def _take(self) -> list[Job]:
-        """The next batch: queued jobs in order, skipping abandoned ones, up to the size."""
+    def _take(self) -> Batch | None:
+        """The next batch: small jobs and a big job's chunks take turns."""
+        if self._big and (self._big_turn or not self._queue):
+            self._big_turn = False
+            batch = self._take_chunk()
+            if batch is not None or not self._queue:
+                return batch
+        self._big_turn = True
+        jobs = self._take_jobs()
+        if jobs:
+            return Batch(jobs, sum(job.rows for job in jobs))
+        return self._take_chunk() if self._big else None
+
+    def _take_chunk(self) -> Batch | None:
+        """The next ``chunk_rows`` rows of the oldest big job still wanted."""
+        big = self._big
+        while big and big[0].future.done():  # cancelled: the client is gone
+            job = big.popleft()
+            self._rows -= job.rows - job.taken
+            self._track(self.clock.now(), -1)
+        if not big:
+            return None
+        job = big[0]
+        start = job.taken
+        stop = min(job.rows, start + self.chunk_rows)
+        job.taken = stop
+        if stop == job.rows:
+            big.popleft()
+        self._rows -= stop - start
+        if self.metrics is not None:
+            self.metrics.batch_taken(stop - start, self.clock.now() - job.enqueued, self._rows)
+        return Batch([job], stop - start, (start, stop))
+
+    def _take_jobs(self) -> list[Job]:
+        """Queued small jobs in order, skipping abandoned ones, up to the batch size."""
         jobs: list[Job] = []
         rows = 0
         queue = self._queue
@@ -270,61 +346,80 @@ class Batcher:
 
     # -- running ---------------------------------------------------------------------------
 
-    def _call(self, jobs: list[Job]) -> Any:
-        """One model call for ``jobs``; raises if it fails or answers the wrong count."""
-        data = jobs[0].data if len(jobs) == 1 else self.model.concat([j.data for j in jobs])
+    def _call(self, batch: Batch) -> Any:
+        """One model call for ``batch``; raises if it fails or answers the wrong count."""
+        jobs = batch.jobs
+        if batch.chunk is not None:
+            data = rows_of(jobs[0].data, *batch.chunk)
+        elif len(jobs) == 1:
+            data = jobs[0].data
+        else:
+            data = self.model.concat([j.data for j in jobs])
         results = self.model.predict(data)
-        if self.coalesce:
-            rows = sum(job.rows for job in jobs)
-            if len(results) != rows:
-                raise ModelError(
-                    f"the model returned {len(results)} results for {rows} rows; "
-                    "a batchable model must return one result per row, in order"
-                )
+        if (self.coalesce or batch.chunk is not None) and len(results) != batch.rows:
+            raise ModelError(
+                f"the model returned {len(results)} results for {batch.rows} rows; "
+                "a batchable model must return one result per row, in order"
+            )
         return results
 
-    def _run_inline(self, jobs: list[Job]) -> None:
+    def _run_inline(self, batch: Batch) -> None:
         started = self.clock.now()
         try:
-            results = self._call(jobs)
+            results = self._call(batch)
         except Exception as exc:
-            halves = self._failed(jobs, started, exc)
+            halves = self._failed(batch, started, exc)
         else:
-            halves = self._settled(jobs, started, results)
+            halves = self._settled(batch, started, results)
         for half in halves:
             self._run_inline(half)
 
-    async def _run_in_executor(self, jobs: list[Job]) -> None:
+    async def _run_in_executor(self, batch: Batch) -> None:
         try:
-            await self._call_in_executor(jobs)
+            await self._call_in_executor(batch)
         finally:
             self._running = None
             self._next()
 
-    async def _call_in_executor(self, jobs: list[Job]) -> None:
+    async def _call_in_executor(self, batch: Batch) -> None:
         started = self.clock.now()
         try:
-            results = await self.loop.run_in_executor(self.executor, self._call, jobs)
+            results = await self.loop.run_in_executor(self.executor, self._call, batch)
         except Exception as exc:
-            halves = self._failed(jobs, started, exc)
+            halves = self._failed(batch, started, exc)
         else:
-            halves = self._settled(jobs, started, results)
+            halves = self._settled(batch, started, results)
         for half in halves:
             await self._call_in_executor(half)
 
-    def _settled(self, jobs: list[Job], started: float, results: list[Any]) -> list[list[Job]]:
+    def _settled(self, batch: Batch, started: float, results: list[Any]) -> list[Batch]:
         self._call_seconds = self.clock.now() - started
-        self._settle(jobs, results)
+        if batch.chunk is not None:
+            self._settle_chunk(batch, results)
+        else:
+            self._settle(batch.jobs, results)
         return []
 
-    def _failed(self, jobs: list[Job], started: float, exc: Exception) -> list[list[Job]]:
+    def _failed(self, batch: Batch, started: float, exc: Exception) -> list[Batch]:
         """Fail a lone job; split a batch in two to retry, so the bad request fails alone."""
         self._call_seconds = self.clock.now() - started
+        jobs = batch.jobs
         if len(jobs) == 1:
             self._settle_error(jobs[0], exc)
             return []
         middle = len(jobs) // 2
-        return [jobs[:middle], jobs[middle:]]
+        return [Batch(half, sum(j.rows for j in half)) for half in (jobs[:middle], jobs[middle:])]
+
+    def _settle_chunk(self, batch: Batch, results: list[Any]) -> None:
+        """A big job's chunk answered: keep its results; the last chunk answers the job."""
+        job = batch.jobs[0]
+        job.parts.append(results)
+        assert batch.chunk is not None
+        if batch.chunk[1] == job.rows:
+            parts, job.parts = job.parts, []
+            if not job.future.done():
+                job.future.set_result([row for part in parts for row in part])
+            self._track(self.clock.now(), -1)
 
     def _settle(self, jobs: list[Job], results: Any) -> None:
         now = self.clock.now()
@@ -345,4 +440,10 @@ class Batcher:
     def _settle_error(self, job: Job, exc: Exception) -> None:
         if not job.future.done():
             job.future.set_exception(exc)
+        if job.taken and job.taken < job.rows:  # a big job that fails in a chunk: no more
+            with_rest = job.rows - job.taken
+            if job in self._big:
+                self._big.remove(job)
+                self._rows -= with_rest
+        job.parts = []
         self._track(self.clock.now(), -1)

@@ -17,12 +17,14 @@ import orjson
 
 from shipml.errors import ModelError, NotFound
 from shipml.scoring.azureml import AzureMLScorer, ScoreCall
+from shipml.serving.costs import LARGE_BODY_BYTES
 from shipml.serving.metrics import Metrics
 from shipml.serving.oip import OpenInference
-from shipml.serving.openapi import build_openapi
+from shipml.serving.openapi import Facts, build_openapi
 from shipml.serving.service import Service
 
 JSON = b"application/json"
+ENCODE_SLICE = 4096  # results per orjson call when writing a large answer
 BINARY = b"application/octet-stream"
 # The pages hold no inline script or style, so the policy can forbid both.
 CSP = (
@@ -80,17 +82,32 @@ class Route:
 
 def json_response(value: Any, status: int = 200) -> Response:
     try:
-        body = orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY)
+        if isinstance(value, list) and len(value) > ENCODE_SLICE:
+            # orjson holds Python's lock for a whole call: slices let the event loop in
+            parts = (
+                orjson.dumps(value[i : i + ENCODE_SLICE], option=orjson.OPT_SERIALIZE_NUMPY)
+                for i in range(0, len(value), ENCODE_SLICE)
+            )
+            body = b"[" + b",".join(part[1:-1] for part in parts) + b"]"
+        else:
+            body = orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY)
     except TypeError as exc:
         raise ModelError(f"the model's answer cannot be written as JSON: {exc}") from None
     return Response(status, body)
 
 
 class Endpoints:
-    def __init__(self, service: Service, metrics: Metrics, auth: bool) -> None:
+    def __init__(
+        self,
+        service: Service,
+        metrics: Metrics,
+        auth: bool,
+        cors: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.service = service
         self.metrics = metrics
         self.auth = auth
+        self.cors = cors  # whether CORS is on (AML_CORS_ORIGINS counts once a model is loaded)
         self.static = _load_static()
         self._openapi: bytes | None = None
         self.oip = OpenInference(service)
@@ -132,7 +149,11 @@ class Endpoints:
     async def predict(self, request: Request) -> Response:
         if isinstance(self.service.scorer, AzureMLScorer):  # run() decides what it takes
             return await self.score(request)
-        return json_response(await self.service.predict(request.body, request.request_id))
+        result = await self.service.predict(request.body, request.request_id)
+        if len(request.body) > LARGE_BODY_BYTES:
+            answer: Response = await self.service.off_loop(json_response, result)
+            return answer
+        return json_response(result)
 
     async def score(self, request: Request) -> Response:
         """``/score`` (and ``/predict`` of a score.py model): as Microsoft's server answers."""
@@ -157,7 +178,11 @@ class Endpoints:
         """``/swagger.json[?version=2|3|3.1]``, from the script's inference_schema decorators."""
         scorer = self.service.score_script()
         info = self.service.info()
-        query = dict(parse_qsl(request.scope.get("query_string", b"").decode("latin-1")))
+        query = dict(  # ?version= is a version, an empty one (as for Microsoft's server)
+            parse_qsl(
+                request.scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True
+            )
+        )
         document = scorer.swagger(query.get("version"), info["name"], str(info["version"]))
         return Response(200, json.dumps(document).encode())
 
@@ -176,7 +201,20 @@ class Endpoints:
 
     async def openapi(self, request: Request) -> Response:
         if self._openapi is None:
-            document = build_openapi(self.service.info(), self.service.example_output, self.auth)
+            service = self.service
+            scorer = service.scorer
+            facts = Facts(
+                service.info(),
+                service.example_output,
+                self.auth,
+                service.closed,
+                sorted(self.static),
+                cors=self.cors(),
+            )
+            if isinstance(scorer, AzureMLScorer):
+                facts.swagger_versions = scorer.swagger_versions()
+                facts.raw_script = scorer.raw
+            document = build_openapi(facts)
             self._openapi = orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY)
         return Response(200, self._openapi)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -78,6 +79,8 @@ class Metrics:
         self.in_flight_now = 0  # requests being answered by this process
         self._depth = 0  # the queue depth last written
         self._answered: dict[tuple[str, str, int], int] = {}
+        self._refused: dict[str, int] = {}
+        self.open_connections: Callable[[], int] | None = None  # the worker's, when serving
         self._timers: dict[str, Any] = {}
         self._ticker: asyncio.TimerHandle | None = None
         registry = self.registry
@@ -115,6 +118,18 @@ class Metrics:
             multiprocess_mode="livesum",
             registry=registry,
         )
+        self.refusals = Counter(
+            "shipml_http_refused",
+            "Connections refused or closed by the HTTP front's limits (docs/security.md)",
+            ["reason"],
+            registry=registry,
+        )
+        self.connections = Gauge(
+            "shipml_open_connections",
+            "HTTP connections open (sampled once a second)",
+            multiprocess_mode="livesum",
+            registry=registry,
+        )
         self.model_info = Gauge(
             "shipml_model_info",
             "The model being served (value 1)",
@@ -138,12 +153,21 @@ class Metrics:
             timer = self._timers[route] = self.latency.labels(route)
         timer.observe(seconds)
 
+    def refused(self, reason: str, count: int = 1) -> None:
+        """Connections the HTTP front refused (serving/front.py), written by :meth:`flush`."""
+        self._refused[reason] = self._refused.get(reason, 0) + count
+
     def flush(self) -> None:
         """Write the in-process counts out to the Prometheus values."""
         answered, self._answered = self._answered, {}
         for (route, method, status), count in answered.items():
             self.requests.labels(route, method, str(status)).inc(count)
+        refused, self._refused = self._refused, {}
+        for reason, count in refused.items():
+            self.refusals.labels(reason).inc(count)
         self.in_flight.set(self.in_flight_now)
+        if self.open_connections is not None:
+            self.connections.set(self.open_connections())
 
     def start(self, every: float = 1.0) -> None:
         """Flush every ``every`` seconds on the running loop until :meth:`stop`."""

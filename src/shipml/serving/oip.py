@@ -24,8 +24,10 @@ import orjson
 
 from shipml import __version__
 from shipml.errors import ModelError, NotFound, ShipmlError
+from shipml.serving.costs import LARGE_BODY_BYTES
 from shipml.serving.oip_request import (
     NUMBER_KINDS,
+    InferRequest,
     RequestedOutput,
     feature_columns,
     parse_infer,
@@ -91,26 +93,34 @@ class OpenInference:
         header_length: bytes | None,
         request_id: str,
     ) -> tuple[bytes, int | None]:
-        """The response body, and the length of its JSON part when binary data follows."""
+        """The response body, and the length of its JSON part when binary data follows.
+
+        A large body is parsed and its answer written on a thread (serving/costs.py)."""
         info = self._check(name, version)
-        request = parse_infer(body, header_length)
+        large = len(body) > LARGE_BODY_BYTES
         fields = self.service.input_fields()
-        if fields:
-            features = feature_columns(fields, request.inputs)
-            results = await self.service.predict_features(features, request_id)
+        if large:
+            request, inputs = await self.service.off_loop(_parse, body, header_length, fields)
         else:
-            payload = schemaless_payload(request.inputs)
+            request, inputs = _parse(body, header_length, fields)
+        if fields:
+            results = await self.service.predict_features(inputs, request_id, large)
+        else:
             results = await self.service.predict_payload(
-                payload, orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY), request_id
+                inputs, orjson.dumps(inputs, option=orjson.OPT_SERIALIZE_NUMPY), request_id
             )
-        chosen = select(result_tensors(results), request.outputs, request.binary_outputs)
         head: dict[str, Any] = {
             "model_name": info["name"],
             "model_version": str(info["version"]),
             # KServe's data model requires an id: the request's, else this request's X-Request-ID.
             "id": str(request.id) if request.id is not None else request_id,
         }
-        return encode(head, chosen)
+        if large:
+            answer: tuple[bytes, int | None] = await self.service.off_loop(
+                _answer, head, results, request
+            )
+            return answer
+        return _answer(head, results, request)
 
     def _check(self, name: str, version: str | None) -> dict[str, Any]:
         info = self.service.info()
@@ -122,6 +132,20 @@ class OpenInference:
                 f"version {info['version']}"
             )
         return info
+
+
+def _parse(
+    body: bytes, header_length: bytes | None, fields: dict[str, str]
+) -> tuple[InferRequest, Any]:
+    """The request, and its inputs as the model's features (or the payload, schemaless)."""
+    request = parse_infer(body, header_length)
+    if fields:
+        return request, feature_columns(fields, request.inputs)
+    return request, schemaless_payload(request.inputs)
+
+
+def _answer(head: dict[str, Any], results: Any, request: InferRequest) -> tuple[bytes, int | None]:
+    return encode(head, select(result_tensors(results), request.outputs, request.binary_outputs))
 
 
 def error_body(exc: ShipmlError) -> tuple[int, bytes]:
@@ -281,10 +305,13 @@ def output_metadata(schema: dict[str, Any] | None) -> list[dict[str, Any]]:
             items = SCHEMA_DATATYPES.get(spec.get("items", {}).get("type", ""), BYTES)
             outputs.append({"name": name, "datatype": items, "shape": [-1, spec["maxItems"]]})
         elif "enum" in spec:
-            datatype = datatype_of(np.asarray(spec["enum"])) if spec["enum"] else BYTES
+            values = [value for value in spec["enum"] if value is not None]  # null: no class
+            datatype = datatype_of(np.asarray(values)) if values else BYTES
             outputs.append({"name": name, "datatype": datatype or "FP64", "shape": [-1]})
         else:
-            datatype = SCHEMA_DATATYPES.get(spec.get("type", ""), BYTES)
+            kinds = spec.get("type", "")
+            kind = next((k for k in kinds if k != "null"), "") if isinstance(kinds, list) else kinds
+            datatype = SCHEMA_DATATYPES.get(kind, BYTES)
             outputs.append({"name": name, "datatype": datatype, "shape": [-1]})
     return outputs
 

@@ -153,6 +153,8 @@ def _outputs(value: Any) -> list[RequestedOutput] | None:
             raise TensorError(f"output {name!r}: shared memory is not supported")
         binary = parameters.get("binary_data")
         count = parameters.get("classification", 0)
+        if type(count) is float and count.is_integer():
+            count = int(count)  # JSON does not tell 3 from 3.0
         if type(count) is not int or count < 0:
             raise TensorError(f"output {name!r}: 'classification' must be a count of classes")
         wanted.append(RequestedOutput(name, binary if isinstance(binary, bool) else None, count))
@@ -267,12 +269,16 @@ def _column(kind: str, datatype: str, values: np.ndarray, where: str) -> np.ndar
             raise TensorError(f"{where} holds NaN or infinity (row {row})")
         if kind == "number":
             return values
+        if datatype in ("FP16", "FP32"):  # they round integers (and underflow fractions to 0)
+            raise TensorError(f"{where} must be integers: send INT64 (or FP64), not {datatype}")
         if dtype == "f":
             bad = np.flatnonzero(values != np.trunc(values))
             if len(bad):
                 raise TensorError(
                     f"{where} must be integers, got {values[bad[0]]!r} (row {int(bad[0])})"
                 )
+            if values.size and (values.min() <= -(2.0**63) or values.max() >= 2.0**63):
+                raise TensorError(f"{where}: a value is beyond INT64")
         if dtype == "u" and values.size and values.max() > _INT64_MAX:
             raise TensorError(f"{where}: a value is beyond INT64")
         return values.astype(np.int64)

@@ -1,15 +1,14 @@
 """The process model: gunicorn supervises uvicorn workers; each loads the model after fork.
 
-gunicorn restarts a worker that dies and drains on SIGTERM (stop accepting, finish
-in-flight requests within ``graceful_timeout``, exit); uvicorn with uvloop and
-httptools does the HTTP. The ASGI app is imported only inside the workers: the
-Prometheus client must see ``PROMETHEUS_MULTIPROC_DIR`` before it is first imported.
+The master binds the port itself (serving/listeners.py: one clear error if it cannot,
+and a queue that outlives any worker) and hands it to gunicorn, which forks the
+workers (serving/worker.py), restarts one that dies, and on SIGTERM tells each to
+drain within ``graceful_timeout``. The ASGI app is imported only inside the workers:
+the Prometheus client must see ``PROMETHEUS_MULTIPROC_DIR`` before it is first imported.
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib.util
 import logging
 import os
 import socket
@@ -19,67 +18,14 @@ from collections.abc import Callable
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
-from uvicorn_worker import UvicornWorker
 
-from shipml.errors import ProjectError
+from shipml.errors import ListenError, ProjectError
+from shipml.serving.listeners import ReadyBoard, bind_shared
 from shipml.serving.settings import ServeSettings
+from shipml.serving.worker import keepalive_seconds
 from shipml.store import LocalModel, Store, open_folder, parse_reference
 
 LOG_FORMAT = "%(asctime)s shipml[%(process)d] %(levelname)s %(message)s"
-
-
-def http_protocol() -> str:
-    """httptools with one write per response (serving/protocol.py), when installed."""
-    if importlib.util.find_spec("httptools") is None:
-        return "auto"
-    return "shipml.serving.protocol:CorkedHttpToolsProtocol"
-
-
-class Worker(UvicornWorker):  # type: ignore[misc]
-    """uvicorn with uvloop + httptools and no per-request access log (PEERS.md: it halves
-    throughput); requests are counted in ``/metrics`` instead."""
-
-    CONFIG_KWARGS = {
-        "loop": "auto",
-        "http": http_protocol(),
-        "access_log": False,
-        "server_header": False,
-    }
-    sockets: list[Any]  # gunicorn's listeners, set before run()
-
-    def run(self) -> None:
-        if self.cfg.reuse_port and self.cfg.workers > 1:
-            self.sockets = [own_listener(shared, self.cfg.backlog) for shared in self.sockets]
-        super().run()
-
-
-def own_listener(shared: Any, backlog: int) -> socket.socket:
-    """A listening socket of this worker's own, on the address of the shared one.
-
-    With one listening socket shared by all workers, whichever worker wakes first
-    accepts every connection in the queue: under a handful of keep-alive connections
-    (a load balancer, a client pool, wrk) one worker can end up with all of them while
-    the other idles (PEERS.md measured it; so did docs/performance.md). With one
-    ``SO_REUSEPORT`` socket per worker the kernel spreads new connections over the
-    workers by a hash of their addresses. The shared socket (bound by gunicorn, also
-    with ``SO_REUSEPORT``) is shut down so no connection waits in a queue nobody reads.
-    """
-    address = shared.getsockname()
-    sock = socket.socket(shared.family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind(address)
-    sock.listen(backlog)
-    sock.setblocking(False)
-    # This stops the listen for every process holding it; the first worker does it, the
-    # others get ENOTCONN.
-    with contextlib.suppress(OSError):
-        shared.sock.shutdown(socket.SHUT_RD)
-    return sock
-
-
-class AccessLogWorker(Worker):
-    CONFIG_KWARGS = {**Worker.CONFIG_KWARGS, "access_log": True}
 
 
 def model_source(settings: ServeSettings) -> Callable[[], LocalModel]:
@@ -135,26 +81,37 @@ def describe(settings: ServeSettings) -> str:
     return settings.model
 
 
+BACKLOG = 2048
+
+
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
-    def __init__(self, settings: ServeSettings) -> None:
+    """gunicorn's application: the settings, the bound port and the ready board (master)."""
+
+    def __init__(self, settings: ServeSettings, listener: socket.socket) -> None:
         self.settings = settings
+        self.board = ReadyBoard()
+        self._fd = listener.detach()  # gunicorn owns the descriptor from here on
         super().__init__()
 
     def load_config(self) -> None:
         s = self.settings
+        worker = "AccessLogWorker" if s.access_log else "Worker"
         options = {
-            "bind": [f"[{s.host}]:{s.port}" if ":" in s.host else f"{s.host}:{s.port}"],
+            "bind": [f"fd://{self._fd}"],
+            "backlog": BACKLOG,
             "workers": s.workers,
-            "worker_class": f"{__name__}.{'AccessLogWorker' if s.access_log else 'Worker'}",
+            "worker_class": f"shipml.serving.worker.{worker}",
             "timeout": s.timeout,
             "graceful_timeout": s.graceful_timeout,
-            "keepalive": s.keepalive,
-            "reuse_port": s.reuse_port and hasattr(socket, "SO_REUSEPORT"),
+            "keepalive": keepalive_seconds(s.keepalive),
+            # The master's socket is shared; the workers add their own (serving/worker.py).
+            "reuse_port": False,
             "accesslog": "-" if s.access_log else None,
             "errorlog": "-",
             "loglevel": "info",
             "proc_name": "shipml",
-            "child_exit": _child_exit,
+            "pre_fork": self._pre_fork,
+            "child_exit": self._child_exit,
             # gunicorn's control socket would write under $HOME: not on a read-only root.
             "control_socket_disable": True,
         }
@@ -164,20 +121,33 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
     def load(self) -> Any:
         return build_app(self.settings)
 
+    def _pre_fork(self, server: Any, worker: Any) -> None:
+        worker.shipml_slot = self.board.claim(worker)
 
-def _child_exit(server: Any, worker: Any) -> None:
-    from prometheus_client import multiprocess
+    def _child_exit(self, server: Any, worker: Any) -> None:
+        from prometheus_client import multiprocess
 
-    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+        self.board.release(getattr(worker, "shipml_slot", -1))
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
 
 def run_server(settings: ServeSettings) -> None:
-    """Serve until SIGTERM/SIGINT. Blocks."""
+    """Serve until SIGTERM/SIGINT. Blocks; raises ListenError if the port cannot be had."""
     if "prometheus_client" in sys.modules:  # would keep counting per process only
         raise RuntimeError("prometheus_client was imported before the server set it up")
+    reuse_port = settings.reuse_port and hasattr(socket, "SO_REUSEPORT")
+    listener = bind_shared(settings.host, settings.port, BACKLOG, reuse_port)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        _Gunicorn(settings).run()
+        _Gunicorn(settings, listener).run()
         return
-    with tempfile.TemporaryDirectory(prefix="shipml-metrics-") as folder:
+    try:
+        metrics = tempfile.TemporaryDirectory(prefix="shipml-metrics-")
+    except OSError as exc:  # a read-only or full /tmp: say so, not a traceback
+        listener.close()
+        raise ListenError(
+            f"cannot create the metrics folder in {tempfile.gettempdir()}: {exc.strerror}; "
+            "give the service a writable TMPDIR (an emptyDir on /tmp in Kubernetes)"
+        ) from None
+    with metrics as folder:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
-        _Gunicorn(settings).run()
+        _Gunicorn(settings, listener).run()

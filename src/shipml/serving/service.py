@@ -24,15 +24,13 @@ from shipml.errors import InvalidJSON, LoadFailed, ModelError, NotFound, NotRead
 from shipml.scoring import InputSchema, Prepared, Scorer, load_scorer
 from shipml.scoring.azureml import AzureMLScorer, ScoreAnswer, ScoreCall
 from shipml.serving.batching import Batcher
+from shipml.serving.contract import closed_fields
+from shipml.serving.costs import LARGE_BODY_BYTES, Cost, measure
 from shipml.serving.metrics import Metrics
 from shipml.serving.settings import ServeSettings
 from shipml.store import LocalModel, library_versions
 
 log = logging.getLogger("shipml")
-# A model call quicker than this runs on the event loop: a thread hop costs ~50 µs,
-# which on a small model is more than the model itself.
-INLINE_BELOW_SECONDS = 0.002
-WARM_UP_CALLS = 5
 RETRY_DELAYS = (1, 2, 5, 10, 30)
 WORKER_BOOT_ERROR = 3  # gunicorn stops the whole server when a worker exits with it
 
@@ -66,12 +64,20 @@ class Service:
         self.model: LocalModel | None = None
         self.scorer: Scorer | None = None
         self.ready = False
-        self.inline = False
+        self.inline = False  # a one-row call runs on the event loop (serving/costs.py)
+        self.cost = Cost(0.0)
+        self.closed: frozenset[str] = frozenset()  # text fields the model takes only as trained
         self.load_error: str | None = None
         self.load_failure: LoadFailed | None = None  # final: the model's own code failed
+        self.attempt = 0  # load attempts so far (the one running included)
+        self.attempt_started = 0.0  # time.monotonic() when the current attempt began
+        self.retry_at: float | None = None  # when the next attempt starts, after a failure
+        self._loaded: asyncio.Event | None = None
         self.example_output: Any = None
         self.runtime = library_versions()  # what this process runs, beside what it was trained with
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shipml-model")
+        # large bodies are parsed and their answers written here, off the event loop
+        self._large = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shipml-large")
         self._loader: asyncio.Task[None] | None = None
         self._batcher: Batcher | None = None
         self._info: dict[str, Any] | None = None
@@ -81,7 +87,16 @@ class Service:
 
     def start(self) -> None:
         """Begin loading in the background; ``/health/ready`` turns 200 when done."""
+        self._loaded = asyncio.Event()
         self._loader = asyncio.get_running_loop().create_task(self._load_with_retries())
+
+    async def wait_ready(self) -> None:
+        """Return once the model is loaded and warmed (never, if loading fails for good)."""
+        if self.ready:
+            return
+        if self._loaded is None:
+            self._loaded = asyncio.Event()
+        await self._loaded.wait()
 
     def load_now(self) -> None:
         """Load synchronously, raising the first error (for the command line)."""
@@ -93,16 +108,17 @@ class Service:
         if self._batcher is not None:
             await self._batcher.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._large.shutdown(wait=False, cancel_futures=True)
 
     async def _load_with_retries(self) -> None:
         loop = asyncio.get_running_loop()
-        attempt = 0
         while True:
-            attempt += 1
+            self.attempt += 1
+            attempt = self.attempt
+            self.attempt_started, self.retry_at = time.monotonic(), None
             log.info("loading %s (attempt %d)", self.description, attempt)
             try:
                 await loop.run_in_executor(self._executor, self._load)
-                return
             except LoadFailed as exc:  # the same code would fail the same way: no retry
                 self._failed_for_good(exc)
                 return
@@ -110,10 +126,15 @@ class Service:
                 delay = RETRY_DELAYS[min(attempt - 1, len(RETRY_DELAYS) - 1)]
                 reason = exc.message if isinstance(exc, ShipmlError) else repr(exc)
                 self.load_error = reason
+                self.retry_at = time.monotonic() + delay
                 log.error(
                     "model not loaded (attempt %d): %s; retrying in %ds", attempt, reason, delay
                 )
                 await asyncio.sleep(delay)
+            else:
+                if self._loaded is not None:
+                    self._loaded.set()
+                return
 
     def _failed_for_good(self, exc: LoadFailed) -> None:
         """Log the model code's first error in full, once, and stay alive but not ready.
@@ -140,9 +161,10 @@ class Service:
         model = self._source()
         self.runtime = library_versions(model.manifest.libraries)
         scorer = load_scorer(model)
-        warm, self.example_output = self._warm_up(scorer, model)
+        cost, self.example_output = measure(scorer, model)
+        self.closed = closed_fields(scorer, model.manifest.example, model.manifest.input_schema)
         self.model, self.scorer = model, scorer
-        self.inline = warm < INLINE_BELOW_SECONDS
+        self.cost, self.inline = cost, cost.inline
         self._batcher = None
         self._info = None
         self._fields = None
@@ -156,32 +178,8 @@ class Service:
             manifest.ref,
             model.digest[:19],
             time.perf_counter() - started,
-            warm * 1000,
+            cost.call * 1000,
         )
-
-    @staticmethod
-    def _warm_up(scorer: Scorer, model: LocalModel) -> tuple[float, Any]:
-        """Score the example (the first call pays one-off costs), then time a few more.
-
-        The fastest of those is the model's cost: one timed call on a busy machine can
-        read 2-3 times slower and send a fast model off the event loop. Returns the time
-        and the example's answer (shown in the OpenAPI document).
-        """
-        example = model.manifest.example
-        if example is None:
-            return INLINE_BELOW_SECONDS, None  # unknown cost: keep it off the event loop
-        prepared = scorer.prepare(example, orjson.dumps(example))
-        output = scorer.predict(prepared.data)
-        fastest = float("inf")
-        for _ in range(WARM_UP_CALLS):
-            started = time.perf_counter()
-            output = scorer.predict(prepared.data)
-            fastest = min(fastest, time.perf_counter() - started)
-            if fastest > INLINE_BELOW_SECONDS * 10:
-                break  # clearly slow: no need to spend more start-up time on it
-        if isinstance(scorer, AzureMLScorer):
-            output = scorer.jsonable(output)
-        return fastest, output[0] if scorer.batchable else output
 
     # -- requests --------------------------------------------------------------------------
 
@@ -189,8 +187,32 @@ class Service:
         if not self.ready or self.scorer is None:
             if self.load_failure is not None:
                 raise self.load_failure
-            raise NotReady("the model is still loading; retry in a moment")
+            raise self.not_ready()
         return self.scorer
+
+    def not_ready(self) -> NotReady:
+        """Why the model is not loaded yet: the attempt running, or the last one's error."""
+        now = time.monotonic()
+        if self.load_error is not None and self.retry_at is not None:
+            wait = max(0.0, self.retry_at - now)
+            return NotReady(
+                f"the model is not loaded: attempt {self.attempt} failed: {self.load_error}; "
+                f"attempt {self.attempt + 1} starts in {wait:.0f} s",
+                {"state": "retrying", "attempt": self.attempt, "reason": self.load_error},
+            )
+        detail: dict[str, object] = {"state": "loading", "attempt": max(1, self.attempt)}
+        since = f", for {now - self.attempt_started:.0f} s" if self.attempt else ""
+        if self.load_error is not None:
+            detail["reason"] = self.load_error
+            return NotReady(
+                f"the model is loading (attempt {self.attempt}{since}); the last attempt "
+                f"failed: {self.load_error}",
+                detail,
+            )
+        return NotReady(
+            f"the model is loading (attempt {max(1, self.attempt)}{since}); retry in a moment",
+            detail,
+        )
 
     def score_script(self) -> AzureMLScorer:
         """The loaded ``score.py`` scorer, for the Azure ML routes (404 for other models)."""
@@ -207,10 +229,11 @@ class Service:
         scorer = self.score_script()
         if call.method == "OPTIONS" and not scorer.raw:
             return ScoreAnswer(200, b"", "text/html; charset=utf-8")  # Microsoft's answer
-        prepared = scorer.parse(call)
-        output = await self._submit(scorer, prepared.data, request_id)
+        large = len(call.body) > LARGE_BODY_BYTES
+        prepared = await self.off_loop(scorer.parse, call) if large else scorer.parse(call)
+        output = await self._submit(scorer, prepared.data, request_id, inline=not large)
         try:
-            if self.inline:
+            if self.inline and not large:
                 return scorer.answer(output)
             # A returned response may stream from the script's own generator: off the loop.
             loop = asyncio.get_running_loop()
@@ -224,21 +247,35 @@ class Service:
                 f"has the details under request id {request_id}"
             ) from None
 
+    async def off_loop(self, function: Callable[..., Any], *args: Any) -> Any:
+        """``function(*args)`` on the thread for large requests (serving/costs.py)."""
+        return await asyncio.get_running_loop().run_in_executor(self._large, function, *args)
+
     async def predict(self, body: bytes, request_id: str) -> Any:
         """Parse, validate and score one ``/predict`` body; returns the JSON-able answer."""
-        self._require()
+        scorer = self._require()
+        if len(body) > LARGE_BODY_BYTES:
+            prepared = await self.off_loop(self._parse, scorer, body)
+            return await self._score(scorer, prepared, request_id, inline=False)
+        return await self._score(scorer, self._parse(scorer, body), request_id)
+
+    @staticmethod
+    def _parse(scorer: Scorer, body: bytes) -> Prepared:
         try:
             payload = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise InvalidJSON(f"the body is not valid JSON: {exc}") from None
-        return await self.predict_payload(payload, body, request_id)
+        return scorer.prepare(payload, body)
 
     async def predict_payload(self, payload: Any, body: bytes, request_id: str) -> Any:
         scorer = self._require()
+        if len(body) > LARGE_BODY_BYTES:
+            prepared = await self.off_loop(scorer.prepare, payload, body)
+            return await self._score(scorer, prepared, request_id, inline=False)
         return await self._score(scorer, scorer.prepare(payload, body), request_id)
 
     async def predict_features(
-        self, features: np.ndarray | list[np.ndarray], request_id: str
+        self, features: np.ndarray | list[np.ndarray], request_id: str, large: bool = False
     ) -> Any:
         """Score rows whose features were parsed and checked elsewhere (the Open Inference
         Protocol face reads tensors itself): an ``[N, F]`` matrix of numbers, or one array
@@ -248,6 +285,9 @@ class Service:
         scorer = self._require()
         prepare_table = getattr(scorer, "prepare_table", None)
         if prepare_table is not None:
+            if large:
+                prepared = await self.off_loop(prepare_table, features)
+                return await self._score(scorer, prepared, request_id, inline=False)
             return await self._score(scorer, prepare_table(features), request_id)
         columns = list(features.T) if isinstance(features, np.ndarray) else features
         names = list(self.input_fields())
@@ -257,19 +297,23 @@ class Service:
         ]
         return await self.predict_payload(records, orjson.dumps(records), request_id)
 
-    async def _score(self, scorer: Scorer, prepared: Prepared, request_id: str) -> Any:
+    async def _score(
+        self, scorer: Scorer, prepared: Prepared, request_id: str, inline: bool = True
+    ) -> Any:
         if prepared.count == 0 and scorer.batchable:
             return []
-        result = await self._submit(scorer, prepared.data, request_id, prepared.count)
+        result = await self._submit(scorer, prepared.data, request_id, prepared.count, inline)
         if scorer.batchable and prepared.single:
             return result[0]
         if isinstance(scorer, AzureMLScorer):
             return scorer.jsonable(result)
         return result
 
-    async def _submit(self, scorer: Scorer, data: Any, request_id: str, rows: int = 1) -> Any:
+    async def _submit(
+        self, scorer: Scorer, data: Any, request_id: str, rows: int = 1, inline: bool = True
+    ) -> Any:
         try:
-            return await self._batcher_for(scorer).submit(data, rows, request_id)
+            return await self._batcher_for(scorer).submit(data, rows, request_id, inline)
         except ShipmlError:
             raise
         except Exception as exc:
@@ -290,7 +334,9 @@ class Service:
                 max_batch_size=settings.max_batch_size,
                 max_latency=settings.max_latency_ms / 1000,
                 max_queue=settings.max_queue,
-                executor=None if self.inline else self._executor,
+                executor=self._executor,
+                inline_rows=self.cost.inline_rows if scorer.batchable else int(self.inline),
+                chunk_rows=self.cost.chunk_rows if scorer.batchable else 0,
                 metrics=self.metrics,
             )
         return batcher

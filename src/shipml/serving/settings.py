@@ -8,11 +8,14 @@ environment alone.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from shipml.errors import ProjectError
+
+CORS_ORIGIN = re.compile(r"^[a-z][a-z0-9+.-]*://[^/?#\s]+$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -25,7 +28,18 @@ class ServeSettings:
     max_body_bytes: int = 1_048_576
     timeout: int = 60  # seconds a worker may spend silent before it is restarted
     graceful_timeout: int = 20  # seconds to drain in-flight requests on SIGTERM
-    keepalive: int = 5
+    # The HTTP front's limits (serving/front.py, docs/security.md): a client that sends
+    # more, or more slowly, is answered 431 or 408 and disconnected.
+    keepalive: float = 5  # seconds an idle keep-alive connection stays open
+    max_header_bytes: int = 16_384  # request line and headers together; 431 beyond
+    max_headers: int = 100  # header fields per request; 431 beyond
+    header_timeout: float = 10  # seconds to receive a request's line and headers; 408
+    body_timeout: float = 30  # seconds to receive a body once its headers are in; 408
+    # Open connections per worker; fewer when the descriptor limit (ulimit -n) is lower.
+    # Past it the longest-idle or slowest connections make room, else the new one is 503.
+    max_connections: int = 1000
+    # Origins a browser page may call the service from (CORS); empty: none, "*": any.
+    cors_origins: tuple[str, ...] = ()
     access_log: bool = False  # one log line per request costs ~60 µs; metrics count instead
     # Adaptive micro-batching (serving/batching.py): concurrent requests for a batchable
     # model share one model call of at most max_batch_size rows. A lone request never
@@ -69,12 +83,31 @@ def load_settings(project_serve: dict[str, Any] | None = None, **flags: Any) -> 
 
 def check_settings(settings: ServeSettings) -> ServeSettings:
     """Refuse values that cannot work, naming the setting and its variable."""
-    least_of = {"workers": 1, "max_batch_size": 1, "max_queue": 1, "max_latency_ms": 0}
+    least_of: dict[str, float] = {
+        "workers": 1,
+        "max_batch_size": 1,
+        "max_queue": 1,
+        "max_latency_ms": 0,
+        "max_header_bytes": 1024,
+        "max_headers": 8,
+        "header_timeout": 0.5,
+        "body_timeout": 0.5,
+        "keepalive": 0.5,
+        "max_connections": 8,
+        "graceful_timeout": 1,
+    }
     for name, least in least_of.items():
         if getattr(settings, name) < least:
             raise ProjectError(
                 f"serve setting {name} (SHIPML_{name.upper()}) must be at least {least}, "
                 f"got {getattr(settings, name)}"
+            )
+    for origin in settings.cors_origins:
+        if origin != "*" and not CORS_ORIGIN.match(origin):
+            raise ProjectError(
+                f"serve setting cors_origins (SHIPML_CORS_ORIGINS): {origin!r} is not an "
+                "origin; write scheme://host[:port] with no path, e.g. https://app.example.com, "
+                "or * for any origin"
             )
     return settings
 
@@ -121,6 +154,9 @@ def _convert(key: str, value: Any, kind: Any) -> Any:
             raise ValueError(word)
         if "Path" in kind:
             return Path(value)
+        if "tuple" in kind:  # a list in shipml.yaml, comma-separated in a variable
+            items = value if isinstance(value, list | tuple) else str(value).split(",")
+            return tuple(str(item).strip().rstrip("/") for item in items if str(item).strip())
     except (TypeError, ValueError):
         what = {"float": "a number", "bool": "true or false"}.get(kind, "a whole number")
         raise ProjectError(f"{key} must be {what}, got {value!r}") from None

@@ -98,7 +98,11 @@ def from_json(name: str, datatype: str, shape: tuple[int, ...], data: Any) -> np
         return _shaped(name, array, shape)
     try:
         raw = np.asarray(data)
-    except (ValueError, TypeError):
+        if raw.dtype.kind == "O" and NUMERIC[datatype].kind == "f":
+            flat = _flatten(data)
+            if all(type(value) in (int, float) for value in flat):  # integers beyond 64 bits
+                raw = np.asarray(data, dtype=np.float64)
+    except (ValueError, TypeError, OverflowError):
         raise TensorError(
             f"input {name!r}: 'data' is not a regular array of numbers (rows of unequal length?)"
         ) from None
@@ -109,7 +113,37 @@ def from_json(name: str, datatype: str, shape: tuple[int, ...], data: Any) -> np
         raise TensorError(
             f"input {name!r} is {datatype}: its data must be {wanted}, got {_dtype_kind(kind)}"
         )
+    if kind != "b" and raw.size:
+        flat = _flatten(data)
+        if any(type(value) is bool for value in flat):  # numpy would read true as 1
+            raise TensorError(
+                f"input {name!r} is {datatype}: its data must be numbers, not true/false"
+            )
+        if dtype.kind in "iu" and kind == "f":  # integers and floats: keep the integers exact
+            raw = _exact_integers(name, datatype, flat).reshape(raw.shape)
     return _shaped(name, fit(name, datatype, raw), shape)
+
+
+def _exact_integers(name: str, datatype: str, values: list[Any]) -> np.ndarray:
+    """Integer data that came with floats (``[1.0, 18446744073709551614]``): numpy would
+    make all of it floats and round the large integers; here each value is checked as it
+    was sent. A float beyond 2**53 may be an integer rounded by the JSON parser (-2**63 - 1
+    parses as the float -2**63): only what is strictly inside the range is sure."""
+    info = np.iinfo(NUMERIC[datatype])
+    exact: list[int] = []
+    for value in values:
+        if type(value) is float:
+            if not (math.isfinite(value) and value.is_integer()):
+                raise TensorError(f"input {name!r} is {datatype}: its data holds non-integers")
+            if abs(value) > 2**53 and not info.min < value < info.max:
+                exact.append(info.max + 1)  # outside, whichever way it was rounded
+                continue
+        exact.append(int(value))
+    if min(exact) < info.min or max(exact) > info.max:
+        raise TensorError(
+            f"input {name!r}: a value is outside the range of {datatype} ({info.min} to {info.max})"
+        )
+    return np.array(exact, dtype=NUMERIC[datatype])
 
 
 def fit(name: str, datatype: str, raw: np.ndarray) -> np.ndarray:

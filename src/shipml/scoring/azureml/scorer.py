@@ -29,7 +29,7 @@ from shipml.scoring.azureml import raw, runtime
 from shipml.scoring.azureml.answers import ScoreAnswer, answer
 from shipml.scoring.azureml.inputs import REQUEST_HEADERS, ObjectInput, ScoreCall, analyse_run
 from shipml.scoring.azureml.script_check import check_script
-from shipml.scoring.azureml.swagger import swagger, user_documents
+from shipml.scoring.azureml.swagger import VERSIONS, supported_versions, swagger, user_documents
 from shipml.scoring.base import Prepared, split_payload
 from shipml.scoring.schema import InputSchema
 from shipml.store.manifest import Manifest
@@ -149,6 +149,11 @@ class AzureMLScorer:
             except ValueError:
                 pass
         return written.body.decode("utf-8", "replace")
+
+    def swagger_versions(self) -> list[str]:
+        """The ``?version=`` values /swagger.json answers for this script."""
+        supported = supported_versions(self._run)
+        return [alias for major in supported for alias in VERSIONS[major]]
 
     def swagger(self, version: str | None, title: str, service_version: str) -> dict[str, Any]:
         schemas = self.decorated_schemas or (None, None)
