@@ -21,6 +21,7 @@ import orjson
 
 from shipml import __version__
 from shipml.errors import InvalidJSON, LoadFailed, ModelError, NotFound, NotReady, ShipmlError
+from shipml.monitoring.recorder import BODY, RECORDS, TABLE, Monitor, monitor_for
 from shipml.scoring import InputSchema, Prepared, Scorer, load_scorer
 from shipml.scoring.azureml import AzureMLScorer, ScoreAnswer, ScoreCall
 from shipml.serving.batching import Batcher
@@ -76,6 +77,7 @@ class Service:
         self._batcher: Batcher | None = None
         self._info: dict[str, Any] | None = None
         self._fields: dict[str, str] | None = None
+        self.monitor: Monitor | None = None  # payload logging (settings.monitor)
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -92,6 +94,8 @@ class Service:
             self._loader.cancel()
         if self._batcher is not None:
             await self._batcher.close()
+        if self.monitor is not None:
+            await self.monitor.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def _load_with_retries(self) -> None:
@@ -141,6 +145,8 @@ class Service:
         self.runtime = library_versions(model.manifest.libraries)
         scorer = load_scorer(model)
         warm, self.example_output = self._warm_up(scorer, model)
+        if self.monitor is None:
+            self.monitor = monitor_for(self.settings, model, scorer, self.metrics.registry)
         self.model, self.scorer = model, scorer
         self.inline = warm < INLINE_BELOW_SECONDS
         self._batcher = None
@@ -208,13 +214,20 @@ class Service:
         if call.method == "OPTIONS" and not scorer.raw:
             return ScoreAnswer(200, b"", "text/html; charset=utf-8")  # Microsoft's answer
         prepared = scorer.parse(call)
+        monitor = self.monitor
+        started = monitor.sampled() if monitor is not None else None
         output = await self._submit(scorer, prepared.data, request_id)
         try:
             if self.inline:
-                return scorer.answer(output)
-            # A returned response may stream from the script's own generator: off the loop.
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._executor, scorer.answer, output)
+                answer = scorer.answer(output)
+            else:
+                # A returned response may stream from the script's own generator: off the loop.
+                loop = asyncio.get_running_loop()
+                answer = await loop.run_in_executor(self._executor, scorer.answer, output)
+            if started is not None and monitor is not None:
+                given = (call.body, answer.status, answer.content_type, answer.body)
+                monitor.record(BODY, request_id, started, given, None)
+            return answer
         except ShipmlError:
             raise
         except Exception as exc:
@@ -235,7 +248,7 @@ class Service:
 
     async def predict_payload(self, payload: Any, body: bytes, request_id: str) -> Any:
         scorer = self._require()
-        return await self._score(scorer, scorer.prepare(payload, body), request_id)
+        return await self._score(scorer, scorer.prepare(payload, body), request_id, payload)
 
     async def predict_features(
         self, features: np.ndarray | list[np.ndarray], request_id: str
@@ -248,7 +261,7 @@ class Service:
         scorer = self._require()
         prepare_table = getattr(scorer, "prepare_table", None)
         if prepare_table is not None:
-            return await self._score(scorer, prepare_table(features), request_id)
+            return await self._score(scorer, prepare_table(features), request_id, features, TABLE)
         columns = list(features.T) if isinstance(features, np.ndarray) else features
         names = list(self.input_fields())
         records = [
@@ -257,14 +270,27 @@ class Service:
         ]
         return await self.predict_payload(records, orjson.dumps(records), request_id)
 
-    async def _score(self, scorer: Scorer, prepared: Prepared, request_id: str) -> Any:
+    async def _score(
+        self,
+        scorer: Scorer,
+        prepared: Prepared,
+        request_id: str,
+        given: Any = None,
+        kind: str = RECORDS,
+    ) -> Any:
+        """Score one request; every ``/predict`` and ``/v2`` answer passes here, and a
+        sampled one is handed to the monitor (``given``: the request's input)."""
         if prepared.count == 0 and scorer.batchable:
             return []
+        monitor = self.monitor
+        started = monitor.sampled() if monitor is not None else None
         result = await self._submit(scorer, prepared.data, request_id, prepared.count)
         if scorer.batchable and prepared.single:
-            return result[0]
-        if isinstance(scorer, AzureMLScorer):
-            return scorer.jsonable(result)
+            result = result[0]
+        elif isinstance(scorer, AzureMLScorer):
+            result = scorer.jsonable(result)
+        if started is not None and monitor is not None:
+            monitor.record(kind, request_id, started, given, result)
         return result
 
     async def _submit(self, scorer: Scorer, data: Any, request_id: str, rows: int = 1) -> Any:

@@ -40,6 +40,16 @@ class ServeSettings:
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     cache_dir: Path | None = None
     model_dir: Path | None = None  # a baked-in model folder (images); overrides ``model``
+    # Model monitoring (docs/monitoring.md): off, nothing is sampled and nothing costs.
+    # On, a share of answered requests is logged into the store by a background task of
+    # each worker (never a write on the request path) and feeds the live signals.
+    monitor: bool = False
+    monitor_sample_rate: float = 1.0  # share of requests logged; 0: live signals only
+    monitor_interval: float = 60.0  # seconds per file and worker
+    monitor_max_records: int = 100_000  # held per worker; past it records are dropped
+    monitor_store: str | None = None  # default: the store the model comes from
+    monitor_redact: tuple[str, ...] = ()  # fields never written
+    monitor_hash: tuple[str, ...] = ()  # fields written as a (keyed) sha256
 
     def with_overrides(self, **values: Any) -> ServeSettings:
         """A copy with the given (non-None) values replaced."""
@@ -69,13 +79,25 @@ def load_settings(project_serve: dict[str, Any] | None = None, **flags: Any) -> 
 
 def check_settings(settings: ServeSettings) -> ServeSettings:
     """Refuse values that cannot work, naming the setting and its variable."""
-    least_of = {"workers": 1, "max_batch_size": 1, "max_queue": 1, "max_latency_ms": 0}
+    least_of = {
+        "workers": 1,
+        "max_batch_size": 1,
+        "max_queue": 1,
+        "max_latency_ms": 0,
+        "monitor_interval": 0.1,
+        "monitor_max_records": 1,
+    }
     for name, least in least_of.items():
         if getattr(settings, name) < least:
             raise ProjectError(
                 f"serve setting {name} (SHIPML_{name.upper()}) must be at least {least}, "
                 f"got {getattr(settings, name)}"
             )
+    if not 0 < settings.monitor_sample_rate <= 1:
+        raise ProjectError(
+            "serve setting monitor_sample_rate (SHIPML_MONITOR_SAMPLE_RATE) is the share of "
+            f"requests logged, above 0 and at most 1, got {settings.monitor_sample_rate}"
+        )
     return settings
 
 
@@ -105,6 +127,9 @@ def read_api_keys() -> tuple[str, ...]:
 
 def _convert(key: str, value: Any, kind: Any) -> Any:
     kind = str(kind)
+    if kind.startswith("tuple"):  # names: a YAML list, or comma-separated in a variable
+        items = value if isinstance(value, list | tuple) else str(value).split(",")
+        return tuple(str(item).strip() for item in items if str(item).strip())
     try:
         if kind == "int":
             return int(value)
