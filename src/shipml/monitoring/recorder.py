@@ -152,6 +152,7 @@ class Monitor:
             self._add(pending[start : start + SLICE], offset)
             if cooperative:
                 await asyncio.sleep(0)  # let requests through between slices
+        self.live.flush()
 
     def _add(self, captured: list[Captured], offset: float) -> None:
         encoded: list[bytes] = []

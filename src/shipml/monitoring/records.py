@@ -72,8 +72,8 @@ class Lines:
         second = int(wall)
         if second != self._second:
             self._second = second
-            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        return f"{self._stamp}.{int((wall - second) * 1000):03d}Z"
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second))
+        return f"{self._stamp}{int((wall - second) * 1000):03d}Z"
 
     def build(
         self, captured: Captured, offset: float
@@ -88,7 +88,7 @@ class Lines:
             "model": identity.name,
             "version": identity.version,
             "digest": identity.digest,
-            "latency_ms": round((ended - started) * 1000, 3),
+            "latency_ms": int((ended - started) * 1_000_000) / 1000,
         }
         if kind == BODY:
             body, status, content_type, answer_body = given
