@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 
 from shipml.errors import ShipmlError
+from shipml.store import Store
 from shipml.store.commands import StoreOption, open_store
 from shipml.store.reference import parse_reference
 
@@ -47,6 +48,15 @@ def report_command(
         ),
     ] = None,
     store: StoreOption = None,
+    log_store: Annotated[
+        str | None,
+        typer.Option(
+            "--monitor-store",
+            help="Where the payload log is, when the service wrote it elsewhere "
+            "(SHIPML_MONITOR_STORE); default: the model's store.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Compare the logged requests of a version with its training data; write a report."""
     missing = [n for n in ("scipy", "matplotlib") if importlib.util.find_spec(n) is None]
@@ -62,7 +72,8 @@ def report_command(
     ref = parse_reference(model)
     version = target.resolve(ref)
     manifest, digest = target.manifest(ref.name, version)
-    report = build(target, manifest, digest, span)
+    log = Store(log_store) if log_store else target
+    report = build(target, manifest, digest, span, log)
     _write(out, html.render(report).encode())
     if json_out is not None:
         _write(json_out, orjson.dumps(report, option=orjson.OPT_INDENT_2))

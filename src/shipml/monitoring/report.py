@@ -34,9 +34,14 @@ from shipml.store.manifest import Manifest
 HASHED = "sha256:"
 
 
-def build(store: Store, manifest: Manifest, digest: str, span: Window) -> dict[str, Any]:
+def build(
+    store: Store, manifest: Manifest, digest: str, span: Window, log: Store | None = None
+) -> dict[str, Any]:
+    """The report of ``manifest``'s version (from ``store``) for ``span``; the payload
+    log is read from ``log`` (default: the same store)."""
     reference, note = load_reference(store, manifest)
-    live = reading.read(store.backend, manifest.name, manifest.version, span)
+    log = log or store
+    live = reading.read(log.backend, manifest.name, manifest.version, span)
     inputs = [row[1] for row in live.rows if isinstance(row[1], dict)]
     features = compare_features(reference, inputs) if reference else []
     features.sort(key=lambda f: (f.get("drift") or {}).get("psi", -1.0), reverse=True)
@@ -55,6 +60,7 @@ def build(store: Store, manifest: Manifest, digest: str, span: Window) -> dict[s
             "created": manifest.created,
         },
         "store": store.url,
+        "log_store": log.url,
         "window": {"from": span.stamps()[0], "to": span.stamps()[1]},
         "thresholds": {"watch": drift.WATCH, "drift": drift.DRIFT, "p_value": drift.P_VALUE},
         "summary": {
