@@ -45,6 +45,7 @@ from shipml.serving.settings import ServeSettings
 from shipml.store.backend import Backend, open_backend
 from shipml.store.cache import LocalModel
 from shipml.store.paths import monitoring_key, part_key
+from shipml.store.reference import parse_reference
 
 log = logging.getLogger("shipml")
 TICK_SECONDS = 1.0
@@ -259,6 +260,13 @@ def monitor_for(
     and every logged request is dropped and counted, as when the store is down.
     """
     if not settings.monitor:
+        return None
+    if settings.model and not settings.model_dir and parse_reference(settings.model).path:
+        log.error(
+            "monitoring is on but %s is a model file, not a version of a store: serve it "
+            "by name (shipml.save_model, then shipml serve NAME) to log its requests",
+            settings.model,
+        )
         return None
     manifest = model.manifest
     identity = Identity(manifest.name, manifest.version, model.digest)
