@@ -24,6 +24,7 @@ monitor_app = typer.Typer(
 )
 console = Console(soft_wrap=True, highlight=False)
 DRIFT_EXIT = 3  # --fail-on-drift: distinct from 1, an error
+DASHBOARD = "grafana-dashboard.json"
 
 
 @monitor_app.command("report")
@@ -106,3 +107,12 @@ def _write(path: Path, data: bytes) -> None:
         path.write_bytes(data)
     except OSError as exc:
         raise ShipmlError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+@monitor_app.command("dashboard")
+def dashboard_command() -> None:
+    """Print the Grafana dashboard of the live signals (import it in Grafana)."""
+    from importlib import resources
+
+    text = (resources.files("shipml.monitoring") / DASHBOARD).read_text()
+    typer.echo(text, nl=False)
