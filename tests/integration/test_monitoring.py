@@ -35,7 +35,11 @@ AZURITE_PORT = os.environ.get("SHIPML_TEST_AZURITE_PORT", "10000")
 AZURITE_KEY = (  # Azurite's published development account: a well-known key, not a secret
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 )
-MONITOR = {"SHIPML_MONITOR": "true", "SHIPML_MONITOR_INTERVAL": "1"}
+MONITOR = {
+    "SHIPML_MONITOR": "true",
+    "SHIPML_MONITOR_INTERVAL": "1",
+    "SHIPML_MONITOR_SAMPLE_RATE": "1",  # every request: the counts below are exact
+}
 IRIS_REQUESTS = 400
 TEXT_REQUESTS = 240
 

@@ -99,12 +99,14 @@ class Lines:
             line["status"] = status
         else:
             inputs = self.records(given) if kind == RECORDS else self.table(given)
-            outputs = answer if isinstance(answer, list) else [answer]
+            outputs = answer if type(answer) is list else [answer]
         line["inputs"] = self.clean(inputs) if inputs is not None else None
         line["outputs"] = self.clean(outputs) if outputs is not None else None
         return line, inputs, outputs
 
     def records(self, payload: Any) -> list[Any]:
+        if type(payload) is dict and "inputs" not in payload:  # one record: most requests
+            return [payload]
         try:
             items, _, rows = split_payload(payload)
         except ShipmlError:
