@@ -6,8 +6,8 @@ the training sample and the live values, and a significance test:
 - numbers: PSI over the ten deciles of the training values (the outer bins open-ended,
   so live values beyond the training range land in the first or last bin), and the
   two-sample Kolmogorov-Smirnov test (``scipy.stats.ks_2samp``);
-- categories: PSI over the training categories plus one bin for values never seen in
-  training, and the chi-square test of the two count tables
+- categories: PSI over the training categories plus one bin for missing values and one
+  for values never seen in training, and the chi-square test of the two count tables
   (``scipy.stats.chi2_contingency``).
 
 PSI = sum over bins of (live share - training share) * ln(live share / training share),
@@ -36,6 +36,7 @@ DRIFT = 0.2
 P_VALUE = 0.01
 MIN_LIVE = 30  # fewer live values: too few to judge (shown, not flagged)
 UNSEEN = "(unseen)"
+MISSING = "(missing)"
 
 
 @dataclass
@@ -133,9 +134,12 @@ def categorical(training: Sequence[Any], live: Sequence[Any], known: Sequence[An
 
     ref_counts = Counter(_key(v) for v in training)
     categories = list(dict.fromkeys([_key(v) for v in known] + list(ref_counts)))
+    if MISSING not in categories:
+        categories.append(MISSING)  # a category of its own, never "unseen"
     seen = set(categories)
     now_counts = Counter(v if v in seen else UNSEEN for v in (_key(v) for v in live))
-    labels = categories + ([UNSEEN] if now_counts.get(UNSEEN) else [])
+    labels = [c for c in categories if c != MISSING or ref_counts.get(c) or now_counts.get(c)]
+    labels += [UNSEEN] if now_counts.get(UNSEEN) else []
     ref_vector = np.array([ref_counts.get(c, 0) for c in labels], dtype=np.float64)
     now_vector = np.array([now_counts.get(c, 0) for c in labels], dtype=np.float64)
     statistic, p_value = 0.0, 1.0
@@ -177,7 +181,11 @@ def histogram(training: np.ndarray, live: np.ndarray, bins: int = 24) -> dict[st
     low, high = (float(v) for v in np.quantile(both, [0.005, 0.995]))
     if high <= low:
         low, high = low - 0.5, high + 0.5
-    edges = np.linspace(low, high, bins + 1)
+    if np.all(np.mod(both, 1) == 0) and high - low < 10 * bins:  # whole numbers: one
+        step = int(np.ceil((high - low + 1) / bins))  # bar per value (or per few values)
+        edges = np.arange(low - 0.5, high + step, step)
+    else:
+        edges = np.linspace(low, high, bins + 1)
     shares = [
         (np.histogram(np.clip(values, low, high), edges)[0] / max(len(values), 1)).tolist()
         for values in (training, live)

@@ -288,9 +288,9 @@ def _volume_section(report: dict[str, Any], figures: Figures) -> str:
         bottom.set_ylabel("latency (ms)")
         bottom.legend(frameon=False, fontsize=8)
         step = max(1, len(buckets) // 8)
-        bottom.set_xticks(
-            positions[::step], [b["start"][5:16].replace("T", " ") for b in buckets][::step]
-        )
+        seconds = volume["bucket_seconds"] < 60  # show seconds only when buckets are that short
+        ticks = [b["start"][5 : 19 if seconds else 16].replace("T", " ") for b in buckets]
+        bottom.set_xticks(positions[::step], ticks[::step])
 
     return (
         "<h2>Volume and latency over time</h2>"

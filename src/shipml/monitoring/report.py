@@ -149,9 +149,11 @@ def compare_features(reference: Reference, inputs: list[dict[str, Any]]) -> list
                 outside = [v for v in live_numbers if not spec["min"] <= v <= spec["max"]]
                 entry["out_of_range"] = len(outside) / len(live_numbers)
                 entry["training_range"] = [spec["min"], spec["max"]]
-        else:
+        else:  # a missing value is a category of its own: more nulls is a change too
             result = drift.categorical(
-                [v for v in ref_values if v is not None], present, spec.get("values") or ()
+                [drift.MISSING if v is None else v for v in ref_values],
+                [drift.MISSING if v is None else v for v in live_values],
+                spec.get("values") or (),
             )
             if spec.get("complete"):
                 entry["unseen"] = result.extra["unseen_share"]
