@@ -188,7 +188,8 @@ def test_the_reader_skips_damaged_and_foreign_files(tmp_path: Path) -> None:
 def test_windows() -> None:
     span = reading.window("90m", None, None)
     assert (span.end - span.start).total_seconds() == 5400
-    assert reading.window(None, "2026-11-29", "2026-11-30").days() == ["2026-11-29", "2026-11-30"]
+    days = reading.window(None, "2026-11-29", "2026-11-30").days()
+    assert days == ["2026-11-28", "2026-11-29", "2026-11-30"]  # a file begun before midnight
     for bad in (
         ("soon", None, None),
         ("1h", "2026-11-29", None),

@@ -43,7 +43,9 @@ class Window:
     end: dt.datetime
 
     def days(self) -> list[str]:
-        day, last = self.start.date(), self.end.date()
+        """The day folders to read: a file sits in the day of its first request, so the
+        day before the window may hold requests made after midnight."""
+        day, last = self.start.date() - dt.timedelta(days=1), self.end.date()
         days = []
         while day <= last:
             days.append(day.isoformat())
