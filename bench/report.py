@@ -210,7 +210,8 @@ def logging_cost(rows: list[dict[str, Any]]) -> list[str]:
         )
         lines.append(
             f"- Payload logging on vs off, {model} c=32: {on['c32']['rps']:,.0f} vs "
-            f"{off['c32']['rps']:,.0f} req/s ({cost:+.1%} cost; ≤ 5 %: {verdict_text}); "
+            f"{off['c32']['rps']:,.0f} req/s (throughput {-cost:+.1%}; a cost ≤ 5 %: "
+            f"{verdict_text}); "
             f"CPU/request {on['c32'].get('cpu_us_per_request', 0):,.0f} vs "
             f"{off['c32'].get('cpu_us_per_request', 0):,.0f} µs."
         )

@@ -350,7 +350,8 @@ def test_a_killed_worker_leaves_complete_files_and_the_rest_is_read(
     lines = 0
     for part in folder.rglob("*.jsonl.gz"):
         lines += sum(1 for line in gzip.decompress(part.read_bytes()).splitlines() if line)
-    assert lines > 0
+    # the second load at least; not what the killed worker held since its last file
+    assert 150 <= lines <= 300
     found, _ = report(place, "iris:1", tmp_path, "--monitor-store", place.kill_log)
     assert found["summary"]["damaged_files"] == []
     assert found["summary"]["requests"] == lines
