@@ -132,7 +132,9 @@ def test_a_full_buffer_drops_and_counts_instead_of_growing(tmp_path: Path) -> No
     assert value(registry, "shipml_monitor_records_dropped_total", reason="buffer_full") == 7
 
 
-def test_a_store_that_cannot_be_written_loses_records_not_requests(tmp_path: Path) -> None:
+def test_a_store_that_cannot_be_written_loses_records_not_requests(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     (tmp_path / "monitoring").write_text("a file where the log's folder should be")
     registry = CollectorRegistry()
     worker = monitor(tmp_path, registry, interval=0.1)
@@ -150,6 +152,9 @@ def test_a_store_that_cannot_be_written_loses_records_not_requests(tmp_path: Pat
     assert value(registry, "shipml_monitor_records_dropped_total", reason="write_failed") == 3
     assert value(registry, "shipml_monitor_records_written_total") == 0
     assert value(registry, "shipml_monitor_requests_total") == 3  # the live signals still count
+    (warning,) = [r.getMessage() for r in caplog.records if "could not write" in r.getMessage()]
+    assert "could not write 3 logged requests" in warning
+    assert "cannot write the payload log in" in warning  # the store's one-line explanation
 
 
 def test_sampling_keeps_about_the_rate() -> None:

@@ -42,8 +42,9 @@ from shipml.errors import ShipmlError
 from shipml.monitoring.live import LiveSignals
 from shipml.monitoring.records import BODY, RECORDS, TABLE, Captured, Identity, Lines
 from shipml.serving.settings import ServeSettings
-from shipml.store.backend import Backend, open_backend
+from shipml.store.backend import Backend, LocalBackend, open_backend
 from shipml.store.cache import LocalModel
+from shipml.store.disk import explain
 from shipml.store.paths import monitoring_key, part_key
 from shipml.store.reference import parse_reference
 
@@ -53,6 +54,7 @@ SLICE = 256
 STOP_TIMEOUT = 10.0
 COMPRESS_LEVEL = 1  # fastest: the log is written once and read rarely
 WARN_EVERY_SECONDS = 60.0
+MONITOR_HINT = "point SHIPML_MONITOR_STORE at another store"
 __all__ = ["BODY", "RECORDS", "TABLE", "Monitor", "Sink"]
 
 
@@ -64,7 +66,14 @@ class Sink:
         self.url = backend.url
 
     def write(self, day: str, part: str, data: bytes) -> None:
-        self.backend.write(part_key(self.name, self.version, day, part), data)
+        """Write one file, complete or not at all; a local disk's failure (full, read-only,
+        no permission) becomes the store's one-line explanation."""
+        try:
+            self.backend.write(part_key(self.name, self.version, day, part), data)
+        except OSError as exc:
+            if isinstance(self.backend, LocalBackend):
+                raise explain(exc, "write the payload log", self.url, MONITOR_HINT) from None
+            raise
 
 
 class Part:

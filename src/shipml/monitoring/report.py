@@ -47,7 +47,8 @@ def build(
     features.sort(key=lambda f: (f.get("drift") or {}).get("psi", -1.0), reverse=True)
     predictions = compare_predictions(reference, live)
     drifted = [f["name"] for f in features if (f.get("drift") or {}).get("level") == "drift"]
-    scored = [f for f in features if f.get("drift")]
+    # too few live values to judge: shown, never the reason to fail a pipeline
+    scored = [f for f in features if f.get("drift") and f["drift"]["level"] != "too few"]
     top = scored[0] if scored else None
     return {
         "shipml": __version__,
