@@ -48,8 +48,10 @@ def render(report: dict[str, Any]) -> str:
     from matplotlib import rc_context
 
     figures = Figures()
+    # Names and categories come from data: never read as mathtext ("$5 to $10").
     settings: dict[Any, Any] = {"svg.fonttype": "none", "font.size": 9, "axes.spines.top": False,
-                "axes.spines.right": False, "font.family": "sans-serif"}  # fmt: skip
+                "axes.spines.right": False, "font.family": "sans-serif",
+                "text.parse_math": False}  # fmt: skip
     with rc_context(settings):
         body = [
             _header(report),
