@@ -71,3 +71,13 @@ def test_a_sample_rate_outside_zero_to_one_is_refused(
     monkeypatch.setenv("SHIPML_MONITOR_SAMPLE_RATE", rate)
     with pytest.raises(ProjectError, match="SHIPML_MONITOR_SAMPLE_RATE"):
         load_settings()
+
+
+def test_a_monitor_section_in_shipml_yaml() -> None:
+    section = {"monitor": {"sample_rate": 1, "redact": ["email"], "hash": ["customer_id"]}}
+    settings = load_settings(section)
+    assert settings.monitor is True and settings.monitor_sample_rate == 1.0
+    assert settings.monitor_redact == ("email",) and settings.monitor_hash == ("customer_id",)
+    assert load_settings({"monitor": {"enabled": False, "interval": 5}}).monitor is False
+    with pytest.raises(ProjectError, match=r"'serve.monitor.redcat' is not known.*redact"):
+        load_settings({"monitor": {"redcat": ["email"]}})

@@ -62,7 +62,7 @@ def load_settings(project_serve: dict[str, Any] | None = None, **flags: Any) -> 
     """Build settings from defaults, the project's ``serve:`` section, the environment, flags."""
     settings = ServeSettings()
     known = {f.name: f for f in fields(ServeSettings)}
-    for key, value in (project_serve or {}).items():
+    for key, value in _monitor_section(project_serve or {}).items():
         if key not in known or key in ("api_keys", "model", "store"):
             raise ProjectError(
                 f"shipml.yaml: key 'serve.{key}' is not known; the keys are: "
@@ -77,6 +77,28 @@ def load_settings(project_serve: dict[str, Any] | None = None, **flags: Any) -> 
             )
     settings = replace(settings, api_keys=read_api_keys())
     return check_settings(settings.with_overrides(**flags))
+
+
+def _monitor_section(serve: dict[str, Any]) -> dict[str, Any]:
+    """``serve: {monitor: {sample_rate: 0.1, redact: [email]}}`` as the flat settings
+    (``monitor: true``, ``monitor_sample_rate``, ``monitor_redact``); ``monitor: true`` as is."""
+    section = serve.get("monitor")
+    if not isinstance(section, dict):
+        return serve
+    flat = {key: value for key, value in serve.items() if key != "monitor"}
+    flat["monitor"] = section.get("enabled", True)
+    keys = [f.name.removeprefix("monitor_") for f in fields(ServeSettings)]
+    keys = [k for k in keys if f"monitor_{k}" in {f.name for f in fields(ServeSettings)}]
+    for key, value in section.items():
+        if key == "enabled":
+            continue
+        if key not in keys:
+            raise ProjectError(
+                f"shipml.yaml: key 'serve.monitor.{key}' is not known; the keys are: "
+                + ", ".join(["enabled", *keys])
+            )
+        flat[f"monitor_{key}"] = value
+    return flat
 
 
 def check_settings(settings: ServeSettings) -> ServeSettings:
