@@ -85,7 +85,14 @@ def report_command(
     )
     for problem in summary["damaged_files"]:
         console.print(f"[yellow]warning:[/yellow] skipped a damaged log file: {problem}")
-    for feature in [f for f in report["features"] if f.get("drift")][:5]:
+    if not summary["requests"]:
+        console.print(
+            "[yellow]No logged requests in this window.[/yellow] Is monitoring on "
+            "(SHIPML_MONITOR=true)? Each worker writes a file every monitor_interval seconds; "
+            "a service that wrote elsewhere needs --monitor-store."
+        )
+    judged = [f for f in report["features"] if (f.get("drift") or {}).get("level") != "too few"]
+    for feature in [f for f in judged if f.get("drift")][:5]:
         result = feature["drift"]
         console.print(
             f"  {feature['name']:<28} PSI {result['psi']:7.3f}  {result['level']:<8} "
