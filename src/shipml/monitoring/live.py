@@ -54,6 +54,15 @@ class LiveSignals:
             for name, spec in fields.items()
             if spec.get("kind") == "category" and spec.get("complete")
         }
+        # One tuple per field, looked up once: (name, low, high, known categories).
+        self._plan = [
+            (
+                name,
+                *(self.ranges.get(name) or (None, None)),
+                self.categories.get(name),
+            )
+            for name in names
+        ]
         self.known_labels = {str(label) for label in labels or ()}
         self._seen_labels: set[str] = set()
         self.requests = Counter(
@@ -131,22 +140,23 @@ class LiveSignals:
                 self._answer(answer)
 
     def _check(self, record: dict[str, Any], found: set[str]) -> None:
-        issues, ranges, categories = self._issues, self.ranges, self.categories
-        for name in self.names:
+        issues = self._issues
+        for name, low, high, known in self._plan:
             value = record.get(name)
-            issue = None
             if value is None:
                 issue = MISSING
-            elif name in ranges:
-                low, high = ranges[name]
-                if type(value) in (int, float) and not low <= value <= high:
-                    issue = OUT_OF_RANGE
-            elif name in categories and value not in categories[name]:
+            elif low is not None:
+                kind = type(value)
+                if (kind is not float and kind is not int) or low <= value <= high:
+                    continue
+                issue = OUT_OF_RANGE
+            elif known is not None and value not in known:
                 issue = UNSEEN
-            if issue is not None:
-                found.add(issue)
-                key = (name, issue)
-                issues[key] = issues.get(key, 0) + 1
+            else:
+                continue
+            found.add(issue)
+            key = (name, issue)
+            issues[key] = issues.get(key, 0) + 1
 
     def _answer(self, answer: dict[str, Any]) -> None:
         label = answer.get("label")
