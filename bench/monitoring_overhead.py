@@ -102,15 +102,18 @@ def main() -> None:
         return costs
 
     costs = uvloop.run(measure())
-    off, on_cost = statistics.median(costs["off"]), statistics.median(costs["on"])
-    print(
-        f"{args.model}: monitoring off {off * 1e6:.1f} µs CPU/request, on (sample rate "
-        f"{rate:g}) {on_cost * 1e6:.1f} µs, difference {(on_cost - off) * 1e6:+.1f} µs "
-        f"({(on_cost - off) / off:+.1%}); medians of {args.rounds} rounds of {args.requests} "
-        f"requests from {CLIENTS} clients, in-process, uvloop; "
-        f"rounds off {[round(c * 1e6) for c in costs['off']]}, "
-        f"on {[round(c * 1e6) for c in costs['on']]}"
-    )
+    # On a busy machine a round is only ever slowed down: the least CPU per request is the
+    # estimate least disturbed by other work; the median is shown beside it.
+    for name, pick in (("least", min), ("median", statistics.median)):
+        off, on_cost = pick(costs["off"]), pick(costs["on"])
+        print(
+            f"{args.model} ({name} of {args.rounds} rounds of {args.requests} requests from "
+            f"{CLIENTS} clients, in-process): monitoring off {off * 1e6:.1f} µs CPU/request, "
+            f"on (sample rate {rate:g}) {on_cost * 1e6:.1f} µs, difference "
+            f"{(on_cost - off) * 1e6:+.1f} µs ({(on_cost - off) / off:+.1%})"
+        )
+    print(f"rounds off {[round(c * 1e6) for c in costs['off']]}")
+    print(f"rounds on  {[round(c * 1e6) for c in costs['on']]}")
 
 
 if __name__ == "__main__":
