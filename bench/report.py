@@ -26,6 +26,8 @@ MODEL_TITLES = {
 }
 DEFAULT = "shipml"
 BATCHING_OFF = "shipml-nobatch"
+MONITORED = "shipml-monitor"
+LOGGING_BUDGET = 0.05  # payload logging may cost at most 5 % of throughput at c=32
 
 
 @dataclass(frozen=True)
@@ -188,7 +190,31 @@ def targets(results: dict[str, Any]) -> list[str]:
             "The ceiling ran on one worker at c=32 (one process took the connections), so "
             "it is lower than two workers can do and the share of the ceiling is flattering.",
         ]
-    lines += ["", *batching(rows)]
+    lines += ["", *batching(rows), *logging_cost(rows)]
+    return lines
+
+
+def logging_cost(rows: list[dict[str, Any]]) -> list[str]:
+    """Payload logging on (default sample rate) against off at c=32: at most 5 % slower."""
+    lines = []
+    for model in dict.fromkeys(r["model"] for r in rows):
+        off = by_name([r for r in rows if r["model"] == model], DEFAULT)
+        on = by_name([r for r in rows if r["model"] == model], MONITORED)
+        if not (on and off and on["status"] == off["status"] == "ok"):
+            note = on["note"] if on and on["status"] != "ok" else "not measured"
+            lines.append(f"- Payload logging on vs off, {model} c=32: n/a ({note}).")
+            continue
+        cost = 1 - on["c32"]["rps"] / off["c32"]["rps"]
+        verdict_text = (
+            "**met**" if cost <= LOGGING_BUDGET else f"**missed** by {cost - LOGGING_BUDGET:.1%}"
+        )
+        lines.append(
+            f"- Payload logging on vs off, {model} c=32: {on['c32']['rps']:,.0f} vs "
+            f"{off['c32']['rps']:,.0f} req/s (throughput {-cost:+.1%}; a cost ≤ 5 %: "
+            f"{verdict_text}); "
+            f"CPU/request {on['c32'].get('cpu_us_per_request', 0):,.0f} vs "
+            f"{off['c32'].get('cpu_us_per_request', 0):,.0f} µs."
+        )
     return lines
 
 

@@ -39,6 +39,7 @@ class Config:
 
 BATCHING_OFF = "SHIPML_BATCHING"
 ONNX_FLAG = "--onnx"
+MONITOR = "SHIPML_MONITOR"  # payload logging at its default sample rate
 
 CONFIGS = (
     Config("shipml", "shipml (default)"),
@@ -49,6 +50,12 @@ CONFIGS = (
         needs_env=BATCHING_OFF,
     ),
     Config("shipml-onnx", f"shipml `{ONNX_FLAG}`", flags=(ONNX_FLAG,), needs_flag=ONNX_FLAG),
+    Config(
+        "shipml-monitor",
+        f"shipml, payload logging on (`{MONITOR}=1`)",
+        env={MONITOR: "1"},
+        needs_env=MONITOR,
+    ),
 )
 
 

@@ -22,6 +22,7 @@ from shipml import __version__
 from shipml.deploy.ci_commands import ci_app
 from shipml.deploy.commands import deploy_app
 from shipml.errors import ShipmlError
+from shipml.monitoring.commands import monitor_app
 from shipml.store import Store
 from shipml.store.commands import StoreOption, models_app, open_store
 
@@ -39,6 +40,7 @@ app = typer.Typer(
 app.add_typer(models_app, name="models")
 app.add_typer(deploy_app, name="deploy")
 app.add_typer(ci_app, name="ci")
+app.add_typer(monitor_app, name="monitor")
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
 

@@ -23,6 +23,7 @@ import orjson
 from shipml import flavours, model_files
 from shipml.errors import ProjectError, TrainingError
 from shipml.flavours.base import PICKLE_FILE, Flavour, dump_pickle, is_frame
+from shipml.monitoring import profile
 from shipml.scoring.nulls import example_refusal, nullable_fields
 from shipml.scoring.schema import (
     VECTOR,
@@ -81,6 +82,8 @@ def save_model(
             ``serve --onnx`` can check the ONNX conversion against scikit-learn. The
             sample stays in the store: it is neither fetched for serving nor put in
             images. ``0`` keeps none (then ``--onnx`` is refused for this version).
+            The same number of training records (any column types, text included) is
+            kept as the reference of ``shipml monitor report`` (docs/monitoring.md).
 
     Example::
 
@@ -148,13 +151,18 @@ def save_model(
     }
     sample = training_sample(data, schema, sample_rows)
     writer = None if own_code or flavour is None else flavour
+    answers = None
+    if writer is not None and schema is not None and input_example is None:
+        answers = profile.answers_of(writer.wrap(model, frame), schema, frame)
+    reference = profile.build(data, schema, sample_rows, answers)
+    extra = {"sample": sample, "reference": reference}
     output = os.environ.get("SHIPML_OUTPUT")
     if output:
-        return _stage(Path(output), model, writer, staged=staged, name=name, sample=sample)
+        return _stage(Path(output), model, writer, staged=staged, name=name, **extra)
     from shipml.train import publish_staged  # publishing needs the project and store
 
     with tempfile.TemporaryDirectory(prefix="shipml-") as folder:
-        _stage(Path(folder), model, writer, staged=staged, name=name, sample=sample)
+        _stage(Path(folder), model, writer, staged=staged, name=name, **extra)
         manifest, _ = publish_staged(Path(folder), project_root=None)
         return manifest.ref
 
@@ -280,6 +288,7 @@ def _stage(
     staged: dict[str, Any],
     name: str | None,
     sample: Any = None,
+    reference: profile.Reference | None = None,
 ) -> str:
     """Write the model (by its flavour, or as ``model.joblib`` for scoring code) and what
     ``shipml train`` publishes with it."""
@@ -306,6 +315,10 @@ def _stage(
     if sample is not None:
         np.save(folder / SAMPLE_FILE, sample, allow_pickle=False)
         staged["sample"] = {"file": SAMPLE_FILE, "rows": len(sample)}
+    if reference is not None:
+        (folder / profile.REFERENCE_FILE).write_bytes(reference.to_bytes())
+        staged["reference"] = {"file": profile.REFERENCE_FILE, "rows": len(reference.records)}
+        staged["profile"] = reference.profile()
     model_files.copy_into(extras, folder)
     staged["files"] = list(extras)
     staged["name"] = name

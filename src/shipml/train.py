@@ -85,13 +85,16 @@ def publish_staged(
     if contract == "azureml" and not staged.get("schema_from_example"):
         manifest.input_schema, manifest.example = None, None
     target = store or Store(store_url(None, project))
-    sample = staged.get("sample")
-    if sample:  # a blob the manifest names, but not one of the files served or baked in
-        entry = target.put_blob((folder / sample["file"]).read_bytes())
-        manifest.data = {
-            **manifest.data,
-            "sample": {"digest": entry.digest, "size": entry.size, "rows": sample["rows"]},
-        }
+    for key in ("sample", "reference"):  # blobs the manifest names, not files served
+        kept = staged.get(key)
+        if kept:
+            entry = target.put_blob((folder / kept["file"]).read_bytes())
+            manifest.data = {
+                **manifest.data,
+                key: {"digest": entry.digest, "size": entry.size, "rows": kept["rows"]},
+            }
+    if staged.get("profile"):
+        manifest.data = {**manifest.data, "profile": staged["profile"]}
     files = {model: folder / model for model in manifest.flavour.get("files", [])}
     files.update({extra: folder / extra for extra in staged["files"]})
     registered = sorted(files)  # the model files alone, before any code joins them

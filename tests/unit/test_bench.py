@@ -102,6 +102,15 @@ def test_batching_must_not_add_more_than_a_tenth_of_a_millisecond_at_c1() -> Non
     assert "**missed** by 0.05 ms" in lines[0]
 
 
+def test_payload_logging_may_cost_at_most_five_percent_at_c32() -> None:
+    rows = [row("shipml", "shipml", "iris", 10_000), row("shipml-monitor", "shipml", "iris", 9_600),
+            row("shipml", "shipml", "digits", 4_000), row("shipml-monitor", "shipml", "digits", 3_600)]  # fmt: skip
+    iris, digits = report.logging_cost(rows)
+    assert "9,600 vs 10,000 req/s (throughput -4.0%; a cost ≤ 5 %: **met**)" in iris
+    assert "(throughput -10.0%; a cost ≤ 5 %: **missed** by 5.0%)" in digits
+    assert "Payload logging on vs off, iris c=32: n/a" in report.logging_cost(rows[:1])[0]
+
+
 def test_one_busy_worker_is_flagged() -> None:
     busy = run(1000)
     busy["cpu_split"] = [{"pid": 1, "name": "w", "cpu_seconds": 9.0},

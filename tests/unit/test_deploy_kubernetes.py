@@ -253,3 +253,51 @@ def test_probe_timeouts_leave_a_margin_over_what_the_service_guarantees() -> Non
     assert spec["livenessProbe"]["timeoutSeconds"] >= 5
     assert spec["readinessProbe"]["timeoutSeconds"] >= 3
     assert spec["livenessProbe"]["failureThreshold"] * spec["livenessProbe"]["periodSeconds"] >= 30
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_monitoring_adds_a_service_monitor_and_payload_logging(version: str) -> None:
+    options = KubernetesOptions(
+        service_monitor=True,
+        scrape_interval="15s",
+        monitor=True,
+        monitor_store="az://monitoring",
+        store_secret="iris-store",
+    )
+    docs = documents(render(FACTS, options, COMMAND))
+    for name, doc in docs.items():
+        if name not in ("kustomization.yaml", "servicemonitor.yaml"):
+            kubernetes_validate.validate(doc, version, strict=True)
+    monitor = docs["servicemonitor.yaml"]
+    assert (
+        monitor["apiVersion"] == "monitoring.coreos.com/v1" and monitor["kind"] == "ServiceMonitor"
+    )
+    service = docs["service.yaml"]
+    assert monitor["spec"]["selector"]["matchLabels"] == service["spec"]["selector"]
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint == {"port": "http", "path": "/metrics", "interval": "15s"}
+    assert endpoint["port"] in {port["name"] for port in service["spec"]["ports"]}
+    assert "servicemonitor.yaml" in docs["kustomization.yaml"]["resources"]
+    env = {e["name"]: e.get("value") for e in container(docs)["env"]}
+    assert env["SHIPML_MONITOR"] == "true" and env["SHIPML_MONITOR_STORE"] == "az://monitoring"
+    assert container(docs)["envFrom"] == [{"secretRef": {"name": "iris-store"}}]
+    annotations = docs["deployment.yaml"]["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert "--from-literal=AZURE_STORAGE_CONNECTION_STRING" in " ".join(
+        secret_commands(FACTS, options)
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        (KubernetesOptions(monitor=True), "--monitor-store"),
+        (KubernetesOptions(monitor_store="az://m"), "add --monitor"),
+        (KubernetesOptions(service_monitor=True, scrape_interval="soon"), "--scrape-interval"),
+    ],
+)
+def test_monitoring_options_that_cannot_work_are_refused(
+    options: KubernetesOptions, words: str
+) -> None:
+    with pytest.raises(ManifestError, match=words):
+        render(FACTS, options, COMMAND)

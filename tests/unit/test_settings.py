@@ -47,3 +47,37 @@ def test_bad_values_name_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SHIPML_MAX_LATENCY_MS", "soon")
     with pytest.raises(ProjectError, match="SHIPML_MAX_LATENCY_MS must be a number, got 'soon'"):
         load_settings()
+
+
+def test_monitoring_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().monitor is False
+    project = {"monitor": True, "monitor_redact": ["email", "name"], "monitor_sample_rate": 0.5}
+    settings = load_settings(project)
+    assert settings.monitor is True and settings.monitor_redact == ("email", "name")
+    monkeypatch.setenv("SHIPML_MONITOR_HASH", "customer_id, account")
+    monkeypatch.setenv("SHIPML_MONITOR_SAMPLE_RATE", "0.25")
+    settings = load_settings(project)
+    assert settings.monitor_hash == ("customer_id", "account")
+    assert settings.monitor_sample_rate == 0.25
+    monkeypatch.setenv("SHIPML_MONITOR", "yes please")
+    with pytest.raises(ProjectError, match="SHIPML_MONITOR must be true or false"):
+        load_settings()
+
+
+@pytest.mark.parametrize("rate", ["0", "1.5", "-0.1"])
+def test_a_sample_rate_outside_zero_to_one_is_refused(
+    rate: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHIPML_MONITOR_SAMPLE_RATE", rate)
+    with pytest.raises(ProjectError, match="SHIPML_MONITOR_SAMPLE_RATE"):
+        load_settings()
+
+
+def test_a_monitor_section_in_shipml_yaml() -> None:
+    section = {"monitor": {"sample_rate": 1, "redact": ["email"], "hash": ["customer_id"]}}
+    settings = load_settings(section)
+    assert settings.monitor is True and settings.monitor_sample_rate == 1.0
+    assert settings.monitor_redact == ("email",) and settings.monitor_hash == ("customer_id",)
+    assert load_settings({"monitor": {"enabled": False, "interval": 5}}).monitor is False
+    with pytest.raises(ProjectError, match=r"'serve.monitor.redcat' is not known.*redact"):
+        load_settings({"monitor": {"redcat": ["email"]}})

@@ -228,6 +228,19 @@ def kubernetes(
     pull_secret: Annotated[
         str | None, typer.Option(help="Secret for pulling from a private registry.")
     ] = None,
+    service_monitor: Annotated[
+        bool,
+        typer.Option(
+            "--service-monitor", help="Add a Prometheus Operator ServiceMonitor for /metrics."
+        ),
+    ] = False,
+    scrape_interval: Annotated[str, typer.Option(help="The ServiceMonitor's interval.")] = "30s",
+    monitor: Annotated[
+        bool, typer.Option("--monitor", help="Log requests into a store (SHIPML_MONITOR).")
+    ] = False,
+    monitor_store: Annotated[
+        str | None, typer.Option(help="Store the log goes to (default: --store).")
+    ] = None,
 ) -> None:
     """Write Kubernetes manifests (Deployment, Service, HPA, PDB, Ingress, kustomization)."""
     from shipml.deploy import kubectl
@@ -256,6 +269,10 @@ def kubernetes(
         model=model,
         store_secret=store_secret,
         pull_secret=pull_secret,
+        service_monitor=service_monitor,
+        scrape_interval=scrape_interval,
+        monitor=monitor,
+        monitor_store=monitor_store,
     )
     facts = image_facts(
         image, model_name=model_name, model_version=model_version, port=port, serve_model=model

@@ -27,10 +27,11 @@ def secret_commands(facts: ImageFacts, options: KubernetesOptions) -> list[str]:
             f"kubectl create secret generic {options.api_keys_secret}{namespace} "
             f"--from-file={API_KEYS_ITEM}=./api-keys.txt   # one key per line"
         )
-    if options.store_secret and options.store:
+    secret_store = options.store or options.monitor_store
+    if options.store_secret and secret_store:
         literals = " ".join(
             f'--from-literal={variable}="${variable}"'
-            for variable in store_credentials(options.store)
+            for variable in store_credentials(secret_store)
         )
         lines.append(f"kubectl create secret generic {options.store_secret}{namespace} {literals}")
     if options.pull_secret:

@@ -15,7 +15,9 @@ What is written, and why:
   ``graceful_timeout``; ``terminationGracePeriodSeconds`` covers both with a margin;
 - a Service, a HorizontalPodAutoscaler on CPU (the Deployment leaves ``replicas`` to
   it, so a re-apply never resets a scaled-out count), a PodDisruptionBudget, an optional
-  Ingress, and a ``kustomization.yaml`` listing them (``kubectl apply -k DIR``).
+  Ingress, and a ``kustomization.yaml`` listing them (``kubectl apply -k DIR``);
+- for Prometheus, scrape annotations on every pod and, on request, a ServiceMonitor for
+  the Prometheus Operator; on request, payload logging (``SHIPML_MONITOR``) into a store.
 
 Secrets (API keys, store credentials, registry pull credentials) are referenced by the
 name of a Kubernetes Secret the user creates; no value is ever written.
@@ -65,6 +67,10 @@ class KubernetesOptions:
     model: str | None = None
     store_secret: str | None = None  # Secret whose keys become environment variables
     pull_secret: str | None = None
+    service_monitor: bool = False  # a Prometheus Operator ServiceMonitor for /metrics
+    scrape_interval: str = "30s"
+    monitor: bool = False  # payload logging (docs/monitoring.md)
+    monitor_store: str | None = None  # where it writes (default: --store)
 
     def checked(self, facts: ImageFacts) -> KubernetesOptions:
         """The options with defaults filled in; raises on the first wrong one."""
@@ -104,8 +110,19 @@ class KubernetesOptions:
                 check.dns_subdomain(value, flag)
         if bool(self.store) != bool(self.model):
             raise ManifestError("--store and --model go together: the model to fetch and where")
-        if self.store_secret and not self.store:
-            raise ManifestError("--store-secret holds store credentials: it needs --store")
+        if self.store_secret and not (self.store or self.monitor_store):
+            raise ManifestError(
+                "--store-secret holds store credentials: it needs --store or --monitor-store"
+            )
+        if self.monitor and not (self.store or self.monitor_store):
+            raise ManifestError(
+                "--monitor logs requests into a store: give --monitor-store az://… (with "
+                "--store-secret for its credentials), or serve from --store"
+            )
+        if self.monitor_store and not self.monitor:
+            raise ManifestError("--monitor-store is where --monitor writes: add --monitor")
+        if self.service_monitor:
+            check.duration(self.scrape_interval, "--scrape-interval")
         if self.model:
             parse_reference(self.model)
         return replace(self, name=name, max_replicas=maximum)
@@ -140,6 +157,17 @@ def render(facts: ImageFacts, options: KubernetesOptions, command: list[str]) ->
         documents["horizontalpodautoscaler.yaml"] = _autoscaler(options, labels)
     if options.host:
         documents["ingress.yaml"] = _ingress(options, labels)
+    if options.service_monitor:
+        documents["servicemonitor.yaml"] = _resource(
+            "monitoring.coreos.com/v1", "ServiceMonitor", name, labels
+        ) | {
+            "spec": {
+                "selector": {"matchLabels": selector},
+                "endpoints": [
+                    {"port": "http", "path": "/metrics", "interval": options.scrape_interval}
+                ],
+            }
+        }
     kustomization: dict[str, Any] = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
@@ -181,6 +209,10 @@ def _deployment(
     ]
     if options.workers is not None:
         env.append({"name": "SHIPML_WORKERS", "value": str(options.workers)})
+    if options.monitor:
+        env.append({"name": "SHIPML_MONITOR", "value": "true"})
+        if options.monitor_store:
+            env.append({"name": "SHIPML_MONITOR_STORE", "value": options.monitor_store})
     if options.store and options.model:
         env += [
             {"name": "SHIPML_STORE", "value": options.store},

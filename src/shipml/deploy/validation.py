@@ -100,3 +100,12 @@ def port(value: int) -> int:
     if not 1 <= value <= 65535:
         raise ManifestError(f"port must be between 1 and 65535, got {value}")
     return value
+
+
+def duration(value: str, what: str) -> str:
+    """A Prometheus duration such as ``30s``, ``1m`` or ``1m30s``."""
+    if not re.fullmatch(r"(\d+(ms|s|m|h|d|w|y))+", value):
+        raise ManifestError(
+            f"{what} must be a Prometheus duration such as 30s or 1m, got {value!r}"
+        )
+    return value

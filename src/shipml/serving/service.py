@@ -21,6 +21,7 @@ import orjson
 
 from shipml import __version__
 from shipml.errors import InvalidJSON, LoadFailed, ModelError, NotFound, NotReady, ShipmlError
+from shipml.monitoring.recorder import BODY, RECORDS, TABLE, Monitor, monitor_for
 from shipml.scoring import InputSchema, Prepared, Scorer, load_scorer
 from shipml.scoring.azureml import AzureMLScorer, ScoreAnswer, ScoreCall
 from shipml.serving.batching import Batcher
@@ -82,6 +83,7 @@ class Service:
         self._batcher: Batcher | None = None
         self._info: dict[str, Any] | None = None
         self._fields: dict[str, str] | None = None
+        self.monitor: Monitor | None = None  # payload logging (settings.monitor)
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -107,6 +109,8 @@ class Service:
             self._loader.cancel()
         if self._batcher is not None:
             await self._batcher.close()
+        if self.monitor is not None:
+            await self.monitor.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._large.shutdown(wait=False, cancel_futures=True)
 
@@ -163,6 +167,8 @@ class Service:
         scorer = load_scorer(model)
         cost, self.example_output = measure(scorer, model)
         self.closed = closed_fields(scorer, model.manifest.example, model.manifest.input_schema)
+        if self.monitor is None:
+            self.monitor = monitor_for(self.settings, model, scorer, self.metrics.registry)
         self.model, self.scorer = model, scorer
         self.cost, self.inline = cost, cost.inline
         self._batcher = None
@@ -231,13 +237,20 @@ class Service:
             return ScoreAnswer(200, b"", "text/html; charset=utf-8")  # Microsoft's answer
         large = len(call.body) > LARGE_BODY_BYTES
         prepared = await self.off_loop(scorer.parse, call) if large else scorer.parse(call)
+        monitor = self.monitor
+        started = monitor.sampled() if monitor is not None else None
         output = await self._submit(scorer, prepared.data, request_id, inline=not large)
         try:
             if self.inline and not large:
-                return scorer.answer(output)
-            # A returned response may stream from the script's own generator: off the loop.
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._executor, scorer.answer, output)
+                answer = scorer.answer(output)
+            else:
+                # A returned response may stream from the script's own generator: off the loop.
+                loop = asyncio.get_running_loop()
+                answer = await loop.run_in_executor(self._executor, scorer.answer, output)
+            if started is not None and monitor is not None:
+                given = (call.body, answer.status, answer.content_type, answer.body)
+                monitor.record(BODY, request_id, started, given, None)
+            return answer
         except ShipmlError:
             raise
         except Exception as exc:
@@ -271,8 +284,8 @@ class Service:
         scorer = self._require()
         if len(body) > LARGE_BODY_BYTES:
             prepared = await self.off_loop(scorer.prepare, payload, body)
-            return await self._score(scorer, prepared, request_id, inline=False)
-        return await self._score(scorer, scorer.prepare(payload, body), request_id)
+            return await self._score(scorer, prepared, request_id, payload, inline=False)
+        return await self._score(scorer, scorer.prepare(payload, body), request_id, payload)
 
     async def predict_features(
         self, features: np.ndarray | list[np.ndarray], request_id: str, large: bool = False
@@ -287,8 +300,10 @@ class Service:
         if prepare_table is not None:
             if large:
                 prepared = await self.off_loop(prepare_table, features)
-                return await self._score(scorer, prepared, request_id, inline=False)
-            return await self._score(scorer, prepare_table(features), request_id)
+                return await self._score(
+                    scorer, prepared, request_id, features, TABLE, inline=False
+                )
+            return await self._score(scorer, prepare_table(features), request_id, features, TABLE)
         columns = list(features.T) if isinstance(features, np.ndarray) else features
         names = list(self.input_fields())
         records = [
@@ -298,15 +313,28 @@ class Service:
         return await self.predict_payload(records, orjson.dumps(records), request_id)
 
     async def _score(
-        self, scorer: Scorer, prepared: Prepared, request_id: str, inline: bool = True
+        self,
+        scorer: Scorer,
+        prepared: Prepared,
+        request_id: str,
+        given: Any = None,
+        kind: str = RECORDS,
+        *,
+        inline: bool = True,
     ) -> Any:
+        """Score one request; every ``/predict`` and ``/v2`` answer passes here, and a
+        sampled one is handed to the monitor (``given``: the request's input)."""
         if prepared.count == 0 and scorer.batchable:
             return []
+        monitor = self.monitor
+        started = monitor.sampled() if monitor is not None else None
         result = await self._submit(scorer, prepared.data, request_id, prepared.count, inline)
         if scorer.batchable and prepared.single:
-            return result[0]
-        if isinstance(scorer, AzureMLScorer):
-            return scorer.jsonable(result)
+            result = result[0]
+        elif isinstance(scorer, AzureMLScorer):
+            result = scorer.jsonable(result)
+        if started is not None and monitor is not None:
+            monitor.record(kind, request_id, started, given, result)
         return result
 
     async def _submit(

@@ -54,6 +54,18 @@ class ServeSettings:
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     cache_dir: Path | None = None
     model_dir: Path | None = None  # a baked-in model folder (images); overrides ``model``
+    # Model monitoring (docs/monitoring.md): off, nothing is sampled and nothing costs.
+    # On, a share of answered requests is logged into the store by a background task of
+    # each worker (never a write on the request path) and feeds the live signals.
+    monitor: bool = False
+    # Share of requests logged. 0.1 keeps the cost within 5 % of a fast model's throughput
+    # (docs/monitoring.md measures it); 1 logs every request.
+    monitor_sample_rate: float = 0.1
+    monitor_interval: float = 60.0  # seconds per file and worker
+    monitor_max_records: int = 100_000  # held per worker; past it records are dropped
+    monitor_store: str | None = None  # default: the store the model comes from
+    monitor_redact: tuple[str, ...] = ()  # fields never written
+    monitor_hash: tuple[str, ...] = ()  # fields written as a (keyed) sha256
 
     def with_overrides(self, **values: Any) -> ServeSettings:
         """A copy with the given (non-None) values replaced."""
@@ -64,7 +76,7 @@ def load_settings(project_serve: dict[str, Any] | None = None, **flags: Any) -> 
     """Build settings from defaults, the project's ``serve:`` section, the environment, flags."""
     settings = ServeSettings()
     known = {f.name: f for f in fields(ServeSettings)}
-    for key, value in (project_serve or {}).items():
+    for key, value in _monitor_section(project_serve or {}).items():
         if key not in known or key in ("api_keys", "model", "store"):
             raise ProjectError(
                 f"shipml.yaml: key 'serve.{key}' is not known; the keys are: "
@@ -81,6 +93,28 @@ def load_settings(project_serve: dict[str, Any] | None = None, **flags: Any) -> 
     return check_settings(settings.with_overrides(**flags))
 
 
+def _monitor_section(serve: dict[str, Any]) -> dict[str, Any]:
+    """``serve: {monitor: {sample_rate: 0.1, redact: [email]}}`` as the flat settings
+    (``monitor: true``, ``monitor_sample_rate``, ``monitor_redact``); ``monitor: true`` as is."""
+    section = serve.get("monitor")
+    if not isinstance(section, dict):
+        return serve
+    flat = {key: value for key, value in serve.items() if key != "monitor"}
+    flat["monitor"] = section.get("enabled", True)
+    keys = [f.name.removeprefix("monitor_") for f in fields(ServeSettings)]
+    keys = [k for k in keys if f"monitor_{k}" in {f.name for f in fields(ServeSettings)}]
+    for key, value in section.items():
+        if key == "enabled":
+            continue
+        if key not in keys:
+            raise ProjectError(
+                f"shipml.yaml: key 'serve.monitor.{key}' is not known; the keys are: "
+                + ", ".join(["enabled", *keys])
+            )
+        flat[f"monitor_{key}"] = value
+    return flat
+
+
 def check_settings(settings: ServeSettings) -> ServeSettings:
     """Refuse values that cannot work, naming the setting and its variable."""
     least_of: dict[str, float] = {
@@ -95,6 +129,8 @@ def check_settings(settings: ServeSettings) -> ServeSettings:
         "keepalive": 0.5,
         "max_connections": 8,
         "graceful_timeout": 1,
+        "monitor_interval": 0.1,
+        "monitor_max_records": 1,
     }
     for name, least in least_of.items():
         if getattr(settings, name) < least:
@@ -102,6 +138,9 @@ def check_settings(settings: ServeSettings) -> ServeSettings:
                 f"serve setting {name} (SHIPML_{name.upper()}) must be at least {least}, "
                 f"got {getattr(settings, name)}"
             )
+    # A browser sends an origin without a trailing slash; people often write one.
+    origins = tuple(origin.rstrip("/") for origin in settings.cors_origins)
+    settings = replace(settings, cors_origins=origins)
     for origin in settings.cors_origins:
         if origin != "*" and not CORS_ORIGIN.match(origin):
             raise ProjectError(
@@ -109,6 +148,11 @@ def check_settings(settings: ServeSettings) -> ServeSettings:
                 "origin; write scheme://host[:port] with no path, e.g. https://app.example.com, "
                 "or * for any origin"
             )
+    if not 0 < settings.monitor_sample_rate <= 1:
+        raise ProjectError(
+            "serve setting monitor_sample_rate (SHIPML_MONITOR_SAMPLE_RATE) is the share of "
+            f"requests logged, above 0 and at most 1, got {settings.monitor_sample_rate}"
+        )
     return settings
 
 
@@ -156,7 +200,7 @@ def _convert(key: str, value: Any, kind: Any) -> Any:
             return Path(value)
         if "tuple" in kind:  # a list in shipml.yaml, comma-separated in a variable
             items = value if isinstance(value, list | tuple) else str(value).split(",")
-            return tuple(str(item).strip().rstrip("/") for item in items if str(item).strip())
+            return tuple(str(item).strip() for item in items if str(item).strip())
     except (TypeError, ValueError):
         what = {"float": "a number", "bool": "true or false"}.get(kind, "a whole number")
         raise ProjectError(f"{key} must be {what}, got {value!r}") from None

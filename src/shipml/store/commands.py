@@ -107,9 +107,19 @@ def models_alias(
 def models_rm(
     model: Annotated[str, typer.Argument(help="name:N or name@alias.")],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    keep_monitoring: Annotated[
+        bool,
+        typer.Option(
+            "--keep-monitoring", help="Keep the version's payload log (monitoring/NAME/N/)."
+        ),
+    ] = False,
     store: StoreOption = None,
 ) -> None:
-    """Delete a version (its aliases go with it; blobs no other version uses are freed)."""
+    """Delete a version (its aliases and payload log go with it; blobs no other version
+    uses are freed)."""
+    from shipml.monitoring import reading
+    from shipml.store.paths import monitoring_key
+
     target = open_store(store)
     ref = parse_reference(model)
     version = target.resolve(ref)
@@ -120,6 +130,22 @@ def models_rm(
     dropped = target.remove(ref.name, version)
     extra = f" and aliases {', '.join(dropped)}" if dropped else ""
     console.print(f"Removed {ref.name}:{version}{extra}")
+    log = f"{target.url}/{monitoring_key(ref.name, version)}"
+    try:
+        if keep_monitoring:
+            kept = len(reading.part_keys(target.backend, ref.name, version))
+            if kept:
+                console.print(f"Kept its payload log: {kept} file(s) in {log}")
+            return
+        removed = reading.remove(target.backend, ref.name, version)
+    except (OSError, ShipmlError) as exc:
+        reason = exc.message if isinstance(exc, ShipmlError) else str(exc)
+        raise ShipmlError(
+            f"removed {ref.name}:{version} but not its payload log in {log} ({reason}); "
+            "delete that folder by hand"
+        ) from None
+    if removed:
+        console.print(f"Removed its payload log: {removed} file(s) in {log}")
 
 
 @models_app.command("sign")

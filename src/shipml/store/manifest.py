@@ -20,6 +20,9 @@ from shipml.store.paths import check_digest, check_layout, check_relpath
 from shipml.store.reference import NAME_PATTERN
 
 MANIFEST_SCHEMA = 1
+# Blobs a version keeps beside its files (``data.<key>``: digest, size, rows): the ONNX
+# check's training sample and the monitoring reference (shipml.monitoring.profile).
+KEPT_BLOBS = ("sample", "reference")
 # Libraries whose versions every process reports (``/info``'s ``runtime``); a model's
 # manifest adds its own (its flavour's library and what its files refer to).
 TRACKED_LIBRARIES = ("scikit-learn", "numpy", "scipy", "joblib", "onnxruntime", "skl2onnx")
@@ -74,12 +77,14 @@ class Manifest:
         return f"{self.name}:{self.version}"
 
     def blob_digests(self) -> set[str]:
-        """Every blob this version uses: its files and, when one was kept, its training
-        sample (``data.sample``, which is stored but not fetched with the files)."""
+        """Every blob this version uses: its files and, when kept, its training sample
+        (``data.sample``) and monitoring reference (``data.reference``), which are stored
+        but not fetched with the files."""
         digests = {entry.digest for entry in self.files.values()}
-        sample = self.data.get("sample")
-        if isinstance(sample, dict) and sample.get("digest"):
-            digests.add(str(sample["digest"]))
+        for key in KEPT_BLOBS:
+            kept = self.data.get(key)
+            if isinstance(kept, dict) and kept.get("digest"):
+                digests.add(str(kept["digest"]))
         return digests
 
     def to_bytes(self) -> bytes:
@@ -170,11 +175,12 @@ def _check_fields(raw: dict[str, Any], where: str) -> None:
                 "its files with a digest; shipml never loads or imports a file whose digest "
                 "it cannot check. Publish the model again"
             )
-    sample = (raw.get("data") or {}).get("sample")
-    if sample is not None:
-        if not isinstance(sample, dict):
-            raise IntegrityError(f"manifest {where}: 'data.sample' must be a JSON object")
-        check_digest(sample.get("digest"), f"manifest {where} (data.sample)")
+    for key in KEPT_BLOBS:
+        kept = (raw.get("data") or {}).get(key)
+        if kept is not None:
+            if not isinstance(kept, dict):
+                raise IntegrityError(f"manifest {where}: 'data.{key}' must be a JSON object")
+            check_digest(kept.get("digest"), f"manifest {where} (data.{key})")
 
 
 def sha256_digest(data: bytes) -> str:

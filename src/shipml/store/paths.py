@@ -13,6 +13,7 @@ kinds of path come out of this module:
 
 from __future__ import annotations
 
+import datetime
 import posixpath
 import re
 from pathlib import Path
@@ -144,3 +145,36 @@ def inside(folder: Path, relpath: str, where: str = "a manifest") -> Path:
             "link?); refusing to use it"
         )
     return path
+
+
+# -- monitoring data ------------------------------------------------------------------------
+
+MONITORING = "monitoring"
+DAY_FOLDER = re.compile(r"date=(\d{4}-\d{2}-\d{2})")
+# <HHMMSS>-<worker token>-<sequence>.jsonl.gz: sorted by time within a day, unique per
+# worker; anything else in a day folder (a writer's temporary file) is not a part.
+PART_NAME = re.compile(r"\d{6}-[0-9a-f]{8,32}-\d{6}\.jsonl\.gz")
+
+
+def monitoring_key(name: str, version: int) -> str:
+    """``monitoring/<name>/<N>``: where the payload log of ``name:N`` is kept."""
+    version_key(name, version)  # checks both
+    return f"{MONITORING}/{name}/{version}"
+
+
+def day_folder(day: str) -> str:
+    """``date=YYYY-MM-DD`` for a real calendar day, else an error."""
+    try:
+        datetime.date.fromisoformat(day)
+    except (TypeError, ValueError):
+        raise IntegrityError(f"invalid monitoring day {day!r}: expected YYYY-MM-DD") from None
+    if not DAY_FOLDER.fullmatch(f"date={day}"):
+        raise IntegrityError(f"invalid monitoring day {day!r}: expected YYYY-MM-DD")
+    return f"date={day}"
+
+
+def part_key(name: str, version: int, day: str, part: str) -> str:
+    """The key of one file of the payload log; ``part`` must be a part name."""
+    if not PART_NAME.fullmatch(part):
+        raise IntegrityError(f"invalid monitoring file name {part!r}")
+    return f"{monitoring_key(name, version)}/{day_folder(day)}/{part}"

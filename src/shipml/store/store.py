@@ -347,12 +347,20 @@ class Store:
         It is not one of the version's files, so it is never fetched into the serving
         cache nor baked into an image: only what reads the store itself can read it.
         """
-        sample = manifest.data.get("sample")
-        if not isinstance(sample, dict) or not sample.get("digest"):
+        return self._read_kept(manifest, "sample", "the training sample")
+
+    def read_reference(self, manifest: Manifest) -> bytes | None:
+        """The monitoring reference ``save_model`` kept with the version, verified (None
+        for versions saved before shipml kept one, or without training data)."""
+        return self._read_kept(manifest, "reference", "the monitoring reference")
+
+    def _read_kept(self, manifest: Manifest, key: str, what: str) -> bytes | None:
+        kept = manifest.data.get(key)
+        if not isinstance(kept, dict) or not kept.get("digest"):
             return None
-        digest = check_digest(sample["digest"], f"manifest {manifest.ref} (data.sample)")
-        entry = FileEntry(digest=digest, size=int(sample.get("size", 0)))
-        return self._read_blob(manifest, "the training sample", entry)
+        digest = check_digest(kept["digest"], f"manifest {manifest.ref} (data.{key})")
+        entry = FileEntry(digest=digest, size=int(kept.get("size", 0)))
+        return self._read_blob(manifest, what, entry)
 
     def _read_blob(self, manifest: Manifest, relpath: str, entry: FileEntry) -> bytes:
         key = blob_key(entry.digest)
