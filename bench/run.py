@@ -26,13 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from bench import report, venvs
+from bench.models import MODELS
 from bench.peers import ModelInfo, Peer, Venv, load_peers
 from bench.sweep import Durations, Row, measure
 from bench.workspace import BENCH, REPO, Workspace
 
 FULL = Durations(warmup=3, c1=10, c32=15)
 QUICK = Durations(warmup=1, c1=2, c32=3)
-MODELS = ("iris", "digits")
 DEFAULT_PROFILE = "shipml,shipml-onnx"  # what bounds shipml goes into the README
 SHOWN_PACKAGES = (
     "scikit-learn", "numpy", "uvicorn", "starlette", "flask", "gunicorn", "mlflow", "bentoml",
@@ -49,7 +49,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--c32-seconds", type=float, help=f"c=32 run (default {FULL.c32:g})")
     parser.add_argument("--warmup-seconds", type=float, help=f"(default {FULL.warmup:g})")
     parser.add_argument("--only", help="comma-separated server names (see --list)")
-    parser.add_argument("--models", help="iris,digits (default: both; iris with --quick)")
+    parser.add_argument("--models", help="iris,digits,tabular (default: all; iris with --quick)")
+    parser.add_argument(
+        "--starts",
+        type=int,
+        default=5,
+        help="starts per row, start → ready is their median (default 5; 1 with --quick)",
+    )
     parser.add_argument("--repo", type=Path, default=REPO, help="the shipml checkout to measure")
     parser.add_argument("--readme", type=Path, default=BENCH / "README.md")
     parser.add_argument("--no-readme", action="store_true", help="results JSON only")
@@ -153,6 +159,7 @@ def sweep(
     *,
     broken: set[str],
     profiled: set[str],
+    starts: int = 1,
 ) -> list[Row]:
     """Every model × server, one server at a time, in the order of bench.peers."""
     py_spy = Path(sys.executable).with_name("py-spy")
@@ -170,7 +177,7 @@ def sweep(
                 row = Row(peer.name, peer.title, peer.kind, model.name, "failed", note=note)
             else:
                 spy = py_spy if peer.name in profiled else None
-                row = measure(ws, peer, model, timing, py_spy=spy)
+                row = measure(ws, peer, model, timing, py_spy=spy, starts=starts)
             rows.append(row)
             shared.setdefault(peer.name, row)
     return rows
@@ -217,7 +224,8 @@ def main(argv: list[str]) -> int:
     print("Training the models and writing every format …")
     models = [m for m in prepare_models(ws, venv_specs, broken) if m.name in wanted_models]
     prepared = time.monotonic()
-    rows = sweep(ws, peers, models, timing, broken=broken, profiled=profiled)
+    starts = 1 if args.quick else max(1, args.starts)
+    rows = sweep(ws, peers, models, timing, broken=broken, profiled=profiled, starts=starts)
     ended = time.monotonic()
     meta = {
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),

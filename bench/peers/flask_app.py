@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import orjson
 
-from bench.peers import SKLEARN, WORKERS, Launch, ModelInfo, Peer, Venv
+from bench.peers import PANDAS, SKLEARN, WORKERS, Launch, ModelInfo, Peer, Venv
 from bench.peers.starlette_app import answer
 from bench.workspace import BENCH, Workspace
 
 
 def venv(ws: Workspace) -> Venv:
-    return Venv("flask", (SKLEARN, "flask==3.1.3", "gunicorn==27.0.1"))
+    return Venv("flask", (SKLEARN, PANDAS, "flask==3.1.3", "gunicorn==27.0.1"))
 
 
 def launch(ws: Workspace, model: ModelInfo, port: int) -> Launch:

@@ -6,14 +6,15 @@ from typing import Any
 
 import orjson
 
-from bench.peers import SKLEARN, Launch, ModelInfo, Peer, Venv, label_of_probabilities
+from bench.peers import PANDAS, SKLEARN, Launch, ModelInfo, Peer, Venv, label_of_probabilities
 from bench.peers.ceiling import uvicorn_argv
 from bench.workspace import Workspace
 
 
 def venv(ws: Workspace) -> Venv:
     return Venv(
-        "starlette", (SKLEARN, "starlette==1.10.0", "uvicorn[standard]==0.54.0", "orjson==3.13.0")
+        "starlette",
+        (SKLEARN, PANDAS, "starlette==1.10.0", "uvicorn[standard]==0.54.0", "orjson==3.13.0"),
     )
 
 

@@ -96,12 +96,19 @@ def serve(
     store: StoreOption = None,
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
-    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes (default: one per usable CPU).")
+    ] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(help="Native threads per worker (default: usable CPUs ÷ workers)."),
+    ] = None,
     onnx: OnnxOption = False,
 ) -> None:
     """Serve a model over HTTP, with its web playground at /."""
     from shipml.project import find_project, load_project
     from shipml.serving.settings import load_settings
+    from shipml.serving.sizing import settle
     from shipml.store import parse_reference
 
     root = find_project()
@@ -113,8 +120,11 @@ def serve(
             "register the model with shipml.save_model and serve it by name"
         )
     settings = load_settings(
-        project.serve if project else None, host=host, port=port, workers=workers
+        project.serve if project else None, host=host, port=port, workers=workers, threads=threads
     )
+    # Before anything here imports numpy (--onnx converts in this process): the thread
+    # variables must be in place when OpenMP and BLAS first load (serving/sizing.py).
+    settings = settle(settings)
     if ref.path is None:
         # Resolve and verify once, here, so a bad reference fails now and every worker
         # serves the same version even if a new one is published meanwhile.

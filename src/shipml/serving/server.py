@@ -22,6 +22,7 @@ from gunicorn.app.base import BaseApplication
 from shipml.errors import ListenError, ProjectError
 from shipml.serving.listeners import ReadyBoard, bind_shared
 from shipml.serving.settings import ServeSettings
+from shipml.serving.sizing import decided, settle
 from shipml.serving.worker import keepalive_seconds
 from shipml.store import LocalModel, Store, open_folder, parse_reference
 
@@ -135,6 +136,9 @@ def run_server(settings: ServeSettings) -> None:
     """Serve until SIGTERM/SIGINT. Blocks; raises ListenError if the port cannot be had."""
     if "prometheus_client" in sys.modules:  # would keep counting per process only
         raise RuntimeError("prometheus_client was imported before the server set it up")
+    settings = settle(settings)
+    configure_logging()
+    logging.getLogger("shipml").info("sizing: %s", decided(settings).describe())
     reuse_port = settings.reuse_port and hasattr(socket, "SO_REUSEPORT")
     listener = bind_shared(settings.host, settings.port, BACKLOG, reuse_port)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -29,6 +29,8 @@ from shipml.serving.contract import closed_fields
 from shipml.serving.costs import LARGE_BODY_BYTES, Cost, measure
 from shipml.serving.metrics import Metrics
 from shipml.serving.settings import ServeSettings
+from shipml.serving.sizing import decided, limit_threads
+from shipml.serving.sizing import report as sizing_report
 from shipml.store import LocalModel, library_versions
 
 log = logging.getLogger("shipml")
@@ -165,6 +167,7 @@ class Service:
         model = self._source()
         self.runtime = library_versions(model.manifest.libraries)
         scorer = load_scorer(model)
+        limit_threads(decided(self.settings).threads)  # pools its libraries just started
         cost, self.example_output = measure(scorer, model)
         self.closed = closed_fields(scorer, model.manifest.example, model.manifest.input_schema)
         if self.monitor is None:
@@ -408,5 +411,6 @@ class Service:
             "data": manifest.data,
             "source": manifest.source,
             "server": {"name": "shipml", "version": __version__},
+            "sizing": sizing_report(self.settings),  # workers, threads, the pools inside
         }
         return self._info
