@@ -161,6 +161,12 @@ def test_probabilities_name_a_class_whether_listed_or_keyed() -> None:
                       Path("models"))  # fmt: skip
     assert label_of_probabilities([0.1, 0.2, 0.7], model) == "virginica"
     assert label_of_probabilities({"setosa": 0.6, "virginica": 0.4}, model) == "setosa"
+    # where the in-process probabilities are known (tabular), the answer must match them
+    known = ModelInfo("t", ["a"], ["<=50K", ">50K"], ["x"], ">50K", Path("m"), [0.25, 0.75])
+    assert label_of_probabilities([0.25, 0.75], known) == ">50K"
+    assert label_of_probabilities({"<=50K": 0.25, ">50K": 0.75}, known) == ">50K"
+    assert label_of_probabilities([0.2500001, 0.7499999], known).startswith("probabilities")
+    assert label_of_probabilities({">50K": 0.75}, known).startswith("probabilities")
 
 
 def test_shipml_extras_follow_the_checkout(tmp_path: Path) -> None:
