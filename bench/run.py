@@ -56,6 +56,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
         default=5,
         help="starts per row, start → ready is their median (default 5; 1 with --quick)",
     )
+    parser.add_argument(
+        "--reuse-models",
+        action="store_true",
+        help="keep the models the last sweep trained and exported (saves minutes)",
+    )
     parser.add_argument("--repo", type=Path, default=REPO, help="the shipml checkout to measure")
     parser.add_argument("--readme", type=Path, default=BENCH / "README.md")
     parser.add_argument("--no-readme", action="store_true", help="results JSON only")
@@ -94,8 +99,14 @@ def select(args: argparse.Namespace, ws: Workspace) -> tuple[list[Venv], list[Pe
     return [v for v in venv_specs if v.name in needed], peers
 
 
-def prepare_models(ws: Workspace, venv_specs: list[Venv], broken: set[str]) -> list[ModelInfo]:
-    """Train once in the shipml venv, then write the other formats in their own venvs."""
+def prepare_models(
+    ws: Workspace, venv_specs: list[Venv], broken: set[str], reuse: bool = False
+) -> list[ModelInfo]:
+    """Train once in the shipml venv, then write the other formats in their own venvs
+    (``reuse``: keep what the last sweep wrote, when every model is there)."""
+    if reuse and all((ws.work / "models" / name / "meta.json").is_file() for name in MODELS):
+        print("  (reusing the models of the last sweep: --reuse-models)")
+        return [ModelInfo.load(ws.work / "models" / name) for name in MODELS]
     shutil.rmtree(ws.work, ignore_errors=True)
     ws.logs.mkdir(parents=True)
     env = {
@@ -222,7 +233,11 @@ def main(argv: list[str]) -> int:
     installed, broken = install(ws, venv_specs)
     installed_at = time.monotonic()
     print("Training the models and writing every format …")
-    models = [m for m in prepare_models(ws, venv_specs, broken) if m.name in wanted_models]
+    models = [
+        m
+        for m in prepare_models(ws, venv_specs, broken, args.reuse_models)
+        if m.name in wanted_models
+    ]
     prepared = time.monotonic()
     starts = 1 if args.quick else max(1, args.starts)
     rows = sweep(ws, peers, models, timing, broken=broken, profiled=profiled, starts=starts)
