@@ -72,7 +72,8 @@ def floor_image(client: docker.DockerClient, base: str, libraries: dict[str, str
         context = Path(scratch)
         subprocess.run(
             [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:",
-             "--python-version", "3.11", "--platform", "manylinux2014_x86_64",
+             "--python-version", "3.11", "--platform", "manylinux_2_28_x86_64",
+             "--platform", "manylinux_2_17_x86_64", "--platform", "manylinux2014_x86_64",
              "--dest", str(context / "wheels"), *requirements],
             check=True,
         )  # fmt: skip
@@ -91,12 +92,17 @@ def compressed_size(image: str) -> int:
     return len(gzip.stdout)
 
 
+# Recorded in every manifest when installed, but not what this model's own code needs.
+NOT_ITS_OWN = {"python", "onnxruntime", "skl2onnx"}
+
+
 def model_libraries(env: dict[str, str]) -> dict[str, str]:
     """The packages the iris version's manifest records (what its own code needs)."""
     code = (
+        f"NOT_ITS_OWN = {sorted(NOT_ITS_OWN)!r};"
         "import json; from shipml.store import Store, parse_reference;"
         "m = Store().fetch(parse_reference('iris:2')).manifest;"
-        "print(json.dumps({k: v for k, v in m.libraries.items() if k != 'python'}))"
+        "print(json.dumps({k: v for k, v in m.libraries.items() if k not in NOT_ITS_OWN}))"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True

@@ -58,7 +58,10 @@ def servers(
                 "SHIPML_WORKERS": "1",
             },
         ),
-        "few_descriptors": launch(("iris@latest",), folder, store, nofile=1024),
+        # one worker: the test fills that worker's descriptor limit
+        "few_descriptors": launch(
+            ("iris@latest",), folder, {**store, "SHIPML_WORKERS": "1"}, nofile=1024
+        ),
     }
     try:
         for server in started.values():
