@@ -109,7 +109,8 @@ def save_model(
         data, feature_names = _fitted_columns(flavour, model, data, feature_names)
     model_fields = flavour.feature_types(model) if flavour else None
     schema = infer_schema(data, feature_names, input_example, model_fields)
-    if vector and schema is not None and input_example is None:
+    if vector and schema is not None and len(schema.get("properties") or {}) == 1:
+        # 1-D training data (texts): the model gets a 1-D column, whatever the field is named
         schema = {**schema, VECTOR: True}
     frame = bool(flavour and flavour.takes_frame(model, data))
     example = input_example

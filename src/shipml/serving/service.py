@@ -268,17 +268,19 @@ class Service:
         """Parse, validate and score one ``/predict`` body; returns the JSON-able answer."""
         scorer = self._require()
         if len(body) > LARGE_BODY_BYTES:
-            prepared = await self.off_loop(self._parse, scorer, body)
-            return await self._score(scorer, prepared, request_id, inline=False)
-        return await self._score(scorer, self._parse(scorer, body), request_id)
+            payload, prepared = await self.off_loop(self._parse, scorer, body)
+            return await self._score(scorer, prepared, request_id, payload, inline=False)
+        payload, prepared = self._parse(scorer, body)
+        return await self._score(scorer, prepared, request_id, payload)
 
     @staticmethod
-    def _parse(scorer: Scorer, body: bytes) -> Prepared:
+    def _parse(scorer: Scorer, body: bytes) -> tuple[Any, Prepared]:
+        """The body's JSON (what monitoring logs) and the scorer's model input from it."""
         try:
             payload = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise InvalidJSON(f"the body is not valid JSON: {exc}") from None
-        return scorer.prepare(payload, body)
+        return payload, scorer.prepare(payload, body)
 
     async def predict_payload(self, payload: Any, body: bytes, request_id: str) -> Any:
         scorer = self._require()
