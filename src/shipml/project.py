@@ -14,6 +14,7 @@ A project is a folder with a ``shipml.yaml``::
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ import yaml
 from shipml.errors import ProjectError
 from shipml.model_files import check_project_paths
 from shipml.store.reference import NAME_PATTERN
+from shipml.store.store import default_store_url
 
 PROJECT_FILE = "shipml.yaml"
 KEYS = ("name", "train", "scoring", "model", "environment", "serve", "image", "store")
@@ -160,3 +162,22 @@ def read_requirements(path: Path | None) -> list[str]:
         return []
     lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
     return [line for line in lines if line]
+
+
+def store_url(explicit: str | None, project: Project | None) -> str:
+    """The store to use: ``--store``, else ``$SHIPML_STORE``, else the project's, else local."""
+    if explicit:
+        return explicit
+    if os.environ.get("SHIPML_STORE"):
+        return os.environ["SHIPML_STORE"]
+    if project is not None and project.store:
+        store = project.store
+        return store if "://" in store else str(project.root / store)
+    return default_store_url()
+
+
+def store_url_here(explicit: str | None) -> str:
+    """The store the user means: ``--store``, ``$SHIPML_STORE``, the nearest project's
+    (read only when neither of the first two says), or the default."""
+    root = None if (explicit or os.environ.get("SHIPML_STORE")) else find_project()
+    return store_url(explicit, load_project(root) if root else None)

@@ -24,6 +24,7 @@ from shipml import flavours, model_files
 from shipml.errors import ProjectError, TrainingError
 from shipml.flavours.base import PICKLE_FILE, Flavour, dump_pickle, is_frame
 from shipml.monitoring import profile
+from shipml.publish import NO_MODEL, STAGED, publish_staged
 from shipml.scoring.nulls import example_refusal, nullable_fields
 from shipml.scoring.schema import (
     VECTOR,
@@ -35,18 +36,13 @@ from shipml.scoring.schema import (
     missing_columns,
     one_column,
 )
-from shipml.store.manifest import Manifest, library_versions
+from shipml.store.manifest import library_versions
 
-STAGED = "staged.json"
 MODEL_FILE = PICKLE_FILE
 SAMPLE_FILE = "training-sample.npy"
 # Enough rows to catch a conversion that goes wrong (ONNX computes in float32) while
 # keeping the copy of the training data small; save_model(sample_rows=0) keeps none.
 SAMPLE_ROWS = 500
-NO_MODEL = (
-    "save_model(None, ...) saved no model: only a project with a scoring script "
-    "(scoring: score.py in shipml.yaml) loads its own files; pass the fitted model"
-)
 
 
 def save_model(
@@ -159,8 +155,6 @@ def save_model(
     output = os.environ.get("SHIPML_OUTPUT")
     if output:
         return _stage(Path(output), model, writer, staged=staged, name=name, **extra)
-    from shipml.train import publish_staged  # publishing needs the project and store
-
     with tempfile.TemporaryDirectory(prefix="shipml-") as folder:
         _stage(Path(folder), model, writer, staged=staged, name=name, **extra)
         manifest, _ = publish_staged(Path(folder), project_root=None)
@@ -340,28 +334,3 @@ def _framework(flavour: Flavour | None, model: Any, packages: list[str]) -> dict
         package = owners[0].lower() if owners else module
     version = library_versions([package]).get(package)
     return {"name": package, "version": version} if version else {"name": package}
-
-
-def staged_manifest(staged: dict[str, Any], name: str, contract: str | None) -> Manifest:
-    """A manifest (version and files still to fill in) from what save_model staged.
-
-    ``contract`` is the project's scoring code (azureml, class) or None for zero-code,
-    when the model's flavour is the contract.
-    """
-    saved = staged.get("model_saved", True)
-    saved_files = staged.get("model_files") or ([MODEL_FILE] if saved else [])
-    return Manifest(
-        name=name,
-        version=0,
-        created="",
-        contract=contract or staged.get("contract") or "sklearn",
-        files={},
-        model_file=saved_files[0] if saved_files else None,
-        framework=staged["framework"],
-        libraries=staged["libraries"],
-        input_schema=staged["input_schema"],
-        example=staged["example"],
-        metrics=staged["metrics"],
-        data=staged["data"],
-        flavour={**staged.get("flavour", {}), "files": saved_files},
-    )

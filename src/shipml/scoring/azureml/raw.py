@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
-from shipml.scoring.azureml.inputs import ScoreCall
+from shipml.scoring.azureml.call import ScoreCall
 
 SHIMS = {
     "azureml.contrib.services.aml_request": "shipml.scoring.azureml.aml_request",

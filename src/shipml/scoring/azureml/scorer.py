@@ -27,7 +27,8 @@ import orjson
 from shipml.errors import InvalidInput, InvalidJSON, LoadFailed, ProjectError
 from shipml.scoring.azureml import raw, runtime
 from shipml.scoring.azureml.answers import ScoreAnswer, answer
-from shipml.scoring.azureml.inputs import REQUEST_HEADERS, ObjectInput, ScoreCall, analyse_run
+from shipml.scoring.azureml.call import ScoreCall
+from shipml.scoring.azureml.inputs import REQUEST_HEADERS, ObjectInput, analyse_run
 from shipml.scoring.azureml.script_check import check_script
 from shipml.scoring.azureml.swagger import VERSIONS, supported_versions, swagger, user_documents
 from shipml.scoring.base import Prepared, split_payload

@@ -45,7 +45,7 @@ class AciOptions:
     name: str
     location: str | None = None  # default: the resource group's location
     cpu: float = 1.0
-    memory_gb: float = 1.5
+    memory: float = 1.5  # GB
     dns_label: str | None = None
     workers: int | None = None
     api_keys: bool = False  # require API keys, from $SHIPML_API_KEYS at deployment
@@ -69,7 +69,7 @@ class AciOptions:
                 f"--dns-label {self.dns_label!r} is not valid: 3 to 63 lowercase letters, digits "
                 "and '-', starting with a letter"
             )
-        for flag, value in (("--cpu", self.cpu), ("--memory", self.memory_gb)):
+        for flag, value in (("--cpu", self.cpu), ("--memory", self.memory)):
             if value <= 0:
                 raise ManifestError(f"{flag} must be more than zero, got {value}")
         if self.workers is not None:
@@ -80,6 +80,12 @@ class AciOptions:
             secrets.remote_store(self.store)
         if self.model:
             parse_reference(self.model)
+
+
+def check(options: AciOptions) -> AciOptions:
+    """``options``, checked; raises on the first wrong one (nothing is left to default)."""
+    options.check()
+    return options
 
 
 def render(facts: ImageFacts, options: AciOptions, command: list[str]) -> str:
@@ -110,7 +116,7 @@ def render(facts: ImageFacts, options: AciOptions, command: list[str]) -> str:
             "image": facts.image,
             "ports": [{"port": port, "protocol": "TCP"}],
             "environmentVariables": env,
-            "resources": {"requests": {"cpu": options.cpu, "memoryInGB": options.memory_gb}},
+            "resources": {"requests": {"cpu": options.cpu, "memoryInGB": options.memory}},
             # /health/live answers as soon as the server runs, even while the model loads.
             "livenessProbe": {
                 "httpGet": {"path": "/health/live", **probe},

@@ -38,7 +38,25 @@ DEFAULT_PORT = 8080
 
 
 @dataclass(frozen=True)
+class ComposeOptions:
+    """What the user asked for, as typed: every field is a command-line option."""
+
+    image: str | None = None
+    replicas: int = 2
+    out: Path = Path("compose")
+    name: str | None = None
+    port: int = DEFAULT_PORT
+    bind: str = "0.0.0.0"
+    env_file: Path | None = None
+    balancer_base: str | None = None
+    timeout: float = 180
+    grace: int = 30
+
+
+@dataclass(frozen=True)
 class ComposeDeploy:
+    """A deployment to write or start: the options checked, defaults filled in."""
+
     image: str
     replicas: int = 2
     out: Path = Path("deploy/compose")
@@ -102,6 +120,32 @@ def render(spec: ComposeDeploy, name: str) -> str:
         f"#   --name {name} --replicas {spec.replicas} --out . --up\n"
     )
     return header + yaml.safe_dump(document, sort_keys=False, default_flow_style=None)
+
+
+def check(options: ComposeOptions, removing: bool = False) -> ComposeDeploy:
+    """The deployment ``options`` ask for (``removing`` one needs its image or its name)."""
+    if options.image is None and not (removing and options.name):
+        raise DeployError("which image? shipml deploy compose IMAGE --replicas N [--up]")
+    return ComposeDeploy(
+        image=options.image or "",
+        replicas=options.replicas,
+        out=options.out,
+        name=options.name,
+        port=options.port,
+        bind=options.bind,
+        env_file=options.env_file,
+        balancer_base=options.balancer_base or balancer.DEFAULT_BASE,
+        timeout=options.timeout,
+        grace=options.grace,
+    )
+
+
+def remove(options: ComposeOptions) -> str:
+    """``docker-compose down`` the deployment in ``options.out``; returns its name."""
+    spec = check(options, removing=True)
+    name = spec.name or name_for(spec, engine.connect())
+    down(spec.out, name)
+    return name
 
 
 def write(spec: ComposeDeploy, name: str) -> Path:

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from shipml.deploy.commands import command_line, console
+from shipml.cli.common import command_line
+from shipml.cli.deploy import console
 
 if TYPE_CHECKING:
     from shipml.deploy import ci
