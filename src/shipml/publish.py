@@ -70,41 +70,53 @@ def publish_staged(
     files.update({extra: folder / extra for extra in staged["files"]})
     registered = sorted(files)  # the model files alone, before any code joins them
     if project is not None:
-        if project.scoring is not None:
-            if contract == "azureml":  # refuse now what could not be served later
-                check_script(project.scoring, [*files, *staged["files"]])
-            # A score.py sits at the top of the version folder, beside the registered
-            # files, as in an Azure ML code folder: paths relative to its own file work.
-            # The code it imports (or its whole folder) comes with it (shipml.code_files).
-            prefix = "" if contract == "azureml" else "code/"
-            script = prefix + project.scoring.name
-            for relpath, source in code_files(project.scoring, project.root).items():
-                stored = prefix + relpath
-                if not prefix and relpath.split("/")[0] in RESERVED:
-                    raise TrainingError(
-                        f"the scoring code's {source.relative_to(project.root)} would be "
-                        f"stored as {relpath!r}, a name that is shipml's own; rename it"
-                    )
-                if stored in files and not filecmp.cmp(files[stored], source, shallow=False):
-                    raise TrainingError(
-                        f"the registered model file {stored} and the scoring code's "
-                        f"{source.relative_to(project.root)} would land at the same path in "
-                        "the version; rename one of them"
-                    )
-                files[stored] = source
-            manifest.scoring = {"script": script, "class": project.scoring_class}
-            if contract == "azureml":
-                # What AZUREML_MODEL_DIR shows the script: the registered files only, as in
-                # Azure ML, where the model folder holds no code (scoring.azureml.runtime).
-                manifest.scoring["model_files"] = registered
-        if project.environment is not None:
-            files[f"env/{project.environment.name}"] = project.environment
-            manifest.environment = {
-                "file": f"env/{project.environment.name}",
-                "requirements": read_requirements(project.environment),
-            }
-        manifest.source = git_source(project.root)
+        _add_project(manifest, files, project, [*files, *staged["files"]], registered)
     return target.publish(manifest, files)
+
+
+def _add_project(
+    manifest: Manifest,
+    files: dict[str, Path],
+    project: Project,
+    names: list[str],
+    registered: list[str],
+) -> None:
+    """Add the project's scoring code, environment file and commit to a version."""
+    contract = manifest.contract
+    if project.scoring is not None:
+        if contract == "azureml":  # refuse now what could not be served later
+            check_script(project.scoring, names)
+        # A score.py sits at the top of the version folder, beside the registered
+        # files, as in an Azure ML code folder: paths relative to its own file work.
+        # The code it imports (or its whole folder) comes with it (shipml.code_files).
+        prefix = "" if contract == "azureml" else "code/"
+        script = prefix + project.scoring.name
+        for relpath, source in code_files(project.scoring, project.root).items():
+            stored = prefix + relpath
+            if not prefix and relpath.split("/")[0] in RESERVED:
+                raise TrainingError(
+                    f"the scoring code's {source.relative_to(project.root)} would be "
+                    f"stored as {relpath!r}, a name that is shipml's own; rename it"
+                )
+            if stored in files and not filecmp.cmp(files[stored], source, shallow=False):
+                raise TrainingError(
+                    f"the registered model file {stored} and the scoring code's "
+                    f"{source.relative_to(project.root)} would land at the same path in "
+                    "the version; rename one of them"
+                )
+            files[stored] = source
+        manifest.scoring = {"script": script, "class": project.scoring_class}
+        if contract == "azureml":
+            # What AZUREML_MODEL_DIR shows the script: the registered files only, as in
+            # Azure ML, where the model folder holds no code (scoring.azureml.runtime).
+            manifest.scoring["model_files"] = registered
+    if project.environment is not None:
+        files[f"env/{project.environment.name}"] = project.environment
+        manifest.environment = {
+            "file": f"env/{project.environment.name}",
+            "requirements": read_requirements(project.environment),
+        }
+    manifest.source = git_source(project.root)
 
 
 def register_files(folder: Path, project: Project) -> None:

@@ -12,8 +12,9 @@ import pytest
 import yaml
 
 from shipml.deploy import secrets
-from shipml.deploy.aci import AciOptions, az_command, render, write
 from shipml.deploy.image_facts import ImageFacts
+from shipml.deploy.targets.aci import Options as AciOptions
+from shipml.deploy.targets.aci import az_command, render, write
 from shipml.deploy.validation import ManifestError
 from shipml.errors import ShipmlError
 

@@ -165,3 +165,24 @@ def test_every_command_body_is_at_most_15_lines() -> None:
     assert len(commands) >= 20  # the check sees the commands (init … monitor dashboard)
     long = {name: n for name, f in commands.items() if (n := _body_lines(f)) > 15}
     assert long == {}
+
+
+def test_no_assert_guards_state_in_the_source() -> None:
+    """``python -O`` drops asserts: state is made impossible to half-set (serving's
+    ``Loaded``, deploy's resolved options) or checked with an error that says what to do."""
+    found = [
+        f"{path.relative_to(SRC)}:{node.lineno}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.Assert)
+    ]
+    assert found == []
+
+
+def test_the_cli_loads_its_work_on_use() -> None:
+    """``shipml --help`` loads typer and rich; the packages that do the work load when a
+    command runs (the store alone would bring fsspec; deploy, docker; training, numpy)."""
+    loaded = _loaded_by("import shipml.cli")
+    ours = {m for m in loaded if m.split(".")[0] == "shipml"}
+    assert {m for m in ours if not m.startswith("shipml.cli")} == {"shipml", "shipml.errors"}
+    assert sorted({"fsspec", "docker", "numpy", "yaml"} & loaded) == []

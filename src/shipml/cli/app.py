@@ -17,12 +17,18 @@ from rich.status import Status
 
 from shipml import __version__
 from shipml.cli.ci import ci_app
-from shipml.cli.common import ProjectOption, StoreOption, console, errors, options_from
+from shipml.cli.common import (
+    ProjectOption,
+    StoreOption,
+    console,
+    errors,
+    open_store,
+    options_from,
+)
 from shipml.cli.deploy import deploy_app
 from shipml.cli.models import models_app
 from shipml.cli.monitor import monitor_app
 from shipml.errors import ShipmlError
-from shipml.store import Store
 
 app = typer.Typer(
     name="shipml",
@@ -51,7 +57,7 @@ def init(
     template: Annotated[str, typer.Option(help="iris, sentiment or blank.")] = "blank",
 ) -> None:
     """Create a new project: shipml.yaml, train.py, requirements.txt (and score.py)."""
-    from shipml.templates import create_project
+    from shipml.templates import create_project  # on use: see cli/common.py
 
     files = create_project(folder, template)
     console.print(f"Created {template} project in {folder}: {', '.join(files)}")
@@ -61,11 +67,11 @@ def init(
 @app.command()
 def train(project: ProjectOption = None, store: StoreOption = None) -> None:
     """Run the project's training script and register the model as a new version."""
-    from shipml.project import load_project, store_url
+    from shipml.project import load_project  # on use: see cli/common.py
     from shipml.train import train_project
 
     spec = load_project(project)
-    target = Store(store_url(store, spec))
+    target = open_store(store, spec)
     if spec.train is None:
         console.print(f"Registering {spec.name} ({', '.join(spec.model)}) into {target.url}")
     else:
@@ -88,7 +94,7 @@ def serve(
     onnx: OnnxOption = False,
 ) -> None:
     """Serve a model over HTTP, with its web playground at /."""
-    from shipml.serving import launch
+    from shipml.serving import launch  # on use: see cli/common.py
 
     launch.serve(model, store=store, host=host, port=port, workers=workers, onnx=onnx, say=_print)
 
@@ -105,7 +111,7 @@ def predict(
     store: StoreOption = None,
 ) -> None:
     """Score JSON input with a model, in this process, and print the JSON answer."""
-    from shipml.serving.launch import predict_once
+    from shipml.serving.launch import predict_once  # on use: see cli/common.py
 
     body = Path(input[1:]).read_bytes() if input.startswith("@") else input.encode()
     sys.stdout.write(predict_once(model, body, store) + "\n")
@@ -138,7 +144,7 @@ def build(
     store: StoreOption = None,
 ) -> None:
     """Build a serve image (a model baked in) or a train image, smoke-tested before done."""
-    from shipml.image.build import BuildOptions, Built
+    from shipml.image.build import BuildOptions, Built  # on use: see cli/common.py
     from shipml.image.build import build as build_from
 
     options = options_from(BuildOptions, locals())
@@ -168,7 +174,7 @@ def run(
     name: Annotated[str | None, typer.Option(help="Container name.")] = None,
 ) -> None:
     """Start a serve image, wait until it is ready, print its URL."""
-    from shipml.image import engine
+    from shipml.image import engine  # on use: see cli/common.py
 
     variables = dict(item.split("=", 1) for item in env or [] if "=" in item)
     client = engine.connect()
@@ -188,7 +194,7 @@ def stop(
     name: Annotated[str, typer.Argument(help="Container name or image started by shipml run.")],
 ) -> None:
     """Stop and remove containers that 'shipml run' started."""
-    from shipml.image import engine
+    from shipml.image import engine  # on use: see cli/common.py
 
     stopped = engine.stop(engine.connect(), name)
     if not stopped:
@@ -205,7 +211,7 @@ def login(
     ] = False,
 ) -> None:
     """Log in to an OCI registry (password from stdin or $SHIPML_REGISTRY_PASSWORD)."""
-    from shipml.image import engine
+    from shipml.image import engine  # on use: see cli/common.py
 
     password = (
         sys.stdin.read().strip()
@@ -229,9 +235,10 @@ def push(
 
 
 def _push(image: str) -> None:
+    # imported on use: see cli/common.py
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
-    from shipml.image import engine
+    from shipml.image import engine  # on use: see cli/common.py
 
     client = engine.connect()
     digest = None

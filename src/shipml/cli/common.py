@@ -6,13 +6,14 @@ from __future__ import annotations
 import dataclasses
 import sys
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 
-from shipml.project import store_url_here
-from shipml.store.store import Store
+if TYPE_CHECKING:
+    from shipml.project import Project
+    from shipml.store import Reference, Store
 
 T = TypeVar("T")
 console = Console(soft_wrap=True)
@@ -29,9 +30,25 @@ ProjectOption = Annotated[
 ]
 
 
-def open_store(url: str | None) -> Store:
-    """The store the user means: --store, $SHIPML_STORE, the project's, or the default."""
-    return Store(store_url_here(url))
+# Commands import the package that does their work when they run, never at the top of a
+# module here: `shipml --help` then loads typer and rich only (the store alone would add
+# fsspec, ~0.1 s; docker, numpy and the flavours much more).
+
+
+def open_store(url: str | None, project: Project | None = None) -> Store:
+    """The store the user means: --store, $SHIPML_STORE, the project's (``project``, or
+    the nearest one), or the default."""
+    from shipml.project import store_url, store_url_here  # on use: see above
+    from shipml.store.store import Store
+
+    return Store(store_url(url, project) if project else store_url_here(url))
+
+
+def reference(text: str) -> Reference:
+    """``text`` (NAME, NAME:N, NAME@ALIAS or a file) as a reference; raises if malformed."""
+    from shipml.store.reference import parse_reference  # on use: see above
+
+    return parse_reference(text)
 
 
 def command_line() -> list[str]:

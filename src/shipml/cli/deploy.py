@@ -17,9 +17,9 @@ from rich.console import Console
 from shipml.cli.common import command_line, options_from
 
 if TYPE_CHECKING:
-    from shipml.deploy.compose import Started, Written
-    from shipml.deploy.docker import Deployed
     from shipml.deploy.image_facts import ImageFacts
+    from shipml.deploy.targets.compose import Started, Written  # on use: see cli/common.py
+    from shipml.deploy.targets.docker import Deployed
 
 deploy_app = typer.Typer(
     help="Deploy a serve image: docker (here or over SSH), compose, kubernetes, aci.",
@@ -77,13 +77,13 @@ def docker_command(
     remove: Annotated[bool, typer.Option("--remove", help="Remove the deployment.")] = False,
 ) -> None:
     """Run IMAGE behind a balancer on a Docker engine; a redeploy replaces it once ready."""
-    from shipml.deploy import docker as target
+    from shipml.deploy.targets import docker as target  # on use: see cli/common.py
 
-    options = options_from(target.DockerOptions, locals())
+    options = options_from(target.Options, locals())
     if remove:
         console.print(f"Removed {', '.join(target.remove(options))}")
         return
-    done = target.deploy(target.check(options), _say)
+    done = target.apply(target.check(options), _say)
     _deployed(options.image, done)
     console.print(f"Ready at {done.url}/")
 
@@ -122,9 +122,9 @@ def compose_command(
     ] = False,
 ) -> None:
     """Write a Compose file: N replicas of IMAGE behind a balancer; --up rolls it out."""
-    from shipml.deploy import compose
+    from shipml.deploy.targets import compose  # on use: see cli/common.py
 
-    options = options_from(compose.ComposeOptions, locals())
+    options = options_from(compose.Options, locals())
     if remove:
         console.print(f"Removed {compose.remove(options)}")
         return
@@ -132,7 +132,7 @@ def compose_command(
     if not up:
         _wrote_compose(compose.generate(spec), out, replicas)
         return
-    started = compose.up(spec, _say)
+    started = compose.apply(spec, _say)
     _deployed(image, started)
     console.print(f"Ready at {started.url}/  (Compose file: {out / 'docker-compose.yml'})")
 
@@ -212,20 +212,19 @@ def kubernetes(
     ] = None,
 ) -> None:
     """Write Kubernetes manifests (Deployment, Service, HPA, PDB, Ingress, kustomization)."""
-    from shipml.deploy import kubectl
-    from shipml.deploy import kubernetes as k8s
+    from shipml.deploy.targets import kubernetes as k8s  # on use: see cli/common.py
 
-    options = options_from(k8s.KubernetesOptions, locals())
+    options = options_from(k8s.Options, locals())
     facts = _facts(locals())
     _wrote_folder(out, *k8s.write(facts, options, out, command_line()))
     _lines(
         "The manifests reference these Secrets; create them first:",
-        kubectl.secret_commands(facts, options),
+        k8s.secret_commands(facts, options),
     )
     if apply:
-        console.print(kubectl.apply(out, context) or "applied")
+        console.print(k8s.apply(out, context) or "applied")
     else:
-        console.print(f"Apply with: {' '.join(kubectl.apply_command(out, context))}")
+        console.print(f"Apply with: {' '.join(k8s.apply_command(out, context))}")
 
 
 def _wrote_folder(out: Path, written: list[str], removed: list[str]) -> None:
@@ -236,7 +235,7 @@ def _wrote_folder(out: Path, written: list[str], removed: list[str]) -> None:
 
 def _facts(parameters: dict[str, Any]) -> ImageFacts:
     """What the image's labels say, overridden by the options of the same meaning."""
-    from shipml.deploy.image_facts import image_facts
+    from shipml.deploy.image_facts import image_facts  # on use: see cli/common.py
 
     return image_facts(
         parameters["image"],
@@ -284,9 +283,9 @@ def aci(
     ] = None,
 ) -> None:
     """Write an Azure Container Instances container group YAML and the az line for it."""
-    from shipml.deploy import aci as azure
+    from shipml.deploy.targets import aci as azure  # on use: see cli/common.py
 
-    options = azure.check(options_from(azure.AciOptions, locals()))
+    options = azure.check(options_from(azure.Options, locals()))
     facts = _facts(locals())
     target = out or Path(f"aci-{name}.yaml")
     lines = azure.write(facts, options, target, command_line())

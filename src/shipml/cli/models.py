@@ -12,9 +12,8 @@ import orjson
 import typer
 from rich.table import Table
 
-from shipml.cli.common import StoreOption, console, errors, open_store
+from shipml.cli.common import StoreOption, console, errors, open_store, reference
 from shipml.errors import ShipmlError
-from shipml.store.reference import parse_reference
 
 models_app = typer.Typer(
     help="List, inspect, alias and remove model versions.", no_args_is_help=True
@@ -27,7 +26,7 @@ def models_list(
     store: StoreOption = None,
 ) -> None:
     """List models and their versions, newest last."""
-    from shipml.store.listing import list_versions
+    from shipml.store.listing import list_versions  # on use: see cli/common.py
 
     target = open_store(store)
     rows, problems = list_versions(target, name)
@@ -50,7 +49,7 @@ def models_show(
 ) -> None:
     """Print a version's manifest (JSON) and its digest."""
     target = open_store(store)
-    ref = parse_reference(model)
+    ref = reference(model)
     manifest, digest = target.manifest(ref.name, target.resolve(ref))
     document = {"digest": digest, **orjson.loads(manifest.to_bytes())}
     signed_by = target.signatures(ref.name, manifest.version)
@@ -86,10 +85,10 @@ def models_rm(
 ) -> None:
     """Delete a version (its aliases and payload log go with it; blobs no other version
     uses are freed)."""
-    from shipml.monitoring.reading import remove_log
+    from shipml.monitoring.reading import remove_log  # on use: see cli/common.py
 
     target = open_store(store)
-    ref = parse_reference(model)
+    ref = reference(model)
     version = target.resolve(ref)
     if not yes:
         _confirm(f"Delete {ref.name}:{version}?")
@@ -115,7 +114,7 @@ def models_sign(
 ) -> None:
     """Sign a version with the key in $SHIPML_SIGNING_KEY (see docs/store.md, trust)."""
     target = open_store(store)
-    ref = parse_reference(model)
+    ref = reference(model)
     version = target.resolve(ref)
     key_id = target.sign(ref.name, version)
     console.print(f"Signed {ref.name}:{version} with {key_id}")

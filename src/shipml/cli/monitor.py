@@ -6,6 +6,7 @@ the tests, matplotlib for the figures): ``pip install 'shipml[monitor]'``.
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
@@ -56,7 +57,7 @@ def report_command(
 ) -> None:
     """Compare the logged requests of a version with its training data; write a report."""
     options = dict(locals())  # the command's options, before any other name is bound
-    from shipml.monitoring.reporting import write_report
+    from shipml.monitoring.reporting import write_report  # on use: see cli/common.py
 
     written = write_report(**options)
     for line in written.lines:
@@ -69,7 +70,5 @@ def report_command(
 @monitor_app.command("dashboard")
 def dashboard_command() -> None:
     """Print the Grafana dashboard of the live signals (import it in Grafana)."""
-    from importlib import resources
-
     text = (resources.files("shipml.monitoring") / DASHBOARD).read_text()
     typer.echo(text, nl=False)

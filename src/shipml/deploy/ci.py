@@ -20,8 +20,8 @@ from typing import Any, Literal
 
 from shipml import __version__
 from shipml.deploy import secrets
-from shipml.deploy.aci import AciOptions
 from shipml.deploy.generated import dump_yaml, header, write_file
+from shipml.deploy.targets import aci
 from shipml.deploy.validation import ManifestError
 from shipml.project import Project
 
@@ -156,10 +156,10 @@ def _deploy_step(vendor: Vendor, options: CiOptions, image_name: str) -> Step:
         )
         return Step("Deploy to Kubernetes", script, {"KUBE_CONFIG": "KUBE_CONFIG"})
     if options.target == "aci":
-        assert options.resource_group is not None
+        resource_group = options.resource_group or ""  # CiOptions.check: set for aci
         name = options.aci_name or image_name.rsplit("/", 1)[-1]
-        AciOptions(resource_group=options.resource_group, name=name).check()
-        group = shlex.quote(options.resource_group)
+        aci.check(aci.Options(resource_group=resource_group, name=name))
+        group = shlex.quote(resource_group)
         script = (
             f'shipml deploy aci "$SERVE_IMAGE" --resource-group {group} '
             f'--name {shlex.quote(name)} --out "{temp}/aci.yaml" --apply'

@@ -24,7 +24,7 @@ from shipml.scoring.model import ModelScorer
 from shipml.scoring.onnx import OnnxScorer, is_converted
 from shipml.scoring.predictor import PredictorScorer
 from shipml.scoring.schema import infer_schema
-from shipml.store.manifest import Manifest, library_versions, sha256_digest
+from shipml.store.manifest import FileEntry, Manifest, library_versions, sha256_digest
 from shipml.store.store import LocalModel
 
 log = logging.getLogger("shipml")
@@ -117,7 +117,6 @@ def model_from_file(path: Path) -> LocalModel:
             f"{path} does not say which features it takes (no feature_names_in_ or "
             "n_features_in_); register it with shipml.save_model(..., training_data=...)"
         )
-    from shipml.store.manifest import FileEntry
 
     manifest = Manifest(
         name=path.stem.lower(),

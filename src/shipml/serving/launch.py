@@ -111,7 +111,7 @@ def _serve_or_explain(settings: ServeSettings, stack: contextlib.ExitStack) -> N
 
 def predict_once(model: str, body: bytes, store: str | None) -> str:
     """Score ``body`` with ``model`` in this process; the answer as the service writes it."""
-    from shipml.scoring.azureml import ScoreCall
+    from shipml.scoring.azureml import ScoreCall  # predict only: the serve master loads no model
     from shipml.serving.metrics import Metrics
     from shipml.serving.service import Service
 

@@ -40,7 +40,7 @@ DNS_NAME_LABEL = re.compile(r"^[a-z][a-z0-9-]{1,61}[a-z0-9]$")
 
 
 @dataclass(frozen=True)
-class AciOptions:
+class Options:
     resource_group: str
     name: str
     location: str | None = None  # default: the resource group's location
@@ -82,15 +82,49 @@ class AciOptions:
             parse_reference(self.model)
 
 
-def check(options: AciOptions) -> AciOptions:
+# Nothing in the options is left to default: checked, they are what is written.
+Resolved = Options
+
+
+def check(options: Options) -> Resolved:
     """``options``, checked; raises on the first wrong one (nothing is left to default)."""
     options.check()
     return options
 
 
-def render(facts: ImageFacts, options: AciOptions, command: list[str]) -> str:
+def render(facts: ImageFacts, options: Options, command: list[str]) -> str:
     """The container group YAML, with placeholders where secret values go."""
     options.check()
+    port = facts.port
+    container = _container(facts, options)
+    properties: dict[str, Any] = {"containers": [container]}
+    credentials = _registry_credentials(facts, options)
+    if credentials:
+        properties["imageRegistryCredentials"] = credentials
+    address: dict[str, Any] = {"type": "Public", "ports": [{"port": port, "protocol": "TCP"}]}
+    if options.dns_label:
+        address["dnsNameLabel"] = options.dns_label
+    properties |= {"ipAddress": address, "osType": "Linux", "restartPolicy": "Always"}
+    group: dict[str, Any] = {"apiVersion": API_VERSION, "name": options.name}
+    if options.location:
+        group["location"] = options.location
+    group |= {
+        "type": "Microsoft.ContainerInstance/containerGroups",
+        "tags": {"managed-by": "shipml", "shipml-model": options.model or facts.model_ref},
+        "properties": properties,
+    }
+    body = dump_yaml(group)
+    needed = secrets.placeholders(body)
+    notes = [
+        "${VARIABLE} placeholders stand for secrets: do not give this file to az as it is.",
+        "Deploy with 'shipml deploy aci ... --apply', or fill it from the environment:",
+        *[f"  {line}" for line in fill_and_create_lines(Path("FILE"), options, needed)],
+    ]
+    return header(command, *notes) + body
+
+
+def _container(facts: ImageFacts, options: Options) -> dict[str, Any]:
+    """The one container: the image, its environment (secrets as placeholders), probes."""
     port = facts.port
     env: list[dict[str, str]] = [
         {"name": "SHIPML_HOST", "value": "0.0.0.0"},
@@ -110,7 +144,7 @@ def render(facts: ImageFacts, options: AciOptions, command: list[str]) -> str:
             for variable in secrets.store_credentials(options.store)
         ]
     probe = {"port": port, "scheme": "http"}
-    container = {
+    return {
         "name": "model",
         "properties": {
             "image": facts.image,
@@ -134,44 +168,28 @@ def render(facts: ImageFacts, options: AciOptions, command: list[str]) -> str:
             },
         },
     }
-    properties: dict[str, Any] = {"containers": [container]}
+
+
+def _registry_credentials(facts: ImageFacts, options: Options) -> list[dict[str, str]]:
+    """The registry login for the pull, as placeholders (none for a public image)."""
     registry = registry_of(facts.image)
     wants_credentials = (
         options.registry_credentials if options.registry_credentials is not None else bool(registry)
     )
-    if wants_credentials:
-        if not registry:
-            raise ManifestError(
-                f"{facts.image} names no registry (e.g. myreg.azurecr.io/iris:3), so there is "
-                "no server for --registry-credentials"
-            )
-        properties["imageRegistryCredentials"] = [
-            {
-                "server": registry,
-                "username": secrets.placeholder(secrets.REGISTRY_USERNAME),
-                "password": secrets.placeholder(secrets.REGISTRY_PASSWORD),
-            }
-        ]
-    address: dict[str, Any] = {"type": "Public", "ports": [{"port": port, "protocol": "TCP"}]}
-    if options.dns_label:
-        address["dnsNameLabel"] = options.dns_label
-    properties |= {"ipAddress": address, "osType": "Linux", "restartPolicy": "Always"}
-    group: dict[str, Any] = {"apiVersion": API_VERSION, "name": options.name}
-    if options.location:
-        group["location"] = options.location
-    group |= {
-        "type": "Microsoft.ContainerInstance/containerGroups",
-        "tags": {"managed-by": "shipml", "shipml-model": options.model or facts.model_ref},
-        "properties": properties,
-    }
-    body = dump_yaml(group)
-    needed = secrets.placeholders(body)
-    notes = [
-        "${VARIABLE} placeholders stand for secrets: do not give this file to az as it is.",
-        "Deploy with 'shipml deploy aci ... --apply', or fill it from the environment:",
-        *[f"  {line}" for line in fill_and_create_lines(Path("FILE"), options, needed)],
+    if not wants_credentials:
+        return []
+    if not registry:
+        raise ManifestError(
+            f"{facts.image} names no registry (e.g. myreg.azurecr.io/iris:3), so there is "
+            "no server for --registry-credentials"
+        )
+    return [
+        {
+            "server": registry,
+            "username": secrets.placeholder(secrets.REGISTRY_USERNAME),
+            "password": secrets.placeholder(secrets.REGISTRY_PASSWORD),
+        }
     ]
-    return header(command, *notes) + body
 
 
 def envsubst_command(path: Path, variables: list[str]) -> str:
@@ -180,7 +198,7 @@ def envsubst_command(path: Path, variables: list[str]) -> str:
     return f"envsubst {shlex.quote(names)} < {shlex.quote(str(path))}"
 
 
-def fill_and_create_lines(path: Path, options: AciOptions, variables: list[str]) -> list[str]:
+def fill_and_create_lines(path: Path, options: Options, variables: list[str]) -> list[str]:
     """Shell lines that deploy ``path``: check the variables, fill a private copy, create."""
     create = f"az container create --resource-group {shlex.quote(options.resource_group)}"
     if not variables:
@@ -194,7 +212,7 @@ def fill_and_create_lines(path: Path, options: AciOptions, variables: list[str])
     ]
 
 
-def write(facts: ImageFacts, options: AciOptions, out: Path, command: list[str]) -> list[str]:
+def write(facts: ImageFacts, options: Options, out: Path, command: list[str]) -> list[str]:
     """Write the YAML to ``out``; returns the shell lines that deploy it."""
     text = render(facts, options, command)
     write_file(out, text)

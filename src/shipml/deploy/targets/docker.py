@@ -3,13 +3,13 @@
 What a deployment ``NAME`` is on the engine (all labelled ``io.shipml.deploy=NAME``):
 
 - the network ``NAME``, private to the deployment;
-- ``NAME-balancer``: nginx publishing ``--bind:--port`` (see :mod:`.balancer`);
+- ``NAME-balancer``: nginx publishing ``--bind:--port`` (see :mod:`shipml.deploy.balancer`);
 - ``NAME-model-G-I``: replica I of generation G, on the network with the alias ``model``.
 
 The balancer is there even for one replica, because Docker cannot move a published port
 from one container to another: with the port on the balancer, a redeploy starts the
 new generation beside the old, waits until it is ready, and only then drains the old
-(:mod:`.rollout`), so clients see no gap, and a new image that never becomes ready
+(:mod:`shipml.deploy.rollout`), so clients see no gap, and a new image that never becomes ready
 leaves the old one serving. The same design as Kamal's proxy, for the same reason.
 """
 
@@ -37,7 +37,7 @@ RESTART = {"Name": "unless-stopped"}
 
 
 @dataclass(frozen=True)
-class DockerOptions:
+class Options:
     """What the user asked for, as typed: every field is a command-line option."""
 
     image: str | None = None
@@ -54,7 +54,7 @@ class DockerOptions:
 
 
 @dataclass(frozen=True)
-class DockerDeploy:
+class Resolved:
     """A deployment to make: the options checked, defaults and env file filled in."""
 
     image: str
@@ -78,11 +78,11 @@ class Deployed:
     seconds: float
 
 
-def check(options: DockerOptions) -> DockerDeploy:
+def check(options: Options) -> Resolved:
     """The deployment ``options`` ask for; raises on the first thing missing or wrong."""
     if options.image is None:
         raise DeployError("which image? shipml deploy docker IMAGE [--host ssh://user@host]")
-    return DockerDeploy(
+    return Resolved(
         image=options.image,
         name=options.name,
         host=options.host,
@@ -100,7 +100,7 @@ def where(host: str | None) -> str:
     return host or "this machine"
 
 
-def deploy(spec: DockerDeploy, say: Callable[[str], None]) -> Deployed:
+def apply(spec: Resolved, say: Callable[[str], None]) -> Deployed:
     """Deploy (or redeploy) ``spec.image``; returns once the new replicas serve."""
     if spec.replicas < 1:
         raise DeployError("--replicas must be at least 1")
@@ -150,7 +150,7 @@ def deploy(spec: DockerDeploy, say: Callable[[str], None]) -> Deployed:
     )
 
 
-def remove(options: DockerOptions) -> list[str]:
+def remove(options: Options) -> list[str]:
     """Drain and remove every part of a deployment; returns what was removed."""
     name, image, host = options.name, options.image, options.host
     client = engine.connect(host)
@@ -235,7 +235,7 @@ def _start_balancer(
 
 def _start_replica(
     client: docker.DockerClient,
-    spec: DockerDeploy,
+    spec: Resolved,
     name: str,
     *,
     generation: int,

@@ -32,20 +32,31 @@ from typing import Any
 from shipml.deploy import validation as rules
 from shipml.deploy.generated import dump_yaml, header, write_folder
 from shipml.deploy.image_facts import ImageFacts
+from shipml.deploy.kubectl import API_KEYS_ITEM, apply, apply_command, secret_commands
 from shipml.deploy.probes import LIVENESS_TIMEOUT, READINESS_TIMEOUT, STARTUP_TIMEOUT
 from shipml.deploy.validation import ManifestError
 from shipml.serving.settings import ServeSettings
 from shipml.store import parse_reference
 
+__all__ = [
+    "Options",
+    "Resolved",
+    "apply",
+    "apply_command",
+    "check",
+    "grace_period",
+    "render",
+    "secret_commands",
+    "write",
+]
 PRE_STOP_SECONDS = 5  # long enough for kube-proxy and ingresses to drop the endpoint
 GRACE_MARGIN_SECONDS = 5
 SECRETS_DIR = "/var/run/secrets/shipml"
-API_KEYS_ITEM = "api-keys"
 UID = 10001
 
 
 @dataclass(frozen=True)
-class KubernetesOptions:
+class Options:
     name: str | None = None  # default: made from the model name
     namespace: str | None = None
     replicas: int = 2  # the autoscaler's minimum, or the fixed count without one
@@ -74,15 +85,15 @@ class KubernetesOptions:
 
 
 @dataclass(frozen=True)
-class KubernetesDeploy:
+class Resolved:
     """The manifests to write: the options checked, with the defaults they leave open."""
 
     name: str
     max_replicas: int
-    options: KubernetesOptions
+    options: Options
 
 
-def check(options: KubernetesOptions, facts: ImageFacts) -> KubernetesDeploy:
+def check(options: Options, facts: ImageFacts) -> Resolved:
     """What ``options`` ask for, for the image of ``facts``; raises on the first wrong one."""
     name = options.name or rules.derived_name(facts.model_name)
     rules.dns_label(name, "name" if options.name else "the name made from the model name")
@@ -133,10 +144,10 @@ def check(options: KubernetesOptions, facts: ImageFacts) -> KubernetesDeploy:
         rules.duration(options.scrape_interval, "--scrape-interval")
     if options.model:
         parse_reference(options.model)
-    return KubernetesDeploy(name=name, max_replicas=maximum, options=options)
+    return Resolved(name=name, max_replicas=maximum, options=options)
 
 
-def render(facts: ImageFacts, options: KubernetesOptions, command: list[str]) -> dict[str, str]:
+def render(facts: ImageFacts, options: Options, command: list[str]) -> dict[str, str]:
     """The manifests for ``facts.image``: file name → YAML text."""
     deploy = check(options, facts)
     name = deploy.name
@@ -203,7 +214,7 @@ def _resource(api: str, kind: str, name: str, labels: dict[str, str]) -> dict[st
 
 def _deployment(
     facts: ImageFacts,
-    deploy: KubernetesDeploy,
+    deploy: Resolved,
     labels: dict[str, str],
     selector: dict[str, str],
 ) -> dict[str, Any]:
@@ -234,7 +245,7 @@ def _deployment(
     return deployment | {"spec": spec}
 
 
-def _environment(facts: ImageFacts, options: KubernetesOptions) -> list[dict[str, str]]:
+def _environment(facts: ImageFacts, options: Options) -> list[dict[str, str]]:
     env = [
         {"name": "SHIPML_HOST", "value": "0.0.0.0"},
         {"name": "SHIPML_PORT", "value": str(facts.port)},
@@ -256,7 +267,7 @@ def _environment(facts: ImageFacts, options: KubernetesOptions) -> list[dict[str
     return env
 
 
-def _pod(facts: ImageFacts, options: KubernetesOptions) -> dict[str, Any]:
+def _pod(facts: ImageFacts, options: Options) -> dict[str, Any]:
     volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"sizeLimit": options.tmp_size}}]
     mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]
     if options.api_keys_secret:
@@ -299,7 +310,7 @@ def _pod(facts: ImageFacts, options: KubernetesOptions) -> dict[str, Any]:
     return pod
 
 
-def _running(options: KubernetesOptions) -> dict[str, Any]:
+def _running(options: Options) -> dict[str, Any]:
     """The container's resources, probes, shutdown pause and security context."""
     http = {"port": "http"}
     return {
@@ -349,7 +360,7 @@ def grace_period(graceful_timeout: int) -> int:
     return PRE_STOP_SECONDS + graceful_timeout + GRACE_MARGIN_SECONDS
 
 
-def _autoscaler(deploy: KubernetesDeploy, labels: dict[str, str]) -> dict[str, Any]:
+def _autoscaler(deploy: Resolved, labels: dict[str, str]) -> dict[str, Any]:
     options = deploy.options
     target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": deploy.name}
     metric = {
@@ -369,9 +380,7 @@ def _autoscaler(deploy: KubernetesDeploy, labels: dict[str, str]) -> dict[str, A
     }
 
 
-def _ingress(
-    name: str, host: str, options: KubernetesOptions, labels: dict[str, str]
-) -> dict[str, Any]:
+def _ingress(name: str, host: str, options: Options, labels: dict[str, str]) -> dict[str, Any]:
     backend = {"service": {"name": name, "port": {"name": "http"}}}
     spec: dict[str, Any] = {}
     if options.ingress_class:
@@ -388,7 +397,7 @@ def _ingress(
 
 
 def write(
-    facts: ImageFacts, options: KubernetesOptions, out: Path, command: list[str]
+    facts: ImageFacts, options: Options, out: Path, command: list[str]
 ) -> tuple[list[str], list[str]]:
     """Render and write the manifests into ``out``; returns (written, stale removed)."""
     files = render(facts, options, command)

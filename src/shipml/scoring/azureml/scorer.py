@@ -102,7 +102,7 @@ class AzureMLScorer:
     def parse(self, call: ScoreCall) -> Prepared:
         """The arguments of ``run()`` for an HTTP request (raises 4xx errors)."""
         if self.schema is not None and call.method == "POST" and not self.raw:
-            self._check_schema(call.body)
+            self._check_schema(self.schema, call.body)
         arguments = self.signature.parser(call)
         if self.signature.takes_headers:
             arguments[REQUEST_HEADERS] = call.header_dict()
@@ -117,14 +117,14 @@ class AzureMLScorer:
             raise InvalidInput("POST body should be a JSON dictionary.")
         return self.parse(call)
 
-    def _check_schema(self, body: bytes) -> None:
-        assert self.schema is not None
+    @staticmethod
+    def _check_schema(schema: InputSchema, body: bytes) -> None:
         try:
             payload = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise InvalidJSON(f"the body is not valid JSON: {exc}") from None
         items, _, rows = split_payload(payload)
-        self.schema.matrix(items, rows)  # validation only: run() gets the body as it came
+        schema.matrix(items, rows)  # validation only: run() gets the body as it came
 
     def predict(self, data: Any) -> Any:
         try:
