@@ -119,20 +119,11 @@ def _parse(folder: Path, path: Path, raw: dict[str, Any]) -> Project:
             "brings its own model files, scoring: score.py and the files under model:)",
         )
     train = script("train", required=False)
-    scoring_class = None
-    if scoring is not None and ":" in raw["scoring"]:
-        scoring_class = raw["scoring"].split(":", 1)[1]
-        if not scoring_class.isidentifier():
-            raise fail("scoring", "must be FILE.py or FILE.py:ClassName")
+    scoring_class = _scoring_class(raw, fail) if scoring is not None else None
     environment = script("environment", required=False)
     if environment is not None and environment.suffix not in (".txt", ".yml", ".yaml"):
         raise fail("environment", "must be a requirements.txt or a conda environment.yml")
-    for key in ("serve", "image"):
-        if not isinstance(raw.get(key, {}), dict):
-            raise fail(key, "must be a mapping, e.g. serve: {workers: 2}")
-    store = raw.get("store")
-    if store is not None and not isinstance(store, str):
-        raise fail("store", "must be a store URL or folder")
+    store = _settings_and_store(raw, fail)
     return Project(
         root=folder,
         name=name,
@@ -145,6 +136,27 @@ def _parse(folder: Path, path: Path, raw: dict[str, Any]) -> Project:
         store=store,
         model=model,
     )
+
+
+def _scoring_class(raw: dict[str, Any], fail: Any) -> str | None:
+    """The class of ``scoring: FILE.py:ClassName``, or None for a score.py."""
+    if ":" not in raw["scoring"]:
+        return None
+    scoring_class: str = raw["scoring"].split(":", 1)[1]
+    if not scoring_class.isidentifier():
+        raise fail("scoring", "must be FILE.py or FILE.py:ClassName")
+    return scoring_class
+
+
+def _settings_and_store(raw: dict[str, Any], fail: Any) -> str | None:
+    """Check the ``serve:`` and ``image:`` mappings; the ``store:`` (a URL or folder)."""
+    for key in ("serve", "image"):
+        if not isinstance(raw.get(key, {}), dict):
+            raise fail(key, "must be a mapping, e.g. serve: {workers: 2}")
+    store = raw.get("store")
+    if store is not None and not isinstance(store, str):
+        raise fail("store", "must be a store URL or folder")
+    return store
 
 
 def _model_files(value: Any, fail: Any) -> tuple[str, ...]:
