@@ -261,26 +261,7 @@ def render_azure(project: Project, workdir: str, options: CiOptions, command: li
             "inputs": {"versionSpec": "3.11"},
         },
     ]
-    for step in all_steps:
-        env = {k: f"$({v})" for k, v in step.secrets.items()}
-        if step.azure_login:
-            entry: dict[str, Any] = {
-                "task": "AzureCLI@2",
-                "displayName": step.name,
-                "inputs": {
-                    "azureSubscription": options.service_connection,
-                    "scriptType": "bash",
-                    "scriptLocation": "inlineScript",
-                    "inlineScript": _script(step),
-                },
-            }
-        else:
-            entry = {"bash": _script(step), "displayName": step.name}
-            if step.in_project and workdir != ".":
-                entry["workingDirectory"] = workdir
-        if env:
-            entry["env"] = env
-        rendered.append(entry)
+    rendered += [_azure_step(step, options, workdir) for step in all_steps]
     pipeline = {
         "trigger": {"branches": {"include": [options.branch]}},
         "pr": "none",
@@ -313,6 +294,29 @@ def render_azure(project: Project, workdir: str, options: CiOptions, command: li
     if options.target == "aci":
         notes.append(f"and the Azure service connection '{options.service_connection}'.")
     return header(command, *notes) + dump_yaml(_strings(pipeline))
+
+
+def _azure_step(step: Step, options: CiOptions, workdir: str) -> dict[str, Any]:
+    """One step of the Azure pipeline: a bash step, or an Azure CLI one that logs in."""
+    env = {k: f"$({v})" for k, v in step.secrets.items()}
+    if step.azure_login:
+        entry: dict[str, Any] = {
+            "task": "AzureCLI@2",
+            "displayName": step.name,
+            "inputs": {
+                "azureSubscription": options.service_connection,
+                "scriptType": "bash",
+                "scriptLocation": "inlineScript",
+                "inlineScript": _script(step),
+            },
+        }
+    else:
+        entry = {"bash": _script(step), "displayName": step.name}
+        if step.in_project and workdir != ".":
+            entry["workingDirectory"] = workdir
+    if env:
+        entry["env"] = env
+    return entry
 
 
 def _strings(data: Any) -> Any:
