@@ -32,6 +32,7 @@ import numpy as np
 import orjson
 
 from shipml.monitoring import text
+from shipml.scoring.schema import InputSchema
 
 REFERENCE_FILE = "monitoring-reference.json.gz"
 FORMAT = 1
@@ -243,7 +244,6 @@ def _floats(column: Any) -> np.ndarray:
 def answers_of(loaded: Any, schema: dict[str, Any], frame: bool) -> Answers:
     """Score sample records as the zero-code service answers them (label and
     probabilities, or the prediction), for the reference's ``outputs``."""
-    from shipml.scoring.schema import InputSchema
 
     compiled = InputSchema(schema)
 

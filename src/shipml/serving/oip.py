@@ -193,12 +193,11 @@ def _tensors(name: str, values: list[Any]) -> list[Tensor]:
     datatype = datatype_of(array)
     if datatype is None:  # numbers of a type the protocol lacks (e.g. float128)
         array = array.astype(np.float64 if array.dtype.kind == "f" else np.int64)
-        datatype = datatype_of(array)
+        datatype = "FP64" if array.dtype.kind == "f" else "INT64"
     if datatype == BYTES:
         if array.dtype.kind != "U":
             return [Tensor(name, BYTES, _json_texts(values))]
         array = array.astype(object)
-    assert datatype is not None
     return [Tensor(name, datatype, array)]
 
 
