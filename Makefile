@@ -35,8 +35,10 @@ format: install
 test: lint
 	scripts/run-tests.sh $(BIN)
 
+# xdist workers: the cores, at least 2 and at most 8 (scripts/run-tests.sh does the same)
+WORKERS ?= $(shell n=$$(nproc); echo $$(( n < 2 ? 2 : (n > 8 ? 8 : n) )))
 unit: install
-	$(BIN)/pytest tests/unit -q
+	$(BIN)/pytest tests/unit -q -n $(WORKERS) --dist loadgroup
 
 # schemathesis against three served models, every phase and check (make test runs a
 # shorter, seeded run): FUZZ_ARGS='--examples 1000 --seed 7' for more

@@ -14,7 +14,7 @@ from pathlib import Path
 import docker
 import httpx
 
-from tests.conftest import REPO, SEED_IRIS_RECORD, run_shipml
+from tests.conftest import BUILD_CACHE, REPO, SEED_IRIS_RECORD, run_shipml
 
 BASE = os.environ.get("SHIPML_TEST_BASE_IMAGE", "shipml-test/python:3.11-slim")
 SSHD_PORT = int(os.environ.get("SHIPML_TEST_SSHD_PORT", "2222"))
@@ -51,7 +51,7 @@ def _env(root: Path) -> dict[str, str]:
     return {
         "SHIPML_STORE": str(root / "store"),
         "SHIPML_CACHE": str(root / "cache"),
-        "SHIPML_BUILD_CACHE": str(root / "build-cache"),
+        "SHIPML_BUILD_CACHE": BUILD_CACHE,
         "HOME": str(root / "home"),
     }
 

@@ -27,7 +27,7 @@ import httpx
 import pytest
 
 from tests import azureml_reference as reference
-from tests.conftest import REPO, SHIPML
+from tests.conftest import BUILD_CACHE, REPO, SHIPML
 
 # The module's servers start in its first test's setup: on two cores, ~10 s of CPU per case.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -365,7 +365,7 @@ def build_and_run(pair: Pair) -> tuple[str, str]:
         **os.environ,
         "SHIPML_STORE": str(work / "store"),
         "SHIPML_CACHE": str(work / "cache"),
-        "SHIPML_BUILD_CACHE": str(work / "build-cache"),
+        "SHIPML_BUILD_CACHE": BUILD_CACHE,
     }
     name = model_name(pair.case)
     tag = f"shipml-test/azureml-{name}:1"
