@@ -125,7 +125,12 @@ class RequestLoop:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        time.sleep(1)  # keep asking a little after the update returned
+        # keep asking a little after the update returned: 20 more answers, however slow
+        # the machine (a fixed pause may see none on a loaded one)
+        after = self.total + 20
+        deadline = time.monotonic() + 60
+        while self.total < after and self._thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
         self._stop.set()
         self._thread.join(timeout=60)
 
