@@ -32,8 +32,9 @@ format: install
 	$(BIN)/ruff format src tests examples bench
 
 # pytest exits 5 when it collected no test: make treats that as the failure it is.
-test: lint
-	scripts/run-tests.sh $(BIN)
+# The services start while `make lint` installs and lints (scripts/run-tests.sh).
+test:
+	scripts/run-tests.sh $(BIN) 'make --no-print-directory lint'
 
 # xdist workers: the cores, at least 2 and at most 8 (scripts/run-tests.sh does the same)
 WORKERS ?= $(shell n=$$(nproc); echo $$(( n < 2 ? 2 : (n > 8 ? 8 : n) )))

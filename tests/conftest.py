@@ -37,25 +37,39 @@ LONGEST_FIRST = ("engine", "tests/integration/test_azureml_dropin.py")
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Group the tests for ``pytest -n N --dist loadgroup`` (make test, make unit).
 
-    A module's tests stay on one worker, so that its module- and session-scoped fixtures (trained
-    stores, servers, images) are made once, not once per worker. Every test that needs the Docker
-    engine joins one group, "engine": image builds, container ports and the build cache are
-    shared by those modules, and two builds at once on a small machine only slow each other.
-    Without xdist the marks change nothing.
+    Every test that needs the Docker engine joins one group, "engine": those modules share a
+    session's images, container names and the build cache, and two builds at once on a small
+    machine only slow each other. A test that uses a module- or session-scoped fixture of ours
+    (a trained store, servers, a browser) stays with its module on one worker, so that the
+    fixture is made once, not once per worker. Any other test goes to whichever worker is
+    free. Without xdist the marks change nothing.
     """
     for item in items:
-        module = item.nodeid.split("::", 1)[0]
         marks = getattr(item.module, "pytestmark", [])
         marks = marks if isinstance(marks, list) else [marks]
-        engine = any(mark.name == "docker" for mark in marks)
-        item.add_marker(pytest.mark.xdist_group("engine" if engine else module))
+        if any(mark.name == "docker" for mark in marks):
+            item.add_marker(pytest.mark.xdist_group("engine"))
+        elif _shares_a_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
     rank = {group: i for i, group in enumerate(LONGEST_FIRST)}
 
     def order(item: pytest.Item) -> int:
-        group = next(m.args[0] for m in item.iter_markers("xdist_group"))
+        group = next((m.args[0] for m in item.iter_markers("xdist_group")), "")
         return rank.get(group, len(rank))
 
     items.sort(key=order)  # stable: the order inside a group is kept
+
+
+def _shares_a_fixture(item: pytest.Item) -> bool:
+    """Whether the test uses a fixture of the suite's own that outlives one test."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return True
+    return any(
+        definition.scope != "function" and definition.baseid  # "" : a plugin's fixture
+        for name in info.names_closure
+        for definition in info.name2fixturedefs.get(name, ())
+    )
 
 
 @pytest.fixture(autouse=True)
