@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import hashlib
 import os
 import re
 import shutil
@@ -19,6 +20,9 @@ from tests.conftest import BUILD_CACHE, REPO, SEED_IRIS_RECORD, run_shipml
 BASE = os.environ.get("SHIPML_TEST_BASE_IMAGE", "shipml-test/python:3.11-slim")
 SSHD_PORT = int(os.environ.get("SHIPML_TEST_SSHD_PORT", "2222"))
 SSHD_DIR = Path(os.environ.get("SHIPML_TEST_SSHD_DIR", "/tmp/shipml-sshd"))
+# Deployment names carry the checkout's own suffix: suites of two checkouts on one Docker
+# engine (helpers' worktrees) must not take each other's containers for strangers'.
+CHECKOUT = hashlib.sha256(str(REPO).encode()).hexdigest()[:6]
 IMAGE_1 = "shipml-test-deploy/iris:1"
 IMAGE_2 = "shipml-test-deploy/iris:2"
 _built: dict[str, Path] = {}

@@ -15,6 +15,7 @@ import yaml
 from tests.conftest import free_port
 from tests.integration.deploy_support import (
     BASE,
+    CHECKOUT,
     IMAGE_1,
     IMAGE_2,
     RequestLoop,
@@ -28,7 +29,7 @@ from tests.integration.deploy_support import (
 )
 
 pytestmark = pytest.mark.docker
-NAME = "shipml-test-deploy-compose"
+NAME = f"shipml-test-deploy-compose-{CHECKOUT}"
 
 
 @pytest.fixture(scope="module")
