@@ -31,6 +31,7 @@ from shipml.deploy import balancer, naming, rollout
 from shipml.deploy.naming import DeployError
 from shipml.errors import ShipmlError
 from shipml.image import engine
+from shipml.image.dockerfile import HEALTHCHECK_TIMEOUT
 
 TARGET = "compose"
 FILE = "docker-compose.yml"
@@ -96,7 +97,7 @@ def render(spec: Resolved, name: str) -> str:
         "healthcheck": {
             "test": ["CMD", "python3", "-m", "shipml.serving.probe"],
             "interval": "5s",
-            "timeout": "3s",
+            "timeout": f"{HEALTHCHECK_TIMEOUT}s",  # as the image's own HEALTHCHECK
             "retries": 3,
             "start_period": "60s",
         },
