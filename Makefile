@@ -32,11 +32,14 @@ format: install
 	$(BIN)/ruff format src tests examples bench
 
 # pytest exits 5 when it collected no test: make treats that as the failure it is.
-test: lint
-	scripts/run-tests.sh $(BIN)
+# The services start while `make lint` installs and lints (scripts/run-tests.sh).
+test:
+	scripts/run-tests.sh $(BIN) 'make --no-print-directory lint'
 
+# xdist workers: the cores, at least 2 and at most 8 (scripts/run-tests.sh does the same)
+WORKERS ?= $(shell n=$$(nproc); echo $$(( n < 2 ? 2 : (n > 8 ? 8 : n) )))
 unit: install
-	$(BIN)/pytest tests/unit -q
+	$(BIN)/pytest tests/unit -q -n $(WORKERS) --dist loadgroup
 
 # schemathesis against three served models, every phase and check (make test runs a
 # shorter, seeded run): FUZZ_ARGS='--examples 1000 --seed 7' for more

@@ -19,6 +19,7 @@ import os
 import statistics
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +87,8 @@ def main() -> None:
         app.service.load_now()
         apps[name] = app
     # One model object for both: two loaded copies can differ in speed (memory layout).
-    apps["on"].service.scorer = apps["off"].service.scorer
+    shared = apps["off"].service.current().scorer
+    apps["on"].service.loaded = replace(apps["on"].service.current(), scorer=shared)
     rate = on.monitor_sample_rate
 
     async def measure() -> dict[str, list[float]]:

@@ -18,6 +18,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHIPML = str(Path(sys.executable).with_name("shipml"))
 IRIS_FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+# One wheel cache for every image the suite builds (shipml's own, keyed by the locked
+# requirements), kept between runs: a second run downloads nothing; gitignored.
+BUILD_CACHE = str(Path(os.environ.get("SHIPML_TEST_BUILD_CACHE") or REPO / ".cache" / "build"))
 SEED_IRIS_RECORD = {
     "sepal_length": 6.7,
     "sepal_width": 3.0,
@@ -26,12 +29,56 @@ SEED_IRIS_RECORD = {
 }
 
 
+# Modules whose tests run first under pytest-xdist: the longest groups, so that they do not start
+# last and leave one worker alone at the end (longest-first is the best plain schedule).
+LONGEST_FIRST = ("engine", "tests/integration/test_azureml_dropin.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Group the tests for ``pytest -n N --dist loadgroup`` (make test, make unit).
+
+    Every test that needs the Docker engine joins one group, "engine": those modules share a
+    session's images, container names and the build cache, and two builds at once on a small
+    machine only slow each other. A test that uses a module- or session-scoped fixture of ours
+    (a trained store, servers, a browser) stays with its module on one worker, so that the
+    fixture is made once, not once per worker. Any other test goes to whichever worker is
+    free. Without xdist the marks change nothing.
+    """
+    for item in items:
+        marks = getattr(item.module, "pytestmark", [])
+        marks = marks if isinstance(marks, list) else [marks]
+        if any(mark.name == "docker" for mark in marks):
+            item.add_marker(pytest.mark.xdist_group("engine"))
+        elif _shares_a_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+    rank = {group: i for i, group in enumerate(LONGEST_FIRST)}
+
+    def order(item: pytest.Item) -> int:
+        group = next((m.args[0] for m in item.iter_markers("xdist_group")), "")
+        return rank.get(group, len(rank))
+
+    items.sort(key=order)  # stable: the order inside a group is kept
+
+
+def _shares_a_fixture(item: pytest.Item) -> bool:
+    """Whether the test uses a fixture of the suite's own that outlives one test."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return True
+    return any(
+        definition.scope != "function" and definition.baseid  # "" : a plugin's fixture
+        for name in info.names_closure
+        for definition in info.name2fixturedefs.get(name, ())
+    )
+
+
 @pytest.fixture(autouse=True)
 def isolated_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own store and cache; nothing touches ~/.shipml."""
     store = tmp_path / "store"
     monkeypatch.setenv("SHIPML_STORE", str(store))
     monkeypatch.setenv("SHIPML_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SHIPML_BUILD_CACHE", BUILD_CACHE)
     for name in ("SHIPML_API_KEYS", "SHIPML_API_KEYS_FILE", "SHIPML_OUTPUT", "SHIPML_PORT"):
         monkeypatch.delenv(name, raising=False)
     return store

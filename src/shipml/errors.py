@@ -28,7 +28,7 @@ class ProjectError(ShipmlError):
     code = "invalid_project"
 
 
-class ReferenceError_(ShipmlError):
+class ModelReferenceError(ShipmlError):
     """A model reference is malformed or names nothing in the store."""
 
     status = 404
@@ -127,6 +127,14 @@ class InvalidInput(ShipmlError):
 
     status = 422
     code = "invalid_input"
+
+
+class ModelDefinitionError(ShipmlError):
+    """The model as saved cannot be saved or served as given (no input schema, an
+    ``input_example`` that is not a record, ``feature_names`` that do not fit the data):
+    the developer's to fix, never a request's (which is :class:`InvalidInput`)."""
+
+    code = "invalid_model"
 
 
 class ModelError(ShipmlError):

@@ -14,6 +14,7 @@ A project is a folder with a ``shipml.yaml``::
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ import yaml
 from shipml.errors import ProjectError
 from shipml.model_files import check_project_paths
 from shipml.store.reference import NAME_PATTERN
+from shipml.store.store import default_store_url
 
 PROJECT_FILE = "shipml.yaml"
 KEYS = ("name", "train", "scoring", "model", "environment", "serve", "image", "store")
@@ -117,20 +119,11 @@ def _parse(folder: Path, path: Path, raw: dict[str, Any]) -> Project:
             "brings its own model files, scoring: score.py and the files under model:)",
         )
     train = script("train", required=False)
-    scoring_class = None
-    if scoring is not None and ":" in raw["scoring"]:
-        scoring_class = raw["scoring"].split(":", 1)[1]
-        if not scoring_class.isidentifier():
-            raise fail("scoring", "must be FILE.py or FILE.py:ClassName")
+    scoring_class = _scoring_class(raw, fail) if scoring is not None else None
     environment = script("environment", required=False)
     if environment is not None and environment.suffix not in (".txt", ".yml", ".yaml"):
         raise fail("environment", "must be a requirements.txt or a conda environment.yml")
-    for key in ("serve", "image"):
-        if not isinstance(raw.get(key, {}), dict):
-            raise fail(key, "must be a mapping, e.g. serve: {workers: 2}")
-    store = raw.get("store")
-    if store is not None and not isinstance(store, str):
-        raise fail("store", "must be a store URL or folder")
+    store = _settings_and_store(raw, fail)
     return Project(
         root=folder,
         name=name,
@@ -143,6 +136,27 @@ def _parse(folder: Path, path: Path, raw: dict[str, Any]) -> Project:
         store=store,
         model=model,
     )
+
+
+def _scoring_class(raw: dict[str, Any], fail: Any) -> str | None:
+    """The class of ``scoring: FILE.py:ClassName``, or None for a score.py."""
+    if ":" not in raw["scoring"]:
+        return None
+    scoring_class: str = raw["scoring"].split(":", 1)[1]
+    if not scoring_class.isidentifier():
+        raise fail("scoring", "must be FILE.py or FILE.py:ClassName")
+    return scoring_class
+
+
+def _settings_and_store(raw: dict[str, Any], fail: Any) -> str | None:
+    """Check the ``serve:`` and ``image:`` mappings; the ``store:`` (a URL or folder)."""
+    for key in ("serve", "image"):
+        if not isinstance(raw.get(key, {}), dict):
+            raise fail(key, "must be a mapping, e.g. serve: {workers: 2}")
+    store = raw.get("store")
+    if store is not None and not isinstance(store, str):
+        raise fail("store", "must be a store URL or folder")
+    return store
 
 
 def _model_files(value: Any, fail: Any) -> tuple[str, ...]:
@@ -160,3 +174,22 @@ def read_requirements(path: Path | None) -> list[str]:
         return []
     lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
     return [line for line in lines if line]
+
+
+def store_url(explicit: str | None, project: Project | None) -> str:
+    """The store to use: ``--store``, else ``$SHIPML_STORE``, else the project's, else local."""
+    if explicit:
+        return explicit
+    if os.environ.get("SHIPML_STORE"):
+        return os.environ["SHIPML_STORE"]
+    if project is not None and project.store:
+        store = project.store
+        return store if "://" in store else str(project.root / store)
+    return default_store_url()
+
+
+def store_url_here(explicit: str | None) -> str:
+    """The store the user means: ``--store``, ``$SHIPML_STORE``, the nearest project's
+    (read only when neither of the first two says), or the default."""
+    root = None if (explicit or os.environ.get("SHIPML_STORE")) else find_project()
+    return store_url(explicit, load_project(root) if root else None)

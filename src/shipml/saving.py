@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterable, Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ from shipml import flavours, model_files
 from shipml.errors import ProjectError, TrainingError
 from shipml.flavours.base import PICKLE_FILE, Flavour, dump_pickle, is_frame
 from shipml.monitoring import profile
+from shipml.project import find_project, load_project
+from shipml.publish import NO_MODEL, STAGED, publish_staged
 from shipml.scoring.nulls import example_refusal, nullable_fields
 from shipml.scoring.schema import (
     VECTOR,
@@ -35,18 +38,13 @@ from shipml.scoring.schema import (
     missing_columns,
     one_column,
 )
-from shipml.store.manifest import Manifest, library_versions
+from shipml.store.manifest import library_versions
 
-STAGED = "staged.json"
 MODEL_FILE = PICKLE_FILE
 SAMPLE_FILE = "training-sample.npy"
 # Enough rows to catch a conversion that goes wrong (ONNX computes in float32) while
 # keeping the copy of the training data small; save_model(sample_rows=0) keeps none.
 SAMPLE_ROWS = 500
-NO_MODEL = (
-    "save_model(None, ...) saved no model: only a project with a scoring script "
-    "(scoring: score.py in shipml.yaml) loads its own files; pass the fitted model"
-)
 
 
 def save_model(
@@ -91,15 +89,7 @@ def save_model(
                           metrics={"accuracy": 0.97})
     """
     own_code = _served_by_own_code()
-    if model is None and not own_code:
-        raise TrainingError(NO_MODEL)
-    flavour = flavours.detect(model) if model is not None else None
-    if flavour is None and not own_code:
-        raise TrainingError(
-            f"shipml cannot serve a {type(model).__name__} without scoring code: no flavour "
-            f"({', '.join(f.name for f in flavours.REGISTRY)}) knows it. Add 'scoring: "
-            "score.py' to shipml.yaml, or save the fitted model object itself"
-        )
+    flavour = _flavour_of(model, own_code)
     data = flavour.schema_data(model, training_data) if flavour else training_data
     vector = False
     if flavour is not None and flavour.feature_names(model) is None:
@@ -109,7 +99,8 @@ def save_model(
         data, feature_names = _fitted_columns(flavour, model, data, feature_names)
     model_fields = flavour.feature_types(model) if flavour else None
     schema = infer_schema(data, feature_names, input_example, model_fields)
-    if vector and schema is not None and input_example is None:
+    if vector and schema is not None and len(schema.get("properties") or {}) == 1:
+        # 1-D training data (texts): the model gets a 1-D column, whatever the field is named
         schema = {**schema, VECTOR: True}
     frame = bool(flavour and flavour.takes_frame(model, data))
     example = input_example
@@ -122,16 +113,9 @@ def save_model(
             flavour, model=model, frame=frame, schema=schema, data=data, example=example
         )
     if flavour is not None and not own_code and isinstance(example, dict) and schema is not None:
-        problem = example_refusal(flavour.wrap(model, frame), schema, example)
-        if problem is not None:
-            raise TrainingError(
-                f"the model cannot answer its own example, a training row sent the way the "
-                f"service will send requests ({problem}); the service warms up with it and "
-                "would never become ready. Pass training_data as the model was fitted on it "
-                "(the same columns, names and dtypes), or input_example= a record it answers"
-            )
+        _check_example(flavour.wrap(model, frame), schema, example)
     packages = _packages(flavour, model, frame)
-    staged = {
+    staged: dict[str, Any] = {
         "contract": flavour.name if flavour else None,
         "framework": _framework(flavour, model, packages),
         "libraries": library_versions(packages),
@@ -159,17 +143,40 @@ def save_model(
     output = os.environ.get("SHIPML_OUTPUT")
     if output:
         return _stage(Path(output), model, writer, staged=staged, name=name, **extra)
-    from shipml.train import publish_staged  # publishing needs the project and store
-
     with tempfile.TemporaryDirectory(prefix="shipml-") as folder:
         _stage(Path(folder), model, writer, staged=staged, name=name, **extra)
         manifest, _ = publish_staged(Path(folder), project_root=None)
         return manifest.ref
 
 
+def _flavour_of(model: Any, own_code: bool) -> Flavour | None:
+    """The model's flavour; None for a project whose own code loads its files."""
+    if model is None and not own_code:
+        raise TrainingError(NO_MODEL)
+    flavour = flavours.detect(model) if model is not None else None
+    if flavour is None and not own_code:
+        raise TrainingError(
+            f"shipml cannot serve a {type(model).__name__} without scoring code: no flavour "
+            f"({', '.join(f.name for f in flavours.REGISTRY)}) knows it. Add 'scoring: "
+            "score.py' to shipml.yaml, or save the fitted model object itself"
+        )
+    return flavour
+
+
+def _check_example(loaded: Any, schema: dict[str, Any], example: dict[str, Any]) -> None:
+    """Refuse now a model that cannot answer its own example: the service warms up with it."""
+    problem = example_refusal(loaded, schema, example)
+    if problem is not None:
+        raise TrainingError(
+            f"the model cannot answer its own example, a training row sent the way the "
+            f"service will send requests ({problem}); the service warms up with it and "
+            "would never become ready. Pass training_data as the model was fitted on it "
+            "(the same columns, names and dtypes), or input_example= a record it answers"
+        )
+
+
 def _served_by_own_code() -> bool:
     """Whether the project around (if any) serves its model with its own scoring code."""
-    from shipml.project import find_project, load_project
 
     root = find_project()
     if root is None:
@@ -334,34 +341,8 @@ def _framework(flavour: Flavour | None, model: Any, packages: list[str]) -> dict
     package = packages[0] if packages else None
     if package is None:
         module = type(model).__module__.split(".")[0]
-        from importlib import metadata
 
         owners = metadata.packages_distributions().get(module, [])
         package = owners[0].lower() if owners else module
     version = library_versions([package]).get(package)
     return {"name": package, "version": version} if version else {"name": package}
-
-
-def staged_manifest(staged: dict[str, Any], name: str, contract: str | None) -> Manifest:
-    """A manifest (version and files still to fill in) from what save_model staged.
-
-    ``contract`` is the project's scoring code (azureml, class) or None for zero-code,
-    when the model's flavour is the contract.
-    """
-    saved = staged.get("model_saved", True)
-    saved_files = staged.get("model_files") or ([MODEL_FILE] if saved else [])
-    return Manifest(
-        name=name,
-        version=0,
-        created="",
-        contract=contract or staged.get("contract") or "sklearn",
-        files={},
-        model_file=saved_files[0] if saved_files else None,
-        framework=staged["framework"],
-        libraries=staged["libraries"],
-        input_schema=staged["input_schema"],
-        example=staged["example"],
-        metrics=staged["metrics"],
-        data=staged["data"],
-        flavour={**staged.get("flavour", {}), "files": saved_files},
-    )

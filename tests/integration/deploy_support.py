@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import hashlib
 import os
 import re
 import shutil
@@ -14,11 +15,14 @@ from pathlib import Path
 import docker
 import httpx
 
-from tests.conftest import REPO, SEED_IRIS_RECORD, run_shipml
+from tests.conftest import BUILD_CACHE, REPO, SEED_IRIS_RECORD, run_shipml
 
 BASE = os.environ.get("SHIPML_TEST_BASE_IMAGE", "shipml-test/python:3.11-slim")
 SSHD_PORT = int(os.environ.get("SHIPML_TEST_SSHD_PORT", "2222"))
 SSHD_DIR = Path(os.environ.get("SHIPML_TEST_SSHD_DIR", "/tmp/shipml-sshd"))
+# Deployment names carry the checkout's own suffix: suites of two checkouts on one Docker
+# engine (helpers' worktrees) must not take each other's containers for strangers'.
+CHECKOUT = hashlib.sha256(str(REPO).encode()).hexdigest()[:6]
 IMAGE_1 = "shipml-test-deploy/iris:1"
 IMAGE_2 = "shipml-test-deploy/iris:2"
 _built: dict[str, Path] = {}
@@ -51,7 +55,7 @@ def _env(root: Path) -> dict[str, str]:
     return {
         "SHIPML_STORE": str(root / "store"),
         "SHIPML_CACHE": str(root / "cache"),
-        "SHIPML_BUILD_CACHE": str(root / "build-cache"),
+        "SHIPML_BUILD_CACHE": BUILD_CACHE,
         "HOME": str(root / "home"),
     }
 
@@ -125,7 +129,12 @@ class RequestLoop:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        time.sleep(1)  # keep asking a little after the update returned
+        # keep asking a little after the update returned: 20 more answers, however slow
+        # the machine (a fixed pause may see none on a loaded one)
+        after = self.total + 20
+        deadline = time.monotonic() + 60
+        while self.total < after and self._thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
         self._stop.set()
         self._thread.join(timeout=60)
 

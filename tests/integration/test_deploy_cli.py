@@ -13,7 +13,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from shipml.deploy.aci import envsubst_command
+from shipml.deploy.targets.aci import envsubst_command
 from tests.conftest import run_shipml
 
 pytestmark = pytest.mark.slow

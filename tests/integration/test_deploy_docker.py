@@ -12,6 +12,7 @@ import pytest
 from tests.conftest import free_port
 from tests.integration.deploy_support import (
     BASE,
+    CHECKOUT,
     IMAGE_1,
     IMAGE_2,
     SSHD_PORT,
@@ -28,7 +29,7 @@ from tests.integration.deploy_support import (
 )
 
 pytestmark = pytest.mark.docker
-NAME = "shipml-test-deploy-ssh"
+NAME = f"shipml-test-deploy-ssh-{CHECKOUT}"
 HOST = f"ssh://root@127.0.0.1:{SSHD_PORT}"
 
 

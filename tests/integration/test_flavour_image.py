@@ -13,7 +13,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.conftest import run_shipml
+from tests.conftest import BUILD_CACHE, run_shipml
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 BASE = os.environ.get("SHIPML_TEST_BASE_IMAGE", "shipml-test/python:3.11-slim")
@@ -55,7 +55,7 @@ def test_a_lightgbm_image_gets_its_packages_and_answers(
     (project / "train.py").write_text(TRAIN)
     env = {
         "SHIPML_STORE": str(tmp_path / "store"),
-        "SHIPML_BUILD_CACHE": os.environ.get("SHIPML_BUILD_CACHE", str(tmp_path / "build")),
+        "SHIPML_BUILD_CACHE": BUILD_CACHE,
     }
     run_shipml("train", cwd=project, env=env)
     built = run_shipml("build", "lgbm:1", "--tag", TAG, "--base-image", BASE, cwd=project, env=env)

@@ -84,7 +84,10 @@ class Served:
 
     def classes(self) -> list[Any] | None:
         output = self.info["output_schema"]["properties"]
-        return output["label"]["enum"] if "probabilities" in output else None
+        if "probabilities" not in output:
+            return None
+        # a label is null where the model's probabilities are not numbers
+        return [c for c in output["label"]["enum"] if c is not None]
 
 
 @pytest.fixture(scope="module")
@@ -157,6 +160,29 @@ def test_held_out_rows_answer_as_in_process(trained: dict[str, Any], name: str) 
     assert example.status_code == 200, example.text
 
 
+def described(prop: dict[str, Any]) -> tuple[str, bool]:
+    """A field of the stored input schema: its kind and whether null is allowed."""
+    kinds = [prop["type"]] if isinstance(prop["type"], str) else prop["type"]
+    kind = next(k for k in kinds if k != "null")
+    return kind, "null" in kinds or None in prop.get("enum", [])
+
+
+def documented(field: dict[str, Any]) -> tuple[str, bool, list[Any] | None, str | None]:
+    """The same of a field of the OpenAPI document's Record (``anyOf`` with null when
+    nullable; an enum of the values when the model refuses others)."""
+    options = field.get("anyOf", [field])
+    own = options[0]
+    nullable = any(option.get("type") == "null" for option in options)
+    if "enum" in own:
+        listed: list[Any] | None = own["enum"]
+        kind = {bool: "boolean", int: "integer", float: "number"}.get(
+            type(listed[0]) if listed else str, "string"
+        )
+    else:
+        listed, kind = None, own["type"]
+    return kind, nullable, listed, field.get("x-dtype")
+
+
 @pytest.mark.parametrize("name", CASES)
 def test_the_schema_describes_each_training_column(trained: dict[str, Any], name: str) -> None:
     s = served(trained, name)
@@ -167,7 +193,13 @@ def test_the_schema_describes_each_training_column(trained: dict[str, Any], name
     (openapi,) = call(s.app, [("GET", "/openapi.json", None)])
     validate(openapi.json())
     record = openapi.json()["components"]["schemas"]["Record"]["properties"]
-    assert record == s.schema["properties"]
+    assert list(record) == list(s.schema["properties"])
+    for name_, prop in s.schema["properties"].items():
+        kind, nullable, listed, dtype = documented(record[name_])
+        assert (kind, nullable, dtype) == (*described(prop), prop.get("x-dtype")), name_
+        if listed is not None:  # listed where the model refuses any other value
+            known = prop.get("enum") or prop.get("x-values")
+            assert listed == [v for v in known if v is not None], name_
     if not hasattr(data, "dtypes"):
         return
     for name_, prop in s.schema["properties"].items():

@@ -15,7 +15,7 @@ import docker
 import httpx
 import pytest
 
-from tests.conftest import REPO, SEED_IRIS_RECORD, run_shipml
+from tests.conftest import BUILD_CACHE, REPO, SEED_IRIS_RECORD, run_shipml
 
 pytestmark = pytest.mark.docker
 BASE = os.environ.get("SHIPML_TEST_BASE_IMAGE", "shipml-test/python:3.11-slim")
@@ -33,7 +33,7 @@ class Workspace:
         self.env = {
             "SHIPML_STORE": str(self.store),
             "SHIPML_CACHE": str(root / "cache"),
-            "SHIPML_BUILD_CACHE": str(root / "build-cache"),
+            "SHIPML_BUILD_CACHE": BUILD_CACHE,
             "DOCKER_CONFIG": str(root / "docker"),
             "HOME": str(root / "home"),
             # Secrets in the build's environment must never reach an image.

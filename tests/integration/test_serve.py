@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import shutil
 import time
 from collections.abc import Callable
@@ -87,22 +88,49 @@ def test_bad_requests_get_clear_errors(iris_model: str, serve: Callable[..., Ser
         assert echoed.headers["x-request-id"] == "trace-42"
 
 
+async def burst(port: int, bodies: list[bytes]) -> list[tuple[int, dict[str, str], bytes]]:
+    """POST each body to /predict at once: every connection is open before the first
+    request is written, then all are written in one go, so that the requests reach the
+    server together however loaded the machine is (an HTTP client sending as it connects
+    can trickle them in one by one). Returns each answer's status, headers and body."""
+    connections = await asyncio.gather(
+        *(asyncio.open_connection("127.0.0.1", port) for _ in bodies)
+    )
+    for (_, writer), body in zip(connections, bodies, strict=True):
+        writer.write(
+            b"POST /predict HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+            b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+    await asyncio.gather(*(writer.drain() for _, writer in connections))
+
+    async def answer(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
+        raw = await asyncio.wait_for(reader.read(), timeout=60)  # until the server closes
+        head, _, body = raw.partition(b"\r\n\r\n")
+        status, *fields = head.decode("latin-1").split("\r\n")
+        headers = {k.strip().lower(): v.strip() for k, _, v in (f.partition(":") for f in fields)}
+        assert int(headers["content-length"]) == len(body), raw
+        return int(status.split()[1]), headers, body
+
+    try:
+        return list(await asyncio.gather(*(answer(reader) for reader, _ in connections)))
+    finally:
+        for _, writer in connections:
+            writer.close()
+
+
 def test_two_hundred_concurrent_requests(iris_model: str, serve: Callable[..., Server]) -> None:
     server = serve(iris_model, "--workers", "2")
+    deadline = time.monotonic() + 60
+    while len(sockets_on(server.port, "0A")) < 3:  # both workers ready and listening
+        assert time.monotonic() < deadline, server.log.read_text()
+        time.sleep(0.1)
     setosa = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
-
-    async def fire() -> list[tuple[str, httpx.Response]]:
-        limits = httpx.Limits(max_connections=200)
-        async with httpx.AsyncClient(base_url=server.url, timeout=60, limits=limits) as client:
-            expected = ["virginica" if i % 2 else "setosa" for i in range(200)]
-            bodies = [SEED_IRIS_RECORD if i % 2 else setosa for i in range(200)]
-            answers = await asyncio.gather(*(client.post("/predict", json=b) for b in bodies))
-            return list(zip(expected, answers, strict=True))
-
-    results = asyncio.run(fire())
-    assert all(r.status_code == 200 for _, r in results)
-    assert [r.json()["label"] for _, r in results] == [e for e, _ in results]
-    assert len({r.headers["x-request-id"] for _, r in results}) == 200
+    expected = ["virginica" if i % 2 else "setosa" for i in range(200)]
+    bodies = [json.dumps(SEED_IRIS_RECORD if i % 2 else setosa).encode() for i in range(200)]
+    results = asyncio.run(burst(server.port, bodies))
+    assert [status for status, _, _ in results] == [200] * 200, results[:3]
+    assert [json.loads(body)["label"] for _, _, body in results] == expected
+    assert len({headers["x-request-id"] for _, headers, _ in results}) == 200
     # Concurrent one-row requests were coalesced: 200 rows in fewer model calls.
     metrics = {
         line.split(" ")[0]: float(line.split(" ")[1])

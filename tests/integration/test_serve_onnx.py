@@ -60,10 +60,12 @@ def test_serve_onnx_answers_the_seed_request(
         assert [r["label"] for r in listed] == ["setosa"] * 3
         info = client.get("/info").json()
         assert info["engine"] == "onnxruntime" and info["ref"] == iris_example
+        # null: no class where a model's probabilities are not numbers (docs/http-api.md)
         assert info["output_schema"]["properties"]["label"]["enum"] == [
             "setosa",
             "versicolor",
             "virginica",
+            None,
         ]
         bad = client.post("/predict", json={**SEED_IRIS_RECORD, "petal_width": "wide"})
         assert bad.status_code == 422 and "'petal_width'" in bad.json()["error"]["message"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -180,8 +181,9 @@ class Recording:
 
 
 def recording(app: App, block: threading.Event | None = None) -> Recording:
-    fake = Recording(app.service.scorer, block)
-    app.service.scorer = fake
+    loaded = app.service.current()
+    fake = Recording(loaded.scorer, block)
+    app.service.loaded = replace(loaded, scorer=fake)
     return fake
 
 
@@ -246,8 +248,9 @@ def test_a_full_queue_answers_503_with_retry_after(regressor: str) -> None:
 def test_a_slow_model_skips_requests_whose_client_left(app: App) -> None:
     release = threading.Event()
     model = recording(app, block=release)
-    app.service.inline = False  # as for a model slower than INLINE_BELOW_SECONDS
-    app.service.cost = Cost(0.01)
+    # as for a model slower than INLINE_BELOW_SECONDS: not on the event loop
+    app.service.loaded = replace(app.service.current(), cost=Cost(0.01))
+    assert not app.service.inline
 
     def body(a: float) -> bytes:
         return orjson.dumps({"a": a, "b": 0.0})

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shipml.deploy import balancer, compose, naming
-from shipml.deploy.docker import _url
+from shipml.deploy import balancer, naming
 from shipml.deploy.naming import DeployError
+from shipml.deploy.targets import compose
+from shipml.deploy.targets.docker import _url
 
 
 def test_the_name_comes_from_the_model_label_then_the_repository() -> None:
@@ -44,7 +45,7 @@ def test_env_file_then_flags(tmp_path: Path) -> None:
 def test_compose_file(tmp_path: Path) -> None:
     env = tmp_path / "prod.env"
     env.write_text("A=1\n")
-    spec = compose.ComposeDeploy(
+    spec = compose.Resolved(
         image="iris:2", replicas=3, out=tmp_path / "out", port=9000, env_file=env
     )
     path = compose.write(spec, "iris")
@@ -64,7 +65,7 @@ def test_compose_file(tmp_path: Path) -> None:
 
 def test_compose_refuses_zero_replicas(tmp_path: Path) -> None:
     with pytest.raises(DeployError, match="at least 1"):
-        compose.write(compose.ComposeDeploy(image="x", replicas=0, out=tmp_path), "x")
+        compose.write(compose.Resolved(image="x", replicas=0, out=tmp_path), "x")
 
 
 def test_balancer_tag_follows_its_content() -> None:

@@ -12,8 +12,9 @@ import pytest
 import yaml
 
 from shipml.deploy import secrets
-from shipml.deploy.aci import AciOptions, az_command, render, write
 from shipml.deploy.image_facts import ImageFacts
+from shipml.deploy.targets.aci import Options as AciOptions
+from shipml.deploy.targets.aci import az_command, render, write
 from shipml.deploy.validation import ManifestError
 from shipml.errors import ShipmlError
 
@@ -27,7 +28,7 @@ FULL = AciOptions(
     name="iris",
     location="westeurope",
     cpu=2.0,
-    memory_gb=3.5,
+    memory=3.5,
     dns_label="iris-demo",
     workers=2,
     api_keys=True,
@@ -61,7 +62,7 @@ def test_yaml_has_the_fields_azure_documents(options: AciOptions) -> None:
     assert container["livenessProbe"]["httpGet"]["path"] == "/health/live"
     assert container["resources"]["requests"] == {
         "cpu": options.cpu,
-        "memoryInGB": options.memory_gb,
+        "memoryInGB": options.memory,
     }
 
 
@@ -183,7 +184,7 @@ def test_filled_copy_is_private_and_removed(tmp_path: Path) -> None:
         (AciOptions("bad/group", "iris"), "resource group 'bad/group' is not a valid name"),
         (AciOptions("rg.", "iris"), "not ending with '.'"),
         (AciOptions("rg", "iris", cpu=0), "--cpu must be more than zero"),
-        (AciOptions("rg", "iris", memory_gb=-1), "--memory must be more than zero"),
+        (AciOptions("rg", "iris", memory=-1), "--memory must be more than zero"),
         (AciOptions("rg", "iris", dns_label="X"), "--dns-label 'X' is not valid"),
         (AciOptions("rg", "iris", workers=0), "--workers must be at least 1"),
         (AciOptions("rg", "iris", store="/data/store", model="iris:1"), "local folder"),

@@ -12,7 +12,8 @@ import yaml
 from shipml.deploy.generated import MARK, write_folder
 from shipml.deploy.image_facts import ImageFacts, image_facts
 from shipml.deploy.kubectl import apply_command, secret_commands
-from shipml.deploy.kubernetes import KubernetesOptions, grace_period, render
+from shipml.deploy.targets.kubernetes import Options as KubernetesOptions
+from shipml.deploy.targets.kubernetes import grace_period, render
 from shipml.deploy.validation import ManifestError
 from shipml.errors import ShipmlError
 

@@ -103,6 +103,16 @@ def test_a_numeric_table_keeps_both_the_onnx_sample_and_the_reference() -> None:
     assert reference.records[0] == dict(zip(IRIS_FEATURES, data.data[0].tolist(), strict=True))
 
 
+@pytest.mark.parametrize("form", [list, tuple, np.array, lambda t: np.array(t).reshape(-1, 1)])
+def test_one_text_field_is_read_from_any_one_column_form(form: object) -> None:
+    """save_model hands texts on as a one-column array (a 1-D model input)."""
+    texts = [f"text number {i}" for i in range(50)]
+    schema = {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}
+    reference = profile.build(form(texts), schema, 20)  # type: ignore[operator]
+    assert reference is not None and len(reference.records) == 20
+    assert {r["text"] for r in reference.records} <= set(texts)
+
+
 def test_text_keeps_a_vocabulary_without_the_sampled_texts() -> None:
     texts = [f"review {i} says the product is good" for i in range(1000)]
     texts[3] = "a unique zyzzyva word"

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from shipml.errors import ReferenceError_
+from shipml.errors import ModelReferenceError
 from shipml.store import parse_reference
 
 
@@ -31,5 +31,5 @@ def test_file_reference(tmp_path: Path) -> None:
     ],
 )
 def test_bad_references_say_why(text: str, message: str) -> None:
-    with pytest.raises(ReferenceError_, match=message):
+    with pytest.raises(ModelReferenceError, match=message):
         parse_reference(text)

@@ -112,6 +112,18 @@ def test_a_text_pipeline_fitted_on_a_series_takes_one_field_as_a_1d_column() -> 
     # a list of texts (no name) is one field called "input"
     listed = shipml.save_model(model, training_data=texts.tolist(), name="listed")
     assert schema_of(listed) == ["input"]
+    # a list of texts with an example naming its one field: the same 1-D column, and the
+    # version keeps a monitoring reference of the texts
+    named = shipml.save_model(
+        model, training_data=texts.tolist(), input_example={"text": "fine"}, name="named"
+    )
+    kept = Store().fetch(parse_reference(named)).manifest
+    assert kept.input_schema is not None and kept.input_schema["x-vector"] is True
+    assert "reference" in kept.data
+    (answer,) = post(app_for(Store(), named), [{"text": "great plot"}])
+    assert answer.json()["probabilities"] == dict(
+        zip(["neg", "pos"], expected.tolist(), strict=True)
+    )
 
 
 def test_a_multi_output_classifier_answers_a_label_per_output() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shipml.errors import IntegrityError, ReferenceError_
+from shipml.errors import IntegrityError, ModelReferenceError
 from shipml.store import Manifest, Store, parse_reference
 
 
@@ -48,18 +48,18 @@ def test_aliases_move_and_go_with_their_version(tmp_path: Path) -> None:
     store.set_alias("m", "production", 2)
     assert store.resolve(parse_reference("m@production")) == 2
     assert store.remove("m", 2) == ["production"]
-    with pytest.raises(ReferenceError_, match="aliases of m: none"):
+    with pytest.raises(ModelReferenceError, match="aliases of m: none"):
         store.resolve(parse_reference("m@production"))
 
 
 def test_alias_errors(tmp_path: Path) -> None:
     store = Store(str(tmp_path / "s"))
     publish(store, tmp_path)
-    with pytest.raises(ReferenceError_, match="versions of m: 1"):
+    with pytest.raises(ModelReferenceError, match="versions of m: 1"):
         store.set_alias("m", "production", 5)
-    with pytest.raises(ReferenceError_, match="'latest' always means"):
+    with pytest.raises(ModelReferenceError, match="'latest' always means"):
         store.set_alias("m", "latest", 1)
-    with pytest.raises(ReferenceError_, match="no model named 'x'"):
+    with pytest.raises(ModelReferenceError, match="no model named 'x'"):
         store.resolve(parse_reference("x"))
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from shipml.errors import IntegrityError, ReferenceError_, StoreError
+from shipml.errors import IntegrityError, ModelReferenceError, StoreError
 from shipml.store import Reference, Store, parse_reference
 from tests.store_support import digest_of, tree, write_version
 
@@ -172,7 +172,7 @@ def outside_model(store: Store, tmp_path: Path) -> None:
 
 def test_set_alias_refuses_a_name_that_is_a_path(store: Store, tmp_path: Path) -> None:
     outside_model(store, tmp_path)
-    with pytest.raises(ReferenceError_, match="invalid model name"):
+    with pytest.raises(ModelReferenceError, match="invalid model name"):
         store.set_alias("../../outside", "prod", 1)
     assert not (tmp_path / "outside" / "aliases").exists()
 
@@ -192,7 +192,7 @@ def test_every_method_that_builds_a_path_checks_the_name(
         lambda: store.resolve(Reference(name=name, alias="prod")),
     ]
     for call in calls:
-        with pytest.raises(ReferenceError_, match="invalid model name"):
+        with pytest.raises(ModelReferenceError, match="invalid model name"):
             call()
     assert not (tmp_path / "outside" / "aliases").exists()
 
@@ -200,9 +200,9 @@ def test_every_method_that_builds_a_path_checks_the_name(
 @pytest.mark.parametrize("alias", ["../../x", "prod/../../x", "prod\n", "Prod"])
 def test_aliases_are_checked_too(store: Store, alias: str) -> None:
     write_version(store, "m", 1, {"model.joblib": b"x"})
-    with pytest.raises(ReferenceError_, match="invalid alias"):
+    with pytest.raises(ModelReferenceError, match="invalid alias"):
         store.set_alias("m", alias, 1)
-    with pytest.raises(ReferenceError_, match="invalid alias"):
+    with pytest.raises(ModelReferenceError, match="invalid alias"):
         store.resolve(Reference(name="m", alias=alias))
 
 

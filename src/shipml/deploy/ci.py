@@ -20,8 +20,8 @@ from typing import Any, Literal
 
 from shipml import __version__
 from shipml.deploy import secrets
-from shipml.deploy.aci import AciOptions
 from shipml.deploy.generated import dump_yaml, header, write_file
+from shipml.deploy.targets import aci
 from shipml.deploy.validation import ManifestError
 from shipml.project import Project
 
@@ -156,10 +156,10 @@ def _deploy_step(vendor: Vendor, options: CiOptions, image_name: str) -> Step:
         )
         return Step("Deploy to Kubernetes", script, {"KUBE_CONFIG": "KUBE_CONFIG"})
     if options.target == "aci":
-        assert options.resource_group is not None
+        resource_group = options.resource_group or ""  # CiOptions.check: set for aci
         name = options.aci_name or image_name.rsplit("/", 1)[-1]
-        AciOptions(resource_group=options.resource_group, name=name).check()
-        group = shlex.quote(options.resource_group)
+        aci.check(aci.Options(resource_group=resource_group, name=name))
+        group = shlex.quote(resource_group)
         script = (
             f'shipml deploy aci "$SERVE_IMAGE" --resource-group {group} '
             f'--name {shlex.quote(name)} --out "{temp}/aci.yaml" --apply'
@@ -261,26 +261,7 @@ def render_azure(project: Project, workdir: str, options: CiOptions, command: li
             "inputs": {"versionSpec": "3.11"},
         },
     ]
-    for step in all_steps:
-        env = {k: f"$({v})" for k, v in step.secrets.items()}
-        if step.azure_login:
-            entry: dict[str, Any] = {
-                "task": "AzureCLI@2",
-                "displayName": step.name,
-                "inputs": {
-                    "azureSubscription": options.service_connection,
-                    "scriptType": "bash",
-                    "scriptLocation": "inlineScript",
-                    "inlineScript": _script(step),
-                },
-            }
-        else:
-            entry = {"bash": _script(step), "displayName": step.name}
-            if step.in_project and workdir != ".":
-                entry["workingDirectory"] = workdir
-        if env:
-            entry["env"] = env
-        rendered.append(entry)
+    rendered += [_azure_step(step, options, workdir) for step in all_steps]
     pipeline = {
         "trigger": {"branches": {"include": [options.branch]}},
         "pr": "none",
@@ -313,6 +294,29 @@ def render_azure(project: Project, workdir: str, options: CiOptions, command: li
     if options.target == "aci":
         notes.append(f"and the Azure service connection '{options.service_connection}'.")
     return header(command, *notes) + dump_yaml(_strings(pipeline))
+
+
+def _azure_step(step: Step, options: CiOptions, workdir: str) -> dict[str, Any]:
+    """One step of the Azure pipeline: a bash step, or an Azure CLI one that logs in."""
+    env = {k: f"$({v})" for k, v in step.secrets.items()}
+    if step.azure_login:
+        entry: dict[str, Any] = {
+            "task": "AzureCLI@2",
+            "displayName": step.name,
+            "inputs": {
+                "azureSubscription": options.service_connection,
+                "scriptType": "bash",
+                "scriptLocation": "inlineScript",
+                "inlineScript": _script(step),
+            },
+        }
+    else:
+        entry = {"bash": _script(step), "displayName": step.name}
+        if step.in_project and workdir != ".":
+            entry["workingDirectory"] = workdir
+    if env:
+        entry["env"] = env
+    return entry
 
 
 def _strings(data: Any) -> Any:

@@ -91,9 +91,9 @@ def image_facts(
 
 def _image_config(image: str) -> dict[str, Any]:
     """The image's config (labels, exposed ports) from the local engine."""
-    from docker.errors import ImageNotFound
+    from docker.errors import ImageNotFound  # on use: the engine only when the labels must be read
 
-    from shipml.image import engine
+    from shipml.image import engine  # on use: the engine only when the labels must be read
 
     hint = "or give --model-name and --model-version so no engine is needed"
     try:

@@ -11,14 +11,33 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Protocol
 
 from shipml.deploy.image_facts import ImageFacts, registry_of
-from shipml.deploy.kubernetes import API_KEYS_ITEM, KubernetesOptions
 from shipml.deploy.secrets import store_credentials
 from shipml.deploy.validation import ManifestError
 
+API_KEYS_ITEM = "api-keys"  # the key, in the API keys Secret, of the file of keys
 
-def secret_commands(facts: ImageFacts, options: KubernetesOptions) -> list[str]:
+
+class SecretNames(Protocol):
+    """The Secrets a set of manifests references (the kubernetes target's options)."""
+
+    @property
+    def namespace(self) -> str | None: ...
+    @property
+    def api_keys_secret(self) -> str | None: ...
+    @property
+    def store_secret(self) -> str | None: ...
+    @property
+    def store(self) -> str | None: ...
+    @property
+    def monitor_store(self) -> str | None: ...
+    @property
+    def pull_secret(self) -> str | None: ...
+
+
+def secret_commands(facts: ImageFacts, options: SecretNames) -> list[str]:
     """The ``kubectl create secret`` lines for the Secrets the manifests reference."""
     namespace = f" -n {options.namespace}" if options.namespace else ""
     lines = []

@@ -13,7 +13,7 @@ from typing import Any
 
 from shipml.errors import ProjectError
 from shipml.flavours import catboost, lightgbm, onnx, sklearn, statsmodels, xgboost
-from shipml.flavours.base import Flavour, Loaded, Package, Saved
+from shipml.flavours.base import Flavour, Loaded, Package, Saved, load_pickle
 from shipml.store.manifest import Manifest
 
 REGISTRY: tuple[Flavour, ...] = (
@@ -79,7 +79,6 @@ def from_file(path: Path) -> tuple[Flavour, Any]:
     for flavour in REGISTRY:
         if path.suffix in flavour.file_suffixes:
             return flavour, flavour.read_file(path)
-    from shipml.flavours.base import load_pickle
 
     model = load_pickle(path)
     found = detect(model)

@@ -15,7 +15,9 @@ never makes shipml import another.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import io
+import logging
 import pickle
 import sys
 import warnings
@@ -27,7 +29,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from shipml.errors import IntegrityError
 from shipml.store.manifest import Manifest
+from shipml.store.paths import inside
 
 PICKLE_FILE = "model.joblib"
 PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle", ".skops")
@@ -191,21 +195,18 @@ def first_line(exc: BaseException) -> str:
 
 def model_file(manifest: Manifest) -> str:
     if not manifest.model_file:
-        from shipml.errors import IntegrityError
-
         raise IntegrityError(f"{manifest.ref} names no model file in its manifest")
     return manifest.model_file
 
 
 def model_path(folder: Path, manifest: Manifest) -> Path:
     """Where the model file sits in ``folder``, through the store's path rule."""
-    from shipml.store.paths import inside
 
     return inside(folder, model_file(manifest), f"manifest {manifest.ref}")
 
 
 def dump_pickle(model: Any, folder: Path) -> str:
-    import joblib
+    import joblib  # on use: a worker serving a native-format or ONNX model never loads joblib
 
     joblib.dump(model, folder / PICKLE_FILE)
     return PICKLE_FILE
@@ -213,7 +214,6 @@ def dump_pickle(model: Any, folder: Path) -> str:
 
 def load_pickle(path: Path) -> Any:
     """Unpickle a model file, logging (not raising) the library's version warnings."""
-    import logging
 
     log = logging.getLogger("shipml")
     with warnings.catch_warnings(record=True) as caught:
@@ -223,6 +223,7 @@ def load_pickle(path: Path) -> Any:
 
             model = skops.io.load(path, trusted=skops.io.get_untrusted_types(file=path))
         else:
+            # on use: a worker serving a native-format or ONNX model never loads joblib
             import joblib
 
             model = joblib.load(path)
@@ -267,7 +268,6 @@ def _owners(module: str) -> list[str]:
 
 
 def _installed(module: str) -> bool:
-    import importlib.util
 
     try:
         spec = importlib.util.find_spec(module)

@@ -93,7 +93,7 @@ class CatBoostFlavour(Flavour):
         path = model_path(folder, manifest)
         if path.suffix in PICKLE_SUFFIXES:
             return load_pickle(path)
-        import catboost
+        import catboost  # on use: the library is installed only where its models are
 
         kind = str(manifest.flavour.get("class", "CatBoost"))
         if kind not in CLASSES:

@@ -107,7 +107,7 @@ class LightGBMFlavour(Flavour):
         path = model_path(folder, manifest)
         if path.suffix in PICKLE_SUFFIXES:
             return load_pickle(path)
-        import lightgbm
+        import lightgbm  # on use: the library is installed only where its models are
 
         return lightgbm.Booster(model_file=str(path))
 

@@ -61,7 +61,7 @@ def graph_bytes(model: Any) -> bytes:
 
 
 def _session(model: Any) -> Any:
-    from shipml.scoring.onnx import import_onnxruntime
+    from shipml.scoring.onnx import import_onnxruntime  # on use: onnxruntime is the onnx extra
 
     ort = import_onnxruntime()
     options = ort.SessionOptions()
@@ -74,7 +74,7 @@ def _session(model: Any) -> Any:
 def graph_classes(model: Any) -> list[Any] | None:
     """The class labels a classifier node of the graph declares (needs the onnx package)."""
     try:
-        import onnx
+        import onnx  # on use: the library is installed only where its models are
     except ImportError:
         return None
     graph = onnx.load_from_string(graph_bytes(model))

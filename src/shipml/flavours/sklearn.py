@@ -39,7 +39,7 @@ def _trust_finite_input() -> None:
     model sets it once.
     """
     if not getattr(_THREAD, "trusted", False):
-        import sklearn
+        import sklearn  # on use: the library is installed only where its models are
 
         sklearn.set_config(assume_finite=True)
         _THREAD.trusted = True
@@ -66,7 +66,7 @@ class SklearnModel:
             if self._fast is not None:
                 return self._fast(data)
         elif getattr(_THREAD, "trusted", False):  # a missing value, in a trusting thread
-            import sklearn
+            import sklearn  # on use: the library is installed only where its models are
 
             with sklearn.config_context(assume_finite=False):
                 return self._call(data)
@@ -128,6 +128,7 @@ class SklearnFlavour(Flavour):
 
     def to_onnx(self, model: Any, features: int, name: str) -> Any:
         """The skl2onnx graph of ``model``, probabilities as a plain tensor."""
+        # on use: the library is installed only where its models are
         from skl2onnx import convert_sklearn
         from skl2onnx.common.data_types import FloatTensorType
 

@@ -30,6 +30,7 @@ def forest_proba(model: Any) -> Proba | None:
     Only the exact classes: a subclass may change how trees are combined.
     """
     try:
+        # on use: the library is installed only where its models are
         from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
     except ImportError:  # pragma: no cover - scikit-learn models need scikit-learn
         return None

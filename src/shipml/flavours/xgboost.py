@@ -110,7 +110,7 @@ class XGBoostFlavour(Flavour):
         return Saved([FILE], "ubj", {"class": kind})
 
     def load_model(self, folder: Path, manifest: Manifest) -> Any:
-        import xgboost
+        import xgboost  # on use: the library is installed only where its models are
 
         path = model_path(folder, manifest)
         if path.suffix in PICKLE_SUFFIXES:

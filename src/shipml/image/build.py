@@ -8,6 +8,7 @@ must start, become ready and answer the model's own example before the build is 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import tempfile
@@ -20,6 +21,7 @@ import httpx
 from docker import DockerClient
 
 from shipml import __version__
+from shipml.errors import ShipmlError
 from shipml.image import engine
 from shipml.image.context import (
     BuildError,
@@ -41,13 +43,13 @@ from shipml.image.requirements import (
     runtime_requirements,
     system_packages,
 )
-from shipml.project import Project
+from shipml.project import Project, find_project, load_project, store_url_here
 from shipml.scoring.azureml import check_script
 from shipml.scoring.onnx import ENGINE, is_converted
-from shipml.store import LocalModel
+from shipml.source import git_source
+from shipml.store import LocalModel, Store, parse_reference
 from shipml.store.cache import copy_folder
 from shipml.store.paths import inside
-from shipml.train import git_source
 
 Say = Callable[[str], None]
 PROJECT_IGNORE = shutil.ignore_patterns(
@@ -167,6 +169,69 @@ def train_context(
     return ImageSpec("train", base=base, labels=labels, env=env)
 
 
+@dataclass(frozen=True)
+class BuildOptions:
+    """What ``shipml build`` was asked for (its options, by their names)."""
+
+    tag: str
+    model: str | None = None
+    target: str = "serve"
+    base_image: str | None = None
+    dockerfile_only: Path | None = None
+    no_cache: bool = False
+    extra: list[str] | None = None
+    onnx: bool = False
+    project: Path | None = None
+    store: str | None = None
+
+
+def build(
+    options: BuildOptions, say: Say = print, on_line: Callable[[str], None] = lambda line: None
+) -> Built | Path:
+    """``shipml build``: find the project, the base and the model version the user means
+    (``model``, else the project's latest), then :func:`build_image`."""
+    root = options.project or find_project()
+    project = load_project(root) if root else None
+    if not options.tag:
+        raise ShipmlError("give the image a name: --tag NAME[:TAG]")
+    _check_target(options.target, options.onnx)
+    base = options.base_image or (project.image.get("base") if project else None)
+    with contextlib.ExitStack() as stack:
+        local = None
+        if options.target == "serve":
+            reference = options.model or (f"{project.name}@latest" if project else None)
+            if reference is None:
+                raise ShipmlError("which model? shipml build NAME@ALIAS --tag IMAGE")
+            source = Store(store_url_here(options.store))
+            local = source.fetch(parse_reference(reference))
+            if options.onnx:
+                # Imported here: skl2onnx and onnxruntime are an extra, needed by --onnx only.
+                from shipml.scoring.convert import describe_check, onnx_version
+
+                local, check = stack.enter_context(onnx_version(local, source))
+                say(describe_check(check))
+        return build_image(
+            tag=options.tag,
+            target=options.target,
+            local=local,
+            project=project,
+            base=base or DEFAULT_BASE,
+            dockerfile_only=options.dockerfile_only,
+            no_cache=options.no_cache,
+            extras=options.extra,
+            onnx=options.onnx,
+            say=say,
+            on_line=on_line,
+        )
+
+
+def _check_target(target: str, onnx: bool) -> None:
+    if target not in ("serve", "train"):
+        raise BuildError(f"unknown target {target!r}: use serve or train")
+    if onnx and target == "train":
+        raise BuildError("--onnx is for serve images: a train image runs the training code")
+
+
 def build_image(
     *,
     tag: str,
@@ -183,6 +248,7 @@ def build_image(
     on_line: Callable[[str], None] = lambda line: None,
 ) -> Built | Path:
     """Build (or, with ``dockerfile_only``, only lay out) a serve or train image."""
+    _check_target(target, onnx)
     client = engine.connect()
     started = datetime.now(UTC)
     with tempfile.TemporaryDirectory(prefix="shipml-build-") as scratch:
@@ -206,14 +272,10 @@ def build_image(
                 say=say,
                 onnx=onnx,
             )
-        elif target == "train":
+        else:
             if project is None:
                 raise BuildError("a train image needs a project: run it in the project folder")
-            if onnx:
-                raise BuildError("--onnx is for serve images: a train image runs training code")
             spec = train_context(project, folder, base, client, extras=extras or [], say=say)
-        else:
-            raise BuildError(f"unknown target {target!r}: use serve or train")
         (folder / "Dockerfile").write_text(render(spec))
         if dockerfile_only:
             say(f"Wrote the Dockerfile and its context to {folder}: docker build -t {tag} {folder}")

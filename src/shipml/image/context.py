@@ -75,7 +75,9 @@ def wheelhouse(
     folder = cache_root() / "wheels" / key
     if (folder / "requirements.lock").is_file():
         return folder
-    staging = folder.with_name(folder.name + ".partial")
+    # A staging folder per process: two builds of the same requirements at once (one cache,
+    # two terminals or test workers) must not delete each other's half-downloaded wheels.
+    staging = folder.with_name(f"{folder.name}.{os.getpid()}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     resolved = [line for line in requirements if package_name(line) not in alone]
@@ -90,7 +92,12 @@ def wheelhouse(
         if (m := WHEEL_NAME.match(wheel.name))
     )
     (staging / "requirements.lock").write_text("\n".join(pins) + "\n")
-    staging.rename(folder)
+    try:
+        staging.rename(folder)
+    except OSError:  # another build finished the same folder first: its wheels are the same
+        if not (folder / "requirements.lock").is_file():
+            raise
+        shutil.rmtree(staging, ignore_errors=True)
     return folder
 
 

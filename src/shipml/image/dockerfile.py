@@ -18,6 +18,10 @@ PORT = 8000
 SITE = "/opt/shipml/site-packages"
 LIB = "/opt/shipml/lib"
 
+# A HEALTHCHECK runs the probe as a Python process (python3 -m shipml.serving.probe), which
+# takes 1-2 s to start on a busy host before it waits its own 3 s (deploy/probes.py).
+HEALTHCHECK_TIMEOUT = 5
+
 
 @dataclass(frozen=True)
 class ImageSpec:
@@ -76,8 +80,9 @@ def render(spec: ImageSpec) -> str:
     if spec.target == "serve":
         lines += [
             f"EXPOSE {PORT}",
-            # the probe waits READINESS_TIMEOUT (3 s, deploy/probes.py); Python starts first
-            "HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \\",
+            # the probe waits READINESS_TIMEOUT (deploy/probes.py); Python starts first
+            f"HEALTHCHECK --interval=10s --timeout={HEALTHCHECK_TIMEOUT}s --start-period=30s "
+            "--retries=3 \\",
             '  CMD ["python3", "-m", "shipml.serving.probe"]',
             'ENTRYPOINT ["python3", "-m", "shipml.serving"]',
         ]

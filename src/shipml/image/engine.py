@@ -56,7 +56,7 @@ def connect(host: str | None = None) -> docker.DockerClient:
 
 def _connect_ssh(host: str) -> docker.DockerClient:
     try:
-        import paramiko
+        import paramiko  # on use: paramiko only for ssh:// engines
     except ImportError:
         raise EngineError(
             f"{host} needs the SSH transport: pip install 'shipml[ssh]' (paramiko)"
@@ -159,7 +159,7 @@ def run(
             detach=detach,
             environment=env or {},
             name=container_name,
-            ports={"8000/tcp": (host, port)} if port is not False else None,
+            ports={"8000/tcp": (host, port)},
             labels={RUN_LABEL: "1"},
             volumes=volumes or {},
         )
@@ -352,11 +352,3 @@ def split_name(name: str) -> tuple[str, str]:
         repository, _, tag = name.rpartition(":")
         return repository, tag
     return name, "latest"
-
-
-def pull(client: docker.DockerClient, name: str) -> None:
-    repository, tag = split_name(name)
-    try:
-        client.images.pull(repository, tag=tag)
-    except APIError as exc:
-        raise EngineError(f"pull of {name} failed: {exc.explanation or exc}") from None

@@ -23,6 +23,7 @@ import yaml
 
 from shipml import flavours
 from shipml.errors import ProjectError
+from shipml.scoring.azureml import script_packages
 from shipml.store import Manifest
 
 # What ``python -m shipml.serving`` imports: no CLI, no Docker client, no HTTP client.
@@ -190,8 +191,6 @@ def image_requirements(
     )
     named = {package_name(line) for line in own}
     if script is not None:
-        from shipml.scoring.azureml import script_packages
-
         for needed in script_packages(script):
             if needed not in named:
                 own.append(_pinned(needed))

@@ -7,7 +7,7 @@
   the store in compressed batches off the request path (:mod:`.sink`) and keeps the live
   counters of :mod:`.live` up to date.
 - :mod:`.reading`, :mod:`.drift`, :mod:`.report` and :mod:`.html` make
-  ``shipml monitor report`` (:mod:`.commands`).
+  ``shipml monitor report`` (its command is in :mod:`shipml.cli.monitor`).
 
 docs/monitoring.md describes the whole; every decision taken here is written down there.
 """

@@ -94,7 +94,7 @@ def decile_edges(training: np.ndarray) -> np.ndarray:
 
 def numeric(training: Sequence[float], live: Sequence[float]) -> Drift:
     """Numbers: PSI over training deciles and the Kolmogorov-Smirnov test."""
-    from scipy import stats
+    from scipy import stats  # on use: the monitor extra
 
     ref = np.asarray(training, dtype=np.float64)
     now = np.asarray(live, dtype=np.float64)
@@ -130,7 +130,7 @@ def numeric(training: Sequence[float], live: Sequence[float]) -> Drift:
 
 def categorical(training: Sequence[Any], live: Sequence[Any], known: Sequence[Any] = ()) -> Drift:
     """Categories: PSI over the training categories (+ unseen) and the chi-square test."""
-    from scipy import stats
+    from scipy import stats  # on use: the monitor extra
 
     ref_counts = Counter(_key(v) for v in training)
     categories = list(dict.fromkeys([_key(v) for v in known] + list(ref_counts)))

@@ -45,7 +45,7 @@ footer{color:#5f6673;font-size:.85em;margin-top:32px}
 
 def render(report: dict[str, Any]) -> str:
     """The whole page for ``report`` (:func:`shipml.monitoring.report.build`)."""
-    from matplotlib import rc_context
+    from matplotlib import rc_context  # on use: the monitor extra
 
     figures = Figures()
     # Names and categories come from data: never read as mathtext ("$5 to $10").
@@ -80,7 +80,7 @@ class Figures:
         self.count = 0
 
     def svg(self, draw: Callable[[Any], None], width: float, height: float) -> str:
-        from matplotlib import rc_context
+        from matplotlib import rc_context  # on use: the monitor extra
         from matplotlib.figure import Figure
 
         self.count += 1

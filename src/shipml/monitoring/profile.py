@@ -32,6 +32,7 @@ import numpy as np
 import orjson
 
 from shipml.monitoring import text
+from shipml.scoring.schema import InputSchema
 
 REFERENCE_FILE = "monitoring-reference.json.gz"
 FORMAT = 1
@@ -149,9 +150,10 @@ def _columns(data: Any, names: list[str]) -> dict[str, Any] | None:
             return {name: data[name] for name in names}
         if isinstance(data, dict):
             return {name: data[name] for name in names}
-        flat = isinstance(data, list | tuple) and data and not isinstance(data[0], Sequence)
-        if len(names) == 1 and (flat or isinstance(data[0] if data else None, str)):
-            return {names[0]: list(data)}
+        if isinstance(data, list | tuple) and data and len(names) == 1:
+            first = data[0]
+            if isinstance(first, str) or not isinstance(first, Sequence):  # one value a row
+                return {names[0]: list(data)}
         array = np.asarray(data)
         if array.ndim == 1 and len(names) == 1:
             return {names[0]: array}
@@ -242,7 +244,6 @@ def _floats(column: Any) -> np.ndarray:
 def answers_of(loaded: Any, schema: dict[str, Any], frame: bool) -> Answers:
     """Score sample records as the zero-code service answers them (label and
     probabilities, or the prediction), for the reference's ``outputs``."""
-    from shipml.scoring.schema import InputSchema
 
     compiled = InputSchema(schema)
 

@@ -25,6 +25,7 @@ from shipml.errors import ShipmlError
 from shipml.monitoring.records import parse_line
 from shipml.store.backend import Backend
 from shipml.store.paths import DAY_FOLDER, PART_NAME, day_folder, monitoring_key
+from shipml.store.store import Store
 
 MAX_ROWS = 50_000
 LATENCIES_PER_BUCKET = 2_000
@@ -204,6 +205,22 @@ def remove(backend: Backend, name: str, version: int) -> int:
     for key in keys:
         backend.delete(key)
     return len(keys)
+
+
+def remove_log(store: Store, name: str, version: int, keep: bool) -> tuple[str, int]:
+    """After ``name:version`` is removed: delete its payload log, or with ``keep`` count
+    what stays. Returns where the log is and how many files were deleted or kept."""
+    log = f"{store.url}/{monitoring_key(name, version)}"
+    try:
+        if keep:
+            return log, len(part_keys(store.backend, name, version))
+        return log, remove(store.backend, name, version)
+    except (OSError, ShipmlError) as exc:
+        reason = exc.message if isinstance(exc, ShipmlError) else str(exc)
+        raise ShipmlError(
+            f"removed {name}:{version} but not its payload log in {log} ({reason}); "
+            "delete that folder by hand"
+        ) from None
 
 
 def bucket_seconds(first: str, last: str, wanted: int = 40) -> int:

@@ -196,16 +196,17 @@ class Monitor:
         if not force and part.count < self.max_records and young:
             return None
         self._part = None
-        self._writing = self._write(part)
+        if self.sink is None:  # parts are only opened with a sink (see record)
+            return None
+        self._writing = self._write(part, self.sink)
         return self._writing
 
-    def _write(self, part: Part) -> asyncio.Future[None]:
+    def _write(self, part: Part, sink: Sink) -> asyncio.Future[None]:
         """Write ``part`` on a daemon thread (a store that hangs never holds up the
         worker's exit); the future resolves on the loop when the write is over."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
-        data, sink = part.finish(), self.sink
-        assert sink is not None
+        data = part.finish()
 
         def work() -> None:
             failure: BaseException | None = None

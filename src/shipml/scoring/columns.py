@@ -259,7 +259,7 @@ class Column:
 
     def pandas_dtype(self) -> Any:
         if self._pandas is None:
-            import pandas as pd
+            import pandas as pd  # on use: pandas only for models that take a DataFrame
 
             if self.categories is not None:
                 self._pandas = pd.CategoricalDtype(self.categories, ordered=self.ordered)
@@ -269,7 +269,7 @@ class Column:
 
     def array(self, values: Sequence[Any]) -> Any:
         """The model's column for accepted ``values``, in the training dtype."""
-        import pandas as pd
+        import pandas as pd  # on use: pandas only for models that take a DataFrame
 
         dtype = self.pandas_dtype()
         if self.categories is not None:
@@ -322,7 +322,7 @@ def frame_builder(columns: Sequence[Column]) -> Callable[[list[list[Any]]], Any]
     names = [c.name for c in columns]
 
     def build(values: list[list[Any]]) -> Any:
-        import pandas as pd
+        import pandas as pd  # on use: pandas only for models that take a DataFrame
 
         data = {c.name: c.array(v) for c, v in zip(columns, values, strict=True)}
         return pd.DataFrame(data, columns=names, copy=False)

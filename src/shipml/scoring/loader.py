@@ -17,14 +17,14 @@ from typing import Any
 
 from shipml import flavours
 from shipml.errors import ProjectError, ShipmlError
-from shipml.flavours.base import load_pickle
+from shipml.flavours.base import PICKLE_SUFFIXES, load_pickle
 from shipml.scoring.azureml import AzureMLScorer
 from shipml.scoring.base import Scorer
 from shipml.scoring.model import ModelScorer
 from shipml.scoring.onnx import OnnxScorer, is_converted
 from shipml.scoring.predictor import PredictorScorer
 from shipml.scoring.schema import infer_schema
-from shipml.store.manifest import Manifest, library_versions, sha256_digest
+from shipml.store.manifest import FileEntry, Manifest, library_versions, sha256_digest
 from shipml.store.store import LocalModel
 
 log = logging.getLogger("shipml")
@@ -117,7 +117,6 @@ def model_from_file(path: Path) -> LocalModel:
             f"{path} does not say which features it takes (no feature_names_in_ or "
             "n_features_in_); register it with shipml.save_model(..., training_data=...)"
         )
-    from shipml.store.manifest import FileEntry
 
     manifest = Manifest(
         name=path.stem.lower(),
@@ -130,3 +129,25 @@ def model_from_file(path: Path) -> LocalModel:
         flavour={"name": flavour.name, "frame": flavour.takes_frame(model, None)},
     )
     return LocalModel(folder=path.parent, manifest=manifest, digest=sha256_digest(data))
+
+
+def open_model_file(path: Path) -> LocalModel:
+    """A bare model file (``shipml serve model.joblib``) loaded now, so that a file that
+    is not a model is one clear error at once rather than one per worker."""
+    own = sorted({suffix for flavour in flavours.REGISTRY for suffix in flavour.file_suffixes})
+    what = (
+        "a model file is a fitted model saved with joblib.dump or pickle (.joblib, .pkl, "
+        f".pickle), skops (.skops) or a format a flavour reads ({', '.join(own)}); a model "
+        "in the store is named NAME, NAME:N or NAME@ALIAS"
+    )
+    if path.suffix not in (*PICKLE_SUFFIXES, *own):
+        raise ShipmlError(f"{path} is not a model file: {what}")
+    try:
+        return model_from_file(path)
+    except ShipmlError:
+        raise
+    except Exception as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise ShipmlError(
+            f"{path} is not a model file shipml can load ({type(exc).__name__}: {reason}); {what}"
+        ) from None

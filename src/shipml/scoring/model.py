@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from shipml.errors import InvalidInput
+from shipml.errors import InvalidInput, ModelDefinitionError
 from shipml.flavours import Flavour, Loaded
 from shipml.scoring.base import Prepared, split_payload
 from shipml.scoring.outputs import answers_of, output_schema
@@ -34,7 +34,7 @@ class ModelScorer:
 
     def __init__(self, loaded: Loaded, manifest: Manifest, flavour: Flavour) -> None:
         if manifest.input_schema is None:
-            raise InvalidInput(
+            raise ModelDefinitionError(
                 f"{manifest.ref} has no input schema; save it with training_data or "
                 "feature_names so shipml knows the features"
             )

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from shipml.errors import IntegrityError, InvalidInput, ShipmlError
+from shipml.errors import IntegrityError, InvalidInput, ModelDefinitionError, ShipmlError
 from shipml.scoring.base import Prepared, split_payload
 from shipml.scoring.outputs import answers_of, output_schema
 from shipml.scoring.schema import InputSchema
@@ -51,7 +51,7 @@ def is_converted(folder: Path) -> bool:
 
 def import_onnxruntime() -> Any:
     try:
-        import onnxruntime
+        import onnxruntime  # on use: onnxruntime is the onnx extra
     except ImportError:
         raise OnnxUnavailable(
             f"serving through ONNX Runtime needs the onnxruntime package: {INSTALL_HINT}"
@@ -91,7 +91,7 @@ class OnnxScorer:
         manifest = local.manifest
         self.contract = manifest.contract
         if manifest.input_schema is None:
-            raise InvalidInput(f"{manifest.ref} has no input schema")
+            raise ModelDefinitionError(f"{manifest.ref} has no input schema")
         record = read_conversion(local)
         ort = import_onnxruntime()
         checked_with = record.get("libraries", {}).get(ENGINE)

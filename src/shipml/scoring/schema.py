@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from shipml.errors import InvalidInput
+from shipml.errors import InvalidInput, ModelDefinitionError
 from shipml.scoring.columns import Column, describe_dtype, frame_builder, json_kind, short
 
 JSON_TYPES = ("number", "integer", "string", "boolean")
@@ -274,7 +274,9 @@ def infer_schema(
     if input_example is not None:
         record = input_example[0] if isinstance(input_example, list) else input_example
         if not isinstance(record, dict):
-            raise InvalidInput("input_example must be a record (a dict) or a list of records")
+            raise ModelDefinitionError(
+                "input_example must be a record (a dict) or a list of records"
+            )
         return object_schema({name: _json_type_of_value(v) for name, v in record.items()})
     if training_data is not None:
         columns = _columns(training_data, feature_names)
@@ -383,7 +385,7 @@ def _columns(data: Any, feature_names: Sequence[str] | None) -> dict[str, dict[s
         return None
     names = list(feature_names or [f"f{i}" for i in range(array.shape[1])])
     if len(names) != array.shape[1]:
-        raise InvalidInput(
+        raise ModelDefinitionError(
             f"feature_names has {len(names)} names but the data has {array.shape[1]} columns"
         )
     if array.dtype == object:

@@ -395,7 +395,7 @@ class Batcher:
     def _settled(self, batch: Batch, started: float, results: list[Any]) -> list[Batch]:
         self._call_seconds = self.clock.now() - started
         if batch.chunk is not None:
-            self._settle_chunk(batch, results)
+            self._settle_chunk(batch.jobs[0], batch.chunk, results)
         else:
             self._settle(batch.jobs, results)
         return []
@@ -410,12 +410,10 @@ class Batcher:
         middle = len(jobs) // 2
         return [Batch(half, sum(j.rows for j in half)) for half in (jobs[:middle], jobs[middle:])]
 
-    def _settle_chunk(self, batch: Batch, results: list[Any]) -> None:
+    def _settle_chunk(self, job: Job, chunk: tuple[int, int], results: list[Any]) -> None:
         """A big job's chunk answered: keep its results; the last chunk answers the job."""
-        job = batch.jobs[0]
         job.parts.append(results)
-        assert batch.chunk is not None
-        if batch.chunk[1] == job.rows:
+        if chunk[1] == job.rows:
             parts, job.parts = job.parts, []
             if not job.future.done():
                 job.future.set_result([row for part in parts for row in part])

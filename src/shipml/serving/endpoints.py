@@ -201,13 +201,13 @@ class Endpoints:
 
     async def openapi(self, request: Request) -> Response:
         if self._openapi is None:
-            service = self.service
-            scorer = service.scorer
+            loaded = self.service.current()  # NotReady (503) until loaded
+            scorer = loaded.scorer
             facts = Facts(
-                service.info(),
-                service.example_output,
+                loaded.info,
+                loaded.example_output,
                 self.auth,
-                service.closed,
+                loaded.closed,
                 sorted(self.static),
                 cors=self.cors(),
             )

@@ -128,15 +128,17 @@ class Front:
         return max(0.05, min(1.0, shortest / 4))
 
     def _sweep(self) -> None:
-        assert self.loop is not None
-        self.now = now = self.loop.time()
+        loop = self.loop
+        if loop is None:  # stopped meanwhile: nothing left to sweep
+            return
+        self.now = now = loop.time()
         for connection in list(self.connections):
             expire = getattr(connection, "expire", None)
             if expire is not None:
                 expire(now)
         if now - self._summary_at >= LOG_EVERY_SECONDS:
             self._summarise()
-        self._sweeper = self.loop.call_later(self._tick(), self._sweep)
+        self._sweeper = loop.call_later(self._tick(), self._sweep)
 
     # -- the connection cap ------------------------------------------------------------------
 

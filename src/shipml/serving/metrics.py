@@ -196,7 +196,7 @@ class Metrics:
     def render(self) -> bytes:
         self.flush()
         if self.multiprocess:
-            from prometheus_client import multiprocess
+            from prometheus_client import multiprocess  # on use: multi-worker only
 
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]

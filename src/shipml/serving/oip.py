@@ -193,12 +193,11 @@ def _tensors(name: str, values: list[Any]) -> list[Tensor]:
     datatype = datatype_of(array)
     if datatype is None:  # numbers of a type the protocol lacks (e.g. float128)
         array = array.astype(np.float64 if array.dtype.kind == "f" else np.int64)
-        datatype = datatype_of(array)
+        datatype = "FP64" if array.dtype.kind == "f" else "INT64"
     if datatype == BYTES:
         if array.dtype.kind != "U":
             return [Tensor(name, BYTES, _json_texts(values))]
         array = array.astype(object)
-    assert datatype is not None
     return [Tensor(name, datatype, array)]
 
 
@@ -302,18 +301,22 @@ def output_metadata(schema: dict[str, Any] | None) -> list[dict[str, Any]]:
             keys = KEYS_OUTPUT.get(name, f"{name}_keys")
             outputs.append({"name": keys, "datatype": BYTES, "shape": [width]})
         elif spec.get("type") == "array" and "maxItems" in spec:  # one value per output
-            items = SCHEMA_DATATYPES.get(spec.get("items", {}).get("type", ""), BYTES)
+            items = SCHEMA_DATATYPES.get(_kind(spec.get("items", {})), BYTES)
             outputs.append({"name": name, "datatype": items, "shape": [-1, spec["maxItems"]]})
         elif "enum" in spec:
             values = [value for value in spec["enum"] if value is not None]  # null: no class
             datatype = datatype_of(np.asarray(values)) if values else BYTES
             outputs.append({"name": name, "datatype": datatype or "FP64", "shape": [-1]})
         else:
-            kinds = spec.get("type", "")
-            kind = next((k for k in kinds if k != "null"), "") if isinstance(kinds, list) else kinds
-            datatype = SCHEMA_DATATYPES.get(kind, BYTES)
+            datatype = SCHEMA_DATATYPES.get(_kind(spec), BYTES)
             outputs.append({"name": name, "datatype": datatype, "shape": [-1]})
     return outputs
+
+
+def _kind(spec: dict[str, Any]) -> str:
+    """A JSON Schema's type other than null (``["number", "null"]`` is a number)."""
+    kinds = spec.get("type", "")
+    return next((k for k in kinds if k != "null"), "") if isinstance(kinds, list) else kinds
 
 
 def _config_tensor(tensor: dict[str, Any]) -> dict[str, Any]:

@@ -338,20 +338,11 @@ INFO = {
 
 
 def _service_routes(facts: Facts) -> dict[str, Any]:
-    page = {"text/html": {"schema": {"type": "string"}}}
-    asset_types = {
-        "js": "text/javascript",
-        "css": "text/css",
-        "svg": "image/svg+xml",
-        "png": "image/png",
-        "ico": "image/x-icon",
-        "html": "text/html",
-    }
-    assets = {
-        asset_types[kind]: {"schema": {"type": "string"}}
-        for kind in sorted({name.rsplit(".", 1)[-1] for name in facts.static_files})
-        if kind in asset_types
-    }
+    return _health_routes(facts) | _page_routes(facts)
+
+
+def _health_routes(facts: Facts) -> dict[str, Any]:
+    """The model card and the probes."""
     live = {"type": "object", "properties": {"status": {"const": "alive"}}, "required": ["status"]}
     ready = {
         "type": "object",
@@ -378,6 +369,26 @@ def _service_routes(facts: Facts) -> dict[str, Any]:
                 protected=False,
             )
         },
+    }
+
+
+def _page_routes(facts: Facts) -> dict[str, Any]:
+    """Metrics, this document, the playground and its files."""
+    page = {"text/html": {"schema": {"type": "string"}}}
+    asset_types = {
+        "js": "text/javascript",
+        "css": "text/css",
+        "svg": "image/svg+xml",
+        "png": "image/png",
+        "ico": "image/x-icon",
+        "html": "text/html",
+    }
+    assets = {
+        asset_types[kind]: {"schema": {"type": "string"}}
+        for kind in sorted({name.rsplit(".", 1)[-1] for name in facts.static_files})
+        if kind in asset_types
+    }
+    return {
         "/metrics": {
             "get": _operation(
                 facts,
@@ -429,7 +440,6 @@ def _service_routes(facts: Facts) -> dict[str, Any]:
 def _oip_routes(facts: Facts, record: dict[str, Any] | None) -> dict[str, Any]:
     """The Open Inference Protocol (errors as ``{"error": "..."}``)."""
     info = facts.info
-    style = "OipError"
     name = {"name": "name", "in": "path", "required": True, "schema": {"enum": [info["name"]]}}
     version = {
         "name": "version",
@@ -437,31 +447,20 @@ def _oip_routes(facts: Facts, record: dict[str, Any] | None) -> dict[str, Any]:
         "required": True,
         "schema": {"enum": [str(info["version"])]},
     }
-    tensors = {"type": "array", "items": schemas.TENSOR_METADATA}
-    metadata = {
-        "type": "object",
-        "properties": {
-            "name": {"const": info["name"]},
-            "versions": {"type": "array"},
-            "platform": {"type": "string"},
-            "inputs": tensors,
-            "outputs": tensors,
-        },
-        "required": ["name", "versions", "platform", "inputs", "outputs"],
-    }
-    outputs = output_metadata(info.get("output_schema"))
-    answer = {
-        "type": "object",
-        "properties": {
-            "model_name": {"const": info["name"]},
-            "model_version": {"const": str(info["version"])},
-            "id": {"type": "string"},
-            "outputs": {"type": "array", "items": schemas.TENSOR_OUT},
-        },
-        "required": ["model_name", "model_version", "id", "outputs"],
-    }
+    routes = _oip_server_routes(facts)
+    for base, parameters, suffix in (
+        ("/v2/models/{name}", [name], ""),
+        ("/v2/models/{name}/versions/{version}", [name, version], "_version"),
+    ):
+        routes |= _oip_model_routes(facts, record, base, parameters, suffix)
+    return routes
+
+
+def _oip_server_routes(facts: Facts) -> dict[str, Any]:
+    """The server's own: metadata and health."""
+    style = "OipError"
     flag = {"type": "object", "properties": {}, "required": []}
-    routes: dict[str, Any] = {
+    return {
         "/v2": {
             "get": _operation(
                 facts,
@@ -508,68 +507,107 @@ def _oip_routes(facts: Facts, record: dict[str, Any] | None) -> dict[str, Any]:
             )
         },
     }
-    for base, parameters, suffix in (
-        ("/v2/models/{name}", [name], ""),
-        ("/v2/models/{name}/versions/{version}", [name, version], "_version"),
-    ):
-        routes[base] = {
-            "get": _operation(
-                facts,
-                f"v2_metadata{suffix}",
-                "Model metadata",
-                _json_ok("OK", metadata),
-                ("404",),
-                style=style,
-                parameters=parameters,
-            )
-        }
-        routes[f"{base}/ready"] = {
-            "get": _operation(
-                facts,
-                f"v2_model_ready{suffix}",
-                "Model readiness",
-                _json_ok(
-                    "Ready",
-                    {
-                        **flag,
-                        "properties": {"name": {"const": info["name"]}, "ready": {"const": True}},
-                        "required": ["name", "ready"],
-                    },
-                ),
-                ("404",),
-                protected=False,
-                style=style,
-                parameters=parameters,
-            )
-        }
-        routes[f"{base}/config"] = {
-            "get": _operation(
-                facts,
-                f"v2_config{suffix}",
-                "Triton's model configuration",
-                _json_ok("OK", {"type": "object"}),
-                ("404",),
-                style=style,
-                parameters=parameters,
-            )
-        }
-        routes[f"{base}/infer"] = {
-            "post": _operation(
-                facts,
-                f"v2_infer{suffix}",
-                "Infer (one row shown; any number of rows, and Triton's binary tensor data, "
-                "are described in docs/http-api.md)",
-                _ok(
-                    "The outputs (JSON, or JSON then binary tensor data)",
-                    {
-                        JSON: {"schema": answer},
-                        "application/octet-stream": {},
-                    },
-                ),
-                ("404", "413"),
-                style=style,
-                parameters=parameters,
-                requestBody=_body(schemas.infer_request(record, outputs)),
-            )
-        }
+
+
+def _oip_model_schemas(info: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The model metadata and the inference answer, for this model."""
+    tensors = {"type": "array", "items": schemas.TENSOR_METADATA}
+    metadata = {
+        "type": "object",
+        "properties": {
+            "name": {"const": info["name"]},
+            "versions": {"type": "array"},
+            "platform": {"type": "string"},
+            "inputs": tensors,
+            "outputs": tensors,
+        },
+        "required": ["name", "versions", "platform", "inputs", "outputs"],
+    }
+    answer = {
+        "type": "object",
+        "properties": {
+            "model_name": {"const": info["name"]},
+            "model_version": {"const": str(info["version"])},
+            "id": {"type": "string"},
+            "outputs": {"type": "array", "items": schemas.TENSOR_OUT},
+        },
+        "required": ["model_name", "model_version", "id", "outputs"],
+    }
+    return metadata, answer
+
+
+def _oip_model_routes(
+    facts: Facts,
+    record: dict[str, Any] | None,
+    base: str,
+    parameters: list[dict[str, Any]],
+    suffix: str,
+) -> dict[str, Any]:
+    """The model's: metadata, readiness, configuration and inference, under ``base``."""
+    info = facts.info
+    style = "OipError"
+    flag = {"type": "object", "properties": {}, "required": []}
+    metadata, answer = _oip_model_schemas(info)
+    outputs = output_metadata(info.get("output_schema"))
+    routes: dict[str, Any] = {}
+    routes[base] = {
+        "get": _operation(
+            facts,
+            f"v2_metadata{suffix}",
+            "Model metadata",
+            _json_ok("OK", metadata),
+            ("404",),
+            style=style,
+            parameters=parameters,
+        )
+    }
+    routes[f"{base}/ready"] = {
+        "get": _operation(
+            facts,
+            f"v2_model_ready{suffix}",
+            "Model readiness",
+            _json_ok(
+                "Ready",
+                {
+                    **flag,
+                    "properties": {"name": {"const": info["name"]}, "ready": {"const": True}},
+                    "required": ["name", "ready"],
+                },
+            ),
+            ("404",),
+            protected=False,
+            style=style,
+            parameters=parameters,
+        )
+    }
+    routes[f"{base}/config"] = {
+        "get": _operation(
+            facts,
+            f"v2_config{suffix}",
+            "Triton's model configuration",
+            _json_ok("OK", {"type": "object"}),
+            ("404",),
+            style=style,
+            parameters=parameters,
+        )
+    }
+    routes[f"{base}/infer"] = {
+        "post": _operation(
+            facts,
+            f"v2_infer{suffix}",
+            "Infer (one row shown; any number of rows, and Triton's binary tensor data, "
+            "are described in docs/http-api.md)",
+            _ok(
+                "The outputs (JSON, or JSON then binary tensor data)",
+                {
+                    JSON: {"schema": answer},
+                    "application/octet-stream": {},
+                },
+            ),
+            ("404", "413"),
+            style=style,
+            parameters=parameters,
+            requestBody=_body(schemas.infer_request(record, outputs)),
+        )
+    }
     return routes

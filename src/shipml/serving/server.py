@@ -43,7 +43,7 @@ def model_source(settings: ServeSettings) -> Callable[[], LocalModel]:
         path = ref.path
 
         def from_file() -> LocalModel:
-            from shipml.scoring import model_from_file
+            from shipml.scoring import model_from_file  # in the worker: the master loads no model
 
             return model_from_file(path)
 
@@ -67,7 +67,7 @@ def configure_logging() -> None:
 
 def build_app(settings: ServeSettings) -> Any:
     """Create the ASGI app in this process (a worker, or a test)."""
-    from shipml.serving.app import create_app
+    from shipml.serving.app import create_app  # in the worker: the master never loads it
 
     configure_logging()
     return create_app(settings, model_source(settings), describe(settings))
@@ -126,7 +126,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         worker.shipml_slot = self.board.claim(worker)
 
     def _child_exit(self, server: Any, worker: Any) -> None:
-        from prometheus_client import multiprocess
+        from prometheus_client import multiprocess  # on use: the master's only use of it
 
         self.board.release(getattr(worker, "shipml_slot", -1))
         multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]

@@ -13,6 +13,8 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,64 @@ from shipml.store import LocalModel, library_versions
 log = logging.getLogger("shipml")
 RETRY_DELAYS = (1, 2, 5, 10, 30)
 WORKER_BOOT_ERROR = 3  # gunicorn stops the whole server when a worker exits with it
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A model ready to serve, with what was worked out from it at load.
+
+    Made whole by one load and swapped in whole (:attr:`Service.loaded`), so a request
+    sees one model's scorer, costs, fields and card, never half of a new one.
+    """
+
+    model: LocalModel
+    scorer: Scorer
+    cost: Cost
+    example_output: Any  # the model's answer to its own example (the OpenAPI example)
+    closed: frozenset[str]  # text fields the model takes only as trained
+    runtime: dict[str, str]  # what this process runs, beside what it was trained with
+    sizing: dict[str, Any]  # workers and native threads, and the pools the model thread has
+
+    @property
+    def inline(self) -> bool:
+        """Whether a one-row call runs on the event loop (serving/costs.py)."""
+        return self.cost.inline
+
+    @cached_property
+    def fields(self) -> dict[str, str]:
+        """Field name → JSON type, in feature order."""
+        schema = self.model.manifest.input_schema
+        return InputSchema(schema).fields if schema else {}
+
+    @cached_property
+    def info(self) -> dict[str, Any]:
+        """The model card: what ``/info`` answers."""
+        scorer, manifest = self.scorer, self.model.manifest
+        return {
+            "name": manifest.name,
+            "version": manifest.version,
+            "ref": manifest.ref,
+            "digest": self.model.digest,
+            "created": manifest.created,
+            "contract": manifest.contract,
+            "framework": manifest.framework,
+            "libraries": manifest.libraries,
+            "runtime": self.runtime,
+            "engine": getattr(scorer, "engine", None) or manifest.framework.get("name"),
+            "task": getattr(scorer, "task", None),
+            "classes": getattr(scorer, "classes", None),
+            # a score.py decorated with inference_schema declares its own
+            "input_schema": manifest.input_schema or getattr(scorer, "input_schema", None),
+            "output_schema": scorer.output_schema,
+            "example": manifest.example
+            if manifest.example is not None
+            else getattr(scorer, "example", None),
+            "metrics": manifest.metrics,
+            "data": manifest.data,
+            "source": manifest.source,
+            "server": {"name": "shipml", "version": __version__},
+            "sizing": self.sizing,
+        }
 
 
 def _listing(detail: dict[str, Any]) -> str:
@@ -64,28 +124,36 @@ class Service:
         self.description = description
         self.metrics = metrics
         self.settings = settings or ServeSettings()
-        self.model: LocalModel | None = None
-        self.scorer: Scorer | None = None
-        self.ready = False
-        self.inline = False  # a one-row call runs on the event loop (serving/costs.py)
-        self.cost = Cost(0.0)
-        self.closed: frozenset[str] = frozenset()  # text fields the model takes only as trained
-        self.load_error: str | None = None
+        self.loaded: Loaded | None = None  # set once, whole, by a load that succeeded
+        self.load_error: str | None = None  # the last failed attempt's reason
         self.load_failure: LoadFailed | None = None  # final: the model's own code failed
         self.attempt = 0  # load attempts so far (the one running included)
         self.attempt_started = 0.0  # time.monotonic() when the current attempt began
         self.retry_at: float | None = None  # when the next attempt starts, after a failure
         self._loaded: asyncio.Event | None = None
-        self.example_output: Any = None
-        self.runtime = library_versions()  # what this process runs, beside what it was trained with
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shipml-model")
         # large bodies are parsed and their answers written here, off the event loop
         self._large = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shipml-large")
         self._loader: asyncio.Task[None] | None = None
         self._batcher: Batcher | None = None
-        self._info: dict[str, Any] | None = None
-        self._fields: dict[str, str] | None = None
         self.monitor: Monitor | None = None  # payload logging (settings.monitor)
+
+    @property
+    def ready(self) -> bool:
+        return self.loaded is not None
+
+    @property
+    def scorer(self) -> Scorer | None:
+        return self.loaded.scorer if self.loaded is not None else None
+
+    @property
+    def model(self) -> LocalModel | None:
+        return self.loaded.model if self.loaded is not None else None
+
+    @property
+    def inline(self) -> bool:
+        """Whether a one-row call runs on the event loop (False until loaded)."""
+        return self.loaded is not None and self.loaded.inline
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -165,23 +233,20 @@ class Service:
     def _load(self) -> None:
         started = time.perf_counter()
         model = self._source()
-        self.runtime = library_versions(model.manifest.libraries)
+        runtime = library_versions(model.manifest.libraries)
         scorer = load_scorer(model)
         limit_threads(decided(self.settings).threads)  # pools its libraries just started
-        cost, self.example_output = measure(scorer, model)
-        self.closed = closed_fields(scorer, model.manifest.example, model.manifest.input_schema)
+        cost, example_output = measure(scorer, model)
+        closed = closed_fields(scorer, model.manifest.example, model.manifest.input_schema)
         if self.monitor is None:
             self.monitor = monitor_for(self.settings, model, scorer, self.metrics.registry)
-        self.model, self.scorer = model, scorer
-        self.cost, self.inline = cost, cost.inline
         self._batcher = None
-        self._info = None
-        self._fields = None
+        sizing = sizing_report(self.settings)  # read on the thread that runs the model
+        self.loaded = Loaded(model, scorer, cost, example_output, closed, runtime, sizing)
         manifest = model.manifest
         self.metrics.model_info.labels(manifest.name, str(manifest.version), model.digest).set(1)
         self.metrics.ready.set(1)
         self.load_error = None
-        self.ready = True
         log.info(
             "serving %s (%s) loaded in %.2fs; a prediction takes %.2f ms",
             manifest.ref,
@@ -193,11 +258,16 @@ class Service:
     # -- requests --------------------------------------------------------------------------
 
     def _require(self) -> Scorer:
-        if not self.ready or self.scorer is None:
+        return self.current().scorer
+
+    def current(self) -> Loaded:
+        """The loaded model, or the error saying why there is none yet."""
+        loaded = self.loaded
+        if loaded is None:
             if self.load_failure is not None:
                 raise self.load_failure
             raise self.not_ready()
-        return self.scorer
+        return loaded
 
     def not_ready(self) -> NotReady:
         """Why the model is not loaded yet: the attempt running, or the last one's error."""
@@ -244,7 +314,7 @@ class Service:
         started = monitor.sampled() if monitor is not None else None
         output = await self._submit(scorer, prepared.data, request_id, inline=not large)
         try:
-            if self.inline and not large:
+            if self.current().inline and not large:
                 answer = scorer.answer(output)
             else:
                 # A returned response may stream from the script's own generator: off the loop.
@@ -271,17 +341,19 @@ class Service:
         """Parse, validate and score one ``/predict`` body; returns the JSON-able answer."""
         scorer = self._require()
         if len(body) > LARGE_BODY_BYTES:
-            prepared = await self.off_loop(self._parse, scorer, body)
-            return await self._score(scorer, prepared, request_id, inline=False)
-        return await self._score(scorer, self._parse(scorer, body), request_id)
+            payload, prepared = await self.off_loop(self._parse, scorer, body)
+            return await self._score(scorer, prepared, request_id, payload, inline=False)
+        payload, prepared = self._parse(scorer, body)
+        return await self._score(scorer, prepared, request_id, payload)
 
     @staticmethod
-    def _parse(scorer: Scorer, body: bytes) -> Prepared:
+    def _parse(scorer: Scorer, body: bytes) -> tuple[Any, Prepared]:
+        """The body's JSON (what monitoring logs) and the scorer's model input from it."""
         try:
             payload = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise InvalidJSON(f"the body is not valid JSON: {exc}") from None
-        return scorer.prepare(payload, body)
+        return payload, scorer.prepare(payload, body)
 
     async def predict_payload(self, payload: Any, body: bytes, request_id: str) -> Any:
         scorer = self._require()
@@ -358,7 +430,7 @@ class Service:
         """This loop's batcher, made on first use (the model loads in a thread)."""
         batcher = self._batcher
         if batcher is None or batcher.loop is not asyncio.get_running_loop():
-            settings = self.settings
+            settings, cost = self.settings, self.current().cost
             batcher = self._batcher = Batcher(
                 scorer,
                 coalesce=scorer.batchable and settings.batching,
@@ -366,51 +438,16 @@ class Service:
                 max_latency=settings.max_latency_ms / 1000,
                 max_queue=settings.max_queue,
                 executor=self._executor,
-                inline_rows=self.cost.inline_rows if scorer.batchable else int(self.inline),
-                chunk_rows=self.cost.chunk_rows if scorer.batchable else 0,
+                inline_rows=cost.inline_rows if scorer.batchable else int(cost.inline),
+                chunk_rows=cost.chunk_rows if scorer.batchable else 0,
                 metrics=self.metrics,
             )
         return batcher
 
     def input_fields(self) -> dict[str, str]:
         """Field name → JSON type, in feature order (compiled once per loaded model)."""
-        self._require()
-        if self._fields is None:
-            assert self.model is not None
-            schema = self.model.manifest.input_schema
-            self._fields = InputSchema(schema).fields if schema else {}
-        return self._fields
+        return self.current().fields
 
     def info(self) -> dict[str, Any]:
         """The model card: what ``/info`` answers (built once per loaded model)."""
-        scorer = self._require()
-        if self._info is not None:
-            return self._info
-        assert self.model is not None
-        manifest, digest = self.model.manifest, self.model.digest
-        self._info = {
-            "name": manifest.name,
-            "version": manifest.version,
-            "ref": manifest.ref,
-            "digest": digest,
-            "created": manifest.created,
-            "contract": manifest.contract,
-            "framework": manifest.framework,
-            "libraries": manifest.libraries,
-            "runtime": self.runtime,
-            "engine": getattr(scorer, "engine", None) or manifest.framework.get("name"),
-            "task": getattr(scorer, "task", None),
-            "classes": getattr(scorer, "classes", None),
-            # a score.py decorated with inference_schema declares its own
-            "input_schema": manifest.input_schema or getattr(scorer, "input_schema", None),
-            "output_schema": scorer.output_schema,
-            "example": manifest.example
-            if manifest.example is not None
-            else getattr(scorer, "example", None),
-            "metrics": manifest.metrics,
-            "data": manifest.data,
-            "source": manifest.source,
-            "server": {"name": "shipml", "version": __version__},
-            "sizing": sizing_report(self.settings),  # workers, threads, the pools inside
-        }
-        return self._info
+        return self.current().info

@@ -189,8 +189,8 @@ class WorkerServer(Server):
         if self._own_listener:
             sock = own_listener(shared, self.config.backlog)
         else:  # one worker: uvloop's accept loop is quicker, and no other worker to share with
-            assert self._acceptor is not None
-            self._acceptor.stop()
+            if self._acceptor is not None:
+                self._acceptor.stop()
             sock = shared
         server = await loop.create_server(self._protocol, sock=sock, backlog=self.config.backlog)
         self._listening.append((server, sock))

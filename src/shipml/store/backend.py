@@ -32,7 +32,6 @@ class Backend(Protocol):
     def exists(self, path: str) -> bool: ...
     def listdir(self, path: str) -> list[str]: ...
     def delete(self, path: str) -> None: ...
-    def local_path(self, path: str) -> Path | None: ...
 
 
 class LocalBackend:
@@ -111,9 +110,6 @@ class LocalBackend:
         with contextlib.suppress(FileNotFoundError):
             self._path(path).unlink()
 
-    def local_path(self, path: str) -> Path | None:
-        return self._path(path)
-
 
 def _undo(temp: Path, made: list[Path]) -> None:
     """Remove what a failed write made: its temporary file, then its new (empty) folders."""
@@ -191,9 +187,6 @@ class FsspecBackend:
     def delete(self, path: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.fs.rm_file(self._path(path))
-
-    def local_path(self, path: str) -> Path | None:
-        return None
 
 
 def azure_options() -> dict[str, str]:

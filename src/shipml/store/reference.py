@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from shipml.errors import ReferenceError_
+from shipml.errors import ModelReferenceError
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
 ALIAS_PATTERN = re.compile(r"^[a-z][a-z0-9._-]{0,63}$")
@@ -43,7 +43,7 @@ def check_name(name: str) -> str:
     a name can never be a path: no ``/``, no ``..``, nothing but the pattern.
     """
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
-        raise ReferenceError_(
+        raise ModelReferenceError(
             f"invalid model name {name!r}: use lower-case letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
         )
@@ -52,7 +52,7 @@ def check_name(name: str) -> str:
 
 def check_alias(alias: str) -> str:
     if not isinstance(alias, str) or not ALIAS_PATTERN.fullmatch(alias):
-        raise ReferenceError_(
+        raise ModelReferenceError(
             f"invalid alias {alias!r}: use lower-case letters, digits, '.', '_' or '-', "
             "starting with a letter (for example 'production')"
         )
@@ -73,7 +73,7 @@ def parse_reference(text: str) -> Reference:
     exists = os.path.isfile(text)  # noqa: PTH113
     if candidate.suffix in PICKLE_SUFFIXES or exists:
         if not exists:
-            raise ReferenceError_(f"model file {text!r} does not exist")
+            raise ModelReferenceError(f"model file {text!r} does not exist")
         return Reference(name=_name_from_path(candidate), path=candidate.resolve())
     if "@" in text:
         name, _, alias = text.partition("@")
@@ -81,7 +81,7 @@ def parse_reference(text: str) -> Reference:
     if ":" in text:
         name, _, number = text.partition(":")
         if not (number.isascii() and number.isdigit()) or int(number) < 1:
-            raise ReferenceError_(
+            raise ModelReferenceError(
                 f"invalid version in {text!r}: write NAME:N with N a number from 1, or NAME@ALIAS"
             )
         return Reference(name=check_name(name), version=int(number))

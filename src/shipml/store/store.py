@@ -23,7 +23,7 @@ from pathlib import Path
 
 import orjson
 
-from shipml.errors import IntegrityError, ReferenceError_, ShipmlError, StoreError
+from shipml.errors import IntegrityError, ModelReferenceError, ShipmlError, StoreError
 from shipml.store.backend import Backend, LocalBackend, open_backend
 from shipml.store.cache import (
     LocalModel,
@@ -149,12 +149,12 @@ class Store:
         versions = self.versions(ref.name)
         if not versions:
             known = ", ".join(self.models()) or "none yet; run 'shipml train'"
-            raise ReferenceError_(
+            raise ModelReferenceError(
                 f"no model named {ref.name!r} in store {self.url} (models: {known})"
             )
         if ref.version is not None:
             if ref.version not in versions:
-                raise ReferenceError_(
+                raise ModelReferenceError(
                     f"{ref} does not exist; versions of {ref.name}: "
                     + ", ".join(map(str, versions))
                 )
@@ -164,7 +164,7 @@ class Store:
         version = self.alias(ref.name, check_alias(ref.alias or ""))
         if version is None:
             known = ", ".join(sorted(self.aliases(ref.name))) or "none"
-            raise ReferenceError_(
+            raise ModelReferenceError(
                 f"{ref} does not exist; aliases of {ref.name}: {known} (set one with "
                 f"'shipml models alias {ref.name} VERSION {ref.alias}')"
             )
@@ -181,7 +181,7 @@ class Store:
             with self._io("read a manifest"):
                 return self.backend.read(key)
         except FileNotFoundError:
-            raise ReferenceError_(f"{name}:{version} does not exist in {self.url}") from None
+            raise ModelReferenceError(f"{name}:{version} does not exist in {self.url}") from None
 
     @staticmethod
     def read_manifest(name: str, version: int, data: bytes) -> tuple[Manifest, str]:
@@ -241,7 +241,9 @@ class Store:
     def set_alias(self, name: str, alias: str, version: int) -> None:
         key = alias_key(name, alias)
         if alias == LATEST:
-            raise ReferenceError_("'latest' always means the newest version; pick another alias")
+            raise ModelReferenceError(
+                "'latest' always means the newest version; pick another alias"
+            )
         self.resolve(Reference(name=name, version=version))
         payload = orjson.dumps({"version": version})
         with self._io("write an alias"):

@@ -26,6 +26,7 @@ from shipml.errors import StoreError, UntrustedModel
 from shipml.store.paths import version_key
 
 if TYPE_CHECKING:
+    # on use: cryptography loads only when signatures are used
     from cryptography.hazmat.primitives.asymmetric.ed25519 import (
         Ed25519PrivateKey,
         Ed25519PublicKey,
@@ -48,6 +49,7 @@ def signature_key(name: str, version: int, key_id: str) -> str:
 
 def key_id(public: Ed25519PublicKey) -> str:
     """A short, stable name for a public key (its file name in ``signatures/``)."""
+    # on use: cryptography loads only when signatures are used
     from cryptography.hazmat.primitives import serialization
 
     raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
@@ -80,6 +82,7 @@ class Trusted:
 
     def check(self, ref: str, digest: str, signatures: dict[str, bytes]) -> str:
         """The id of a trusted key that signed ``digest``; an error saying why if none did."""
+        # on use: cryptography loads only when signatures are used
         from cryptography.exceptions import InvalidSignature
 
         bad = []
@@ -114,6 +117,7 @@ def signer_from_environment() -> Signer | None:
     if not path:
         return None
     _require_cryptography()
+    # on use: cryptography loads only when signatures are used
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -134,6 +138,7 @@ def trusted_from_environment() -> Trusted | None:
     if not setting:
         return None
     _require_cryptography()
+    # on use: cryptography loads only when signatures are used
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 

@@ -8,7 +8,7 @@ arguments, :mod:`.answers` writes its return value, :mod:`.raw` provides the
 """
 
 from shipml.scoring.azureml.answers import ScoreAnswer
-from shipml.scoring.azureml.inputs import ScoreCall
+from shipml.scoring.azureml.call import ScoreCall
 from shipml.scoring.azureml.scorer import AzureMLScorer
 from shipml.scoring.azureml.script_check import check_script, script_packages
 

@@ -24,9 +24,9 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from shipml.errors import InvalidInput, InvalidJSON, ProjectError, ShipmlError
+from shipml.scoring.azureml.call import ScoreCall
 
 REQUEST_HEADERS = "request_headers"
-SINGLE = ("Content-Type", "Content-Length")
 
 
 class UnsupportedMediaType(ShipmlError):
@@ -37,49 +37,6 @@ class UnsupportedMediaType(ShipmlError):
 class UnsupportedMethod(ShipmlError):
     status = 405
     code = "method_not_allowed"
-
-
-@dataclass(slots=True)
-class ScoreCall:
-    """One HTTP request to ``/score`` (or ``/predict``), free of any server's types."""
-
-    method: str
-    path: str
-    query: bytes
-    headers: list[tuple[bytes, bytes]]
-    body: bytes
-    scheme: str = "http"
-    server: tuple[str, int] = ("127.0.0.1", 8000)
-    client: tuple[str, int] = ("127.0.0.1", 0)
-
-    def header_dict(self) -> dict[str, str]:
-        """The headers as ``dict(flask.request.headers)`` shows them behind gunicorn.
-
-        Names are title-cased (``x-api-key`` → ``X-Api-Key``), repeated fields joined
-        with commas, and names holding ``_`` dropped (gunicorn drops them: they could
-        pass for another header once mapped to the WSGI environ).
-        """
-        found: dict[str, list[str]] = {}
-        for raw_name, raw_value in self.headers:
-            name = raw_name.decode("latin-1").title()
-            if "_" in name:
-                continue
-            value = raw_value.decode("latin-1")
-            if name in SINGLE:  # the WSGI environ keeps the last one
-                found[name] = [value]
-            else:
-                found.setdefault(name, []).append(value)
-        return {
-            name: ",".join(values)
-            for name, values in found.items()
-            if name not in SINGLE or values[0]  # empty ones are not shown
-        }
-
-    def content_type(self) -> str:
-        for name, value in self.headers:
-            if name.lower() == b"content-type":
-                return value.decode("latin-1")
-        return ""
 
 
 Parser = Callable[[ScoreCall], dict[str, Any]]
@@ -199,6 +156,7 @@ class RawRequestInput:
         self.name = name
 
     def __call__(self, call: ScoreCall) -> dict[str, Any]:
+        # Imported on use: werkzeug is needed by @rawhttp scripts only.
         from shipml.scoring.azureml.raw import request_object
 
         return {self.name: request_object(call)}

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
-from shipml.scoring.azureml.inputs import ScoreCall
+from shipml.scoring.azureml.call import ScoreCall
 
 SHIMS = {
     "azureml.contrib.services.aml_request": "shipml.scoring.azureml.aml_request",
@@ -94,6 +94,7 @@ def rawhttp_requested() -> bool:
 
 def request_object(call: ScoreCall) -> Any:
     """An ``AMLRequest`` (a werkzeug ``Request``) over the WSGI environ a server would build."""
+    # on use: werkzeug, for @rawhttp scripts only
     from shipml.scoring.azureml.aml_request import AMLRequest
 
     return AMLRequest(wsgi_environ(call))

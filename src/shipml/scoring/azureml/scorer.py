@@ -27,7 +27,8 @@ import orjson
 from shipml.errors import InvalidInput, InvalidJSON, LoadFailed, ProjectError
 from shipml.scoring.azureml import raw, runtime
 from shipml.scoring.azureml.answers import ScoreAnswer, answer
-from shipml.scoring.azureml.inputs import REQUEST_HEADERS, ObjectInput, ScoreCall, analyse_run
+from shipml.scoring.azureml.call import ScoreCall
+from shipml.scoring.azureml.inputs import REQUEST_HEADERS, ObjectInput, analyse_run
 from shipml.scoring.azureml.script_check import check_script
 from shipml.scoring.azureml.swagger import VERSIONS, supported_versions, swagger, user_documents
 from shipml.scoring.base import Prepared, split_payload
@@ -101,7 +102,7 @@ class AzureMLScorer:
     def parse(self, call: ScoreCall) -> Prepared:
         """The arguments of ``run()`` for an HTTP request (raises 4xx errors)."""
         if self.schema is not None and call.method == "POST" and not self.raw:
-            self._check_schema(call.body)
+            self._check_schema(self.schema, call.body)
         arguments = self.signature.parser(call)
         if self.signature.takes_headers:
             arguments[REQUEST_HEADERS] = call.header_dict()
@@ -116,14 +117,14 @@ class AzureMLScorer:
             raise InvalidInput("POST body should be a JSON dictionary.")
         return self.parse(call)
 
-    def _check_schema(self, body: bytes) -> None:
-        assert self.schema is not None
+    @staticmethod
+    def _check_schema(schema: InputSchema, body: bytes) -> None:
         try:
             payload = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise InvalidJSON(f"the body is not valid JSON: {exc}") from None
         items, _, rows = split_payload(payload)
-        self.schema.matrix(items, rows)  # validation only: run() gets the body as it came
+        schema.matrix(items, rows)  # validation only: run() gets the body as it came
 
     def predict(self, data: Any) -> Any:
         try:

@@ -8,14 +8,18 @@ commands so ``shipml --help`` stays fast.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
-from shipml.errors import ShipmlError
+from shipml.cli.common import command_line, options_from
+
+if TYPE_CHECKING:
+    from shipml.deploy.image_facts import ImageFacts
+    from shipml.deploy.targets.compose import Started, Written  # on use: see cli/common.py
+    from shipml.deploy.targets.docker import Deployed
 
 deploy_app = typer.Typer(
     help="Deploy a serve image: docker (here or over SSH), compose, kubernetes, aci.",
@@ -73,35 +77,29 @@ def docker_command(
     remove: Annotated[bool, typer.Option("--remove", help="Remove the deployment.")] = False,
 ) -> None:
     """Run IMAGE behind a balancer on a Docker engine; a redeploy replaces it once ready."""
-    from shipml.deploy import balancer
-    from shipml.deploy import docker as target
-    from shipml.deploy.naming import read_env
+    from shipml.deploy.targets import docker as target  # on use: see cli/common.py
 
+    options = options_from(target.Options, locals())
     if remove:
-        removed = target.remove(name, image, host, grace)
-        console.print(f"Removed {', '.join(removed)}")
+        console.print(f"Removed {', '.join(target.remove(options))}")
         return
-    if image is None:
-        raise ShipmlError("which image? shipml deploy docker IMAGE [--host ssh://user@host]")
-    spec = target.DockerDeploy(
-        image=image,
-        name=name,
-        host=host,
-        port=port,
-        bind=bind,
-        env=read_env(env_file, env),
-        replicas=replicas,
-        balancer_base=balancer_base or balancer.DEFAULT_BASE,
-        timeout=timeout,
-        grace=grace,
-    )
-    done = target.deploy(spec, _say)
+    done = target.apply(target.check(options), _say)
+    _deployed(options.image, done)
+    console.print(f"Ready at {done.url}/")
+
+
+def _wrote_compose(written: Written, out: Path, replicas: int) -> None:
+    console.print(f"Wrote {written.file} ({written.name}, {replicas} replica(s))")
+    start = f"cd {out} && docker-compose -p {written.name} up -d"
+    console.print(f"Start it: {start}  (or add --up to this command)")
+
+
+def _deployed(image: str | None, done: Deployed | Started) -> None:
     replaced = f", replaced {len(done.replaced)}" if done.replaced else ""
     console.print(
         f"[green]Deployed {image}[/green] as {done.name}: {len(done.replicas)} replica(s)"
         f"{replaced}, {done.seconds:.1f}s"
     )
-    console.print(f"Ready at {done.url}/")
 
 
 @deploy_app.command("compose")
@@ -124,43 +122,18 @@ def compose_command(
     ] = False,
 ) -> None:
     """Write a Compose file: N replicas of IMAGE behind a balancer; --up rolls it out."""
-    from shipml.deploy import balancer, compose
+    from shipml.deploy.targets import compose  # on use: see cli/common.py
 
-    if image is None and not (remove and name):
-        raise ShipmlError("which image? shipml deploy compose IMAGE --replicas N [--up]")
-    spec = compose.ComposeDeploy(
-        image=image or "",
-        replicas=replicas,
-        out=out,
-        name=name,
-        port=port,
-        bind=bind,
-        env_file=env_file,
-        balancer_base=balancer_base or balancer.DEFAULT_BASE,
-        timeout=timeout,
-        grace=grace,
-    )
+    options = options_from(compose.Options, locals())
     if remove:
-        from shipml.image import engine
-
-        deployment = name or compose.name_for(spec, engine.connect())
-        compose.down(out, deployment)
-        console.print(f"Removed {deployment}")
+        console.print(f"Removed {compose.remove(options)}")
         return
+    spec = compose.check(options)
     if not up:
-        written = compose.generate(spec)
-        console.print(f"Wrote {written.file} ({written.name}, {replicas} replica(s))")
-        console.print(
-            f"Start it: cd {out} && docker-compose -p {written.name} up -d  "
-            "(or add --up to this command)"
-        )
+        _wrote_compose(compose.generate(spec), out, replicas)
         return
-    started = compose.up(spec, _say)
-    replaced = f", replaced {len(started.replaced)}" if started.replaced else ""
-    console.print(
-        f"[green]Deployed {image}[/green] as {started.name}: {len(started.replicas)} "
-        f"replica(s){replaced}, {started.seconds:.1f}s"
-    )
+    started = compose.apply(spec, _say)
+    _deployed(image, started)
     console.print(f"Ready at {started.url}/  (Compose file: {out / 'docker-compose.yml'})")
 
 
@@ -180,10 +153,6 @@ Store = Annotated[
 Model = Annotated[
     str | None, typer.Option(help="The model to fetch from --store, e.g. iris@production.")
 ]
-
-
-def command_line() -> list[str]:
-    return ["shipml", *sys.argv[1:]]
 
 
 @deploy_app.command("kubernetes")
@@ -243,53 +212,45 @@ def kubernetes(
     ] = None,
 ) -> None:
     """Write Kubernetes manifests (Deployment, Service, HPA, PDB, Ingress, kustomization)."""
-    from shipml.deploy import kubectl
-    from shipml.deploy import kubernetes as k8s
-    from shipml.deploy.image_facts import image_facts
+    from shipml.deploy.targets import kubernetes as k8s  # on use: see cli/common.py
 
-    options = k8s.KubernetesOptions(
-        name=name,
-        namespace=namespace,
-        replicas=replicas,
-        max_replicas=max_replicas,
-        autoscale=autoscale,
-        cpu_target=cpu_target,
-        cpu=cpu,
-        memory=memory,
-        cpu_limit=cpu_limit,
-        memory_limit=memory_limit,
-        tmp_size=tmp_size,
-        workers=workers,
-        graceful_timeout=graceful_timeout,
-        host=host,
-        ingress_class=ingress_class,
-        tls_secret=tls_secret,
-        api_keys_secret=api_keys_secret,
-        store=store,
-        model=model,
-        store_secret=store_secret,
-        pull_secret=pull_secret,
-        service_monitor=service_monitor,
-        scrape_interval=scrape_interval,
-        monitor=monitor,
-        monitor_store=monitor_store,
+    options = options_from(k8s.Options, locals())
+    facts = _facts(locals())
+    _wrote_folder(out, *k8s.write(facts, options, out, command_line()))
+    _lines(
+        "The manifests reference these Secrets; create them first:",
+        k8s.secret_commands(facts, options),
     )
-    facts = image_facts(
-        image, model_name=model_name, model_version=model_version, port=port, serve_model=model
-    )
-    written, removed = k8s.write(facts, options, out, command_line())
+    if apply:
+        console.print(k8s.apply(out, context) or "applied")
+    else:
+        console.print(f"Apply with: {' '.join(k8s.apply_command(out, context))}")
+
+
+def _wrote_folder(out: Path, written: list[str], removed: list[str]) -> None:
     console.print(f"Wrote {len(written)} files to {out}: {', '.join(written)}")
     if removed:
         console.print(f"Removed files shipml no longer generates: {', '.join(removed)}")
-    commands = kubectl.secret_commands(facts, options)
-    if commands:
-        console.print("The manifests reference these Secrets; create them first:")
-        for line in commands:
+
+
+def _facts(parameters: dict[str, Any]) -> ImageFacts:
+    """What the image's labels say, overridden by the options of the same meaning."""
+    from shipml.deploy.image_facts import image_facts  # on use: see cli/common.py
+
+    return image_facts(
+        parameters["image"],
+        model_name=parameters["model_name"],
+        model_version=parameters["model_version"],
+        port=parameters["port"],
+        serve_model=parameters["model"],
+    )
+
+
+def _lines(title: str, lines: list[str]) -> None:
+    if lines:
+        console.print(title)
+        for line in lines:
             console.print(f"  {line}")
-    if apply:
-        console.print(kubectl.apply(out, context) or "applied")
-    else:
-        console.print(f"Apply with: {' '.join(kubectl.apply_command(out, context))}")
 
 
 @deploy_app.command("aci")
@@ -322,32 +283,14 @@ def aci(
     ] = None,
 ) -> None:
     """Write an Azure Container Instances container group YAML and the az line for it."""
-    from shipml.deploy import aci as azure
-    from shipml.deploy.image_facts import image_facts
+    from shipml.deploy.targets import aci as azure  # on use: see cli/common.py
 
-    options = azure.AciOptions(
-        resource_group=resource_group,
-        name=name,
-        location=location,
-        cpu=cpu,
-        memory_gb=memory,
-        dns_label=dns_label,
-        workers=workers,
-        api_keys=api_keys,
-        store=store,
-        model=model,
-        registry_credentials=registry_credentials,
-    )
-    options.check()
-    facts = image_facts(
-        image, model_name=model_name, model_version=model_version, port=port, serve_model=model
-    )
+    options = azure.check(options_from(azure.Options, locals()))
+    facts = _facts(locals())
     target = out or Path(f"aci-{name}.yaml")
     lines = azure.write(facts, options, target, command_line())
     console.print(f"Wrote {target}")
     if apply:
         console.print(azure.apply(target, resource_group) or "created")
     else:
-        console.print("Deploy it (secret values come from the environment, never the file):")
-        for line in lines:
-            console.print(f"  {line}")
+        _lines("Deploy it (secret values come from the environment, never the file):", lines)

@@ -6,29 +6,29 @@ what is wrong and what to do, and exit with status 1; never a traceback.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import sys
-import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
-import orjson
 import typer
-from rich.console import Console
+from rich.status import Status
 
 from shipml import __version__
-from shipml.deploy.ci_commands import ci_app
-from shipml.deploy.commands import deploy_app
+from shipml.cli.ci import ci_app
+from shipml.cli.common import (
+    ProjectOption,
+    StoreOption,
+    console,
+    errors,
+    open_store,
+    options_from,
+)
+from shipml.cli.deploy import deploy_app
+from shipml.cli.models import models_app
+from shipml.cli.monitor import monitor_app
 from shipml.errors import ShipmlError
-from shipml.monitoring.commands import monitor_app
-from shipml.store import Store
-from shipml.store.commands import StoreOption, models_app, open_store
-
-if TYPE_CHECKING:
-    from shipml.scoring.convert import Check
-    from shipml.store import LocalModel
 
 app = typer.Typer(
     name="shipml",
@@ -41,12 +41,6 @@ app.add_typer(models_app, name="models")
 app.add_typer(deploy_app, name="deploy")
 app.add_typer(ci_app, name="ci")
 app.add_typer(monitor_app, name="monitor")
-console = Console(soft_wrap=True)
-errors = Console(stderr=True, soft_wrap=True)
-
-ProjectOption = Annotated[
-    Path | None, typer.Option("--project", "-p", help="Project folder (default: the nearest one).")
-]
 OnnxOption = Annotated[
     bool,
     typer.Option(
@@ -63,7 +57,7 @@ def init(
     template: Annotated[str, typer.Option(help="iris, sentiment or blank.")] = "blank",
 ) -> None:
     """Create a new project: shipml.yaml, train.py, requirements.txt (and score.py)."""
-    from shipml.templates import create_project
+    from shipml.templates import create_project  # on use: see cli/common.py
 
     files = create_project(folder, template)
     console.print(f"Created {template} project in {folder}: {', '.join(files)}")
@@ -73,11 +67,11 @@ def init(
 @app.command()
 def train(project: ProjectOption = None, store: StoreOption = None) -> None:
     """Run the project's training script and register the model as a new version."""
-    from shipml.project import load_project
-    from shipml.train import store_url, train_project
+    from shipml.project import load_project  # on use: see cli/common.py
+    from shipml.train import train_project
 
     spec = load_project(project)
-    target = Store(store_url(store, spec))
+    target = open_store(store, spec)
     if spec.train is None:
         console.print(f"Registering {spec.name} ({', '.join(spec.model)}) into {target.url}")
     else:
@@ -106,109 +100,23 @@ def serve(
     onnx: OnnxOption = False,
 ) -> None:
     """Serve a model over HTTP, with its web playground at /."""
-    from shipml.project import find_project, load_project
-    from shipml.serving.settings import load_settings
-    from shipml.serving.sizing import settle
-    from shipml.store import parse_reference
+    from shipml.serving import launch  # on use: see cli/common.py
 
-    root = find_project()
-    project = load_project(root) if root else None
-    ref = parse_reference(model)
-    if onnx and ref.path is not None:
-        raise ShipmlError(
-            "--onnx checks the conversion on the training sample a store version keeps; "
-            "register the model with shipml.save_model and serve it by name"
-        )
-    settings = load_settings(
-        project.serve if project else None, host=host, port=port, workers=workers, threads=threads
+    launch.serve(
+        model,
+        store=store,
+        host=host,
+        port=port,
+        workers=workers,
+        threads=threads,
+        onnx=onnx,
+        say=_print,
     )
-    # Before anything here imports numpy (--onnx converts in this process): the thread
-    # variables must be in place when OpenMP and BLAS first load (serving/sizing.py).
-    settings = settle(settings)
-    if ref.path is None:
-        # Resolve and verify once, here, so a bad reference fails now and every worker
-        # serves the same version even if a new one is published meanwhile.
-        target = open_store(store)
-        local = target.fetch(ref, settings.cache_dir)
-        settings = settings.with_overrides(model=local.manifest.ref, store=target.url)
-        console.print(f"Serving {local.manifest.ref} ({local.digest[:19]}…) from {target.url}")
-        example = local.manifest.example
-    else:
-        _model_file(ref.path)  # a file that is not a model fails now, not in every worker
-        settings = settings.with_overrides(model=str(ref.path))
-        example = None
-    url = f"http://{settings.host}:{settings.port}"
-    record = orjson.dumps(example).decode() if example is not None else "<record>"
-    with contextlib.ExitStack() as stack:
-        if onnx:
-            from shipml.scoring.convert import onnx_version
-
-            converted, check = stack.enter_context(onnx_version(local, target))
-            settings = settings.with_overrides(model="", model_dir=converted.folder)
-            console.print(_checked(check))
-        print(f"Playground: {url}/   API docs: {url}/docs")
-        print(f"Try: curl -X POST {url}/predict -H 'Content-Type: application/json' -d '{record}'")
-        sys.stdout.flush()
-        _serve_or_explain(settings, stack)
 
 
-def _serve_or_explain(settings: Any, stack: contextlib.ExitStack) -> None:
-    """Serve; if the model's own code cannot load, stop with its error on one line.
-
-    A worker whose score.py fails in import or init() writes the error to the file named
-    by ``SHIPML_LOAD_ERROR_FILE`` and exits with gunicorn's boot-error status, which
-    stops the server (its traceback is in the log above).
-    """
-    from shipml.serving.server import run_server
-
-    try:
-        report = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "load-error"
-    except OSError as exc:  # a read-only or full /tmp: say so, not a traceback
-        raise ShipmlError(
-            f"cannot create a temporary folder in {tempfile.gettempdir()}: {exc.strerror}; "
-            "set TMPDIR to a writable folder"
-        ) from None
-    os.environ["SHIPML_LOAD_ERROR_FILE"] = str(report)
-    try:
-        run_server(settings)
-    except SystemExit:
-        if report.is_file():
-            raise ShipmlError(
-                f"the model could not be loaded (traceback above): {report.read_text()}"
-            ) from None
-        raise
-
-
-def _model_file(path: Path) -> LocalModel:
-    """Load a bare model file here, so one that is not a model is one line, at once."""
-    from shipml import flavours
-    from shipml.flavours.base import PICKLE_SUFFIXES
-    from shipml.scoring import model_from_file
-
-    own = sorted({suffix for flavour in flavours.REGISTRY for suffix in flavour.file_suffixes})
-    what = (
-        "a model file is a fitted model saved with joblib.dump or pickle (.joblib, .pkl, "
-        f".pickle), skops (.skops) or a format a flavour reads ({', '.join(own)}); a model "
-        "in the store is named NAME, NAME:N or NAME@ALIAS"
-    )
-    if path.suffix not in (*PICKLE_SUFFIXES, *own):
-        raise ShipmlError(f"{path} is not a model file: {what}")
-    try:
-        return model_from_file(path)
-    except ShipmlError:
-        raise
-    except Exception as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise ShipmlError(
-            f"{path} is not a model file shipml can load ({type(exc).__name__}: {reason}); {what}"
-        ) from None
-
-
-def _checked(check: Check) -> str:
-    return (
-        f"ONNX Runtime: converted and checked on {check.rows} rows (largest difference from "
-        f"scikit-learn {check.largest_difference:.2g}, tolerance {check.tolerance:g})"
-    )
+def _print(line: str) -> None:
+    """Plain text, flushed: these lines hold JSON that rich would read as markup."""
+    print(line, flush=True)
 
 
 @app.command()
@@ -218,29 +126,10 @@ def predict(
     store: StoreOption = None,
 ) -> None:
     """Score JSON input with a model, in this process, and print the JSON answer."""
-    from shipml.scoring.azureml import ScoreCall
-    from shipml.serving.metrics import Metrics
-    from shipml.serving.service import Service
-    from shipml.store import parse_reference
+    from shipml.serving.launch import predict_once  # on use: see cli/common.py
 
     body = Path(input[1:]).read_bytes() if input.startswith("@") else input.encode()
-    ref = parse_reference(model)
-    path = ref.path
-    if path is not None:
-        service = Service(lambda: _model_file(path), Metrics())
-    else:
-        target = open_store(store)
-        service = Service(lambda: target.fetch(ref), Metrics())
-    service.load_now()
-    if service.scorer is not None and service.scorer.contract == "azureml":
-        # run() takes the body as it is (not necessarily JSON) and writes its own answer
-        call = ScoreCall("POST", "/score", b"", [(b"content-type", b"application/json")], body)
-        answer = asyncio.run(service.score(call, "cli"))
-        sys.stdout.write(answer.body.decode("utf-8", "replace") + "\n")
-        return
-    result = asyncio.run(service.predict(body, "cli"))
-    options = orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY
-    sys.stdout.write(orjson.dumps(result, option=options).decode() + "\n")
+    sys.stdout.write(predict_once(model, body, store) + "\n")
 
 
 ImageOption = Annotated[str, typer.Option("--tag", "-t", help="Image name, e.g. myreg.io/iris:1.")]
@@ -270,53 +159,23 @@ def build(
     store: StoreOption = None,
 ) -> None:
     """Build a serve image (a model baked in) or a train image, smoke-tested before done."""
-    from shipml.image.build import Built, build_image
-    from shipml.image.dockerfile import DEFAULT_BASE
-    from shipml.project import find_project, load_project
-    from shipml.store import parse_reference
+    from shipml.image.build import BuildOptions, Built  # on use: see cli/common.py
+    from shipml.image.build import build as build_from
 
-    root = project or find_project()
-    spec = load_project(root) if root else None
-    if not tag:
-        raise ShipmlError("give the image a name: --tag NAME[:TAG]")
-    base = base_image or (spec.image.get("base") if spec else None) or DEFAULT_BASE
-    local = None
-    stack = contextlib.ExitStack()
-    if target == "serve":
-        reference = model or (f"{spec.name}@latest" if spec else None)
-        if reference is None:
-            raise ShipmlError("which model? shipml build NAME@ALIAS --tag IMAGE")
-        source = open_store(store)
-        local = source.fetch(parse_reference(reference))
-        if onnx:
-            from shipml.scoring.convert import onnx_version
-
-            local, check = stack.enter_context(onnx_version(local, source))
-            console.print(_checked(check))
-    elif onnx:
-        raise ShipmlError("--onnx is for serve images: a train image runs the training code")
-    with stack, console.status("Building…") as status:
-        result = build_image(
-            tag=tag,
-            target=target,
-            local=local,
-            project=spec,
-            base=base,
-            dockerfile_only=dockerfile_only,
-            no_cache=no_cache,
-            extras=extra or [],
-            onnx=onnx,
-            say=console.print,
-            on_line=lambda line: status.update(f"[dim]{line[:100]}[/dim]"),
-        )
+    options = options_from(BuildOptions, locals())
+    with console.status("Building…") as status:
+        result = build_from(options, say=console.print, on_line=_shown_in(status))
     if isinstance(result, Built):
         ready = f", ready in {result.ready_seconds:.1f}s" if result.ready_seconds else ""
-        console.print(
-            f"[green]Built {result.tag}[/green] ({result.size / 1e6:.0f} MB, "
-            f"{result.seconds:.0f}s{ready})"
-        )
+        size = f"{result.size / 1e6:.0f} MB, {result.seconds:.0f}s{ready}"
+        console.print(f"[green]Built {result.tag}[/green] ({size})")
         if push:
             _push(tag)
+
+
+def _shown_in(status: Status) -> Callable[[str], None]:
+    """The build's output, one line at a time, in the spinner's place."""
+    return lambda line: status.update(f"[dim]{line[:100]}[/dim]")
 
 
 @app.command()
@@ -330,7 +189,7 @@ def run(
     name: Annotated[str | None, typer.Option(help="Container name.")] = None,
 ) -> None:
     """Start a serve image, wait until it is ready, print its URL."""
-    from shipml.image import engine
+    from shipml.image import engine  # on use: see cli/common.py
 
     variables = dict(item.split("=", 1) for item in env or [] if "=" in item)
     client = engine.connect()
@@ -350,7 +209,7 @@ def stop(
     name: Annotated[str, typer.Argument(help="Container name or image started by shipml run.")],
 ) -> None:
     """Stop and remove containers that 'shipml run' started."""
-    from shipml.image import engine
+    from shipml.image import engine  # on use: see cli/common.py
 
     stopped = engine.stop(engine.connect(), name)
     if not stopped:
@@ -367,7 +226,7 @@ def login(
     ] = False,
 ) -> None:
     """Log in to an OCI registry (password from stdin or $SHIPML_REGISTRY_PASSWORD)."""
-    from shipml.image import engine
+    from shipml.image import engine  # on use: see cli/common.py
 
     password = (
         sys.stdin.read().strip()
@@ -391,9 +250,10 @@ def push(
 
 
 def _push(image: str) -> None:
+    # imported on use: see cli/common.py
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
-    from shipml.image import engine
+    from shipml.image import engine  # on use: see cli/common.py
 
     client = engine.connect()
     digest = None

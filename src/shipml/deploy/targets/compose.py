@@ -8,7 +8,7 @@ its image is missing). The file uses format 2.4, which both Compose v1
 
 Compose has no rolling update of its own (``up`` recreates every changed replica at
 once, and scaling down removes the newest first), so ``--up`` on a running deployment
-does the rollout itself (:mod:`.rollout`): ``up --no-recreate --scale model=OLD+N``
+does the rollout itself (:mod:`shipml.deploy.rollout`): ``up --no-recreate --scale model=OLD+N``
 starts N replicas from the new file beside the old ones, shipml waits until they are
 ready and then drains and removes the old ones. The balancer is never touched.
 """
@@ -31,6 +31,7 @@ from shipml.deploy import balancer, naming, rollout
 from shipml.deploy.naming import DeployError
 from shipml.errors import ShipmlError
 from shipml.image import engine
+from shipml.image.dockerfile import HEALTHCHECK_TIMEOUT
 
 TARGET = "compose"
 FILE = "docker-compose.yml"
@@ -38,7 +39,25 @@ DEFAULT_PORT = 8080
 
 
 @dataclass(frozen=True)
-class ComposeDeploy:
+class Options:
+    """What the user asked for, as typed: every field is a command-line option."""
+
+    image: str | None = None
+    replicas: int = 2
+    out: Path = Path("compose")
+    name: str | None = None
+    port: int = DEFAULT_PORT
+    bind: str = "0.0.0.0"
+    env_file: Path | None = None
+    balancer_base: str | None = None
+    timeout: float = 180
+    grace: int = 30
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A deployment to write or start: the options checked, defaults filled in."""
+
     image: str
     replicas: int = 2
     out: Path = Path("deploy/compose")
@@ -66,7 +85,7 @@ class Started:
     seconds: float
 
 
-def render(spec: ComposeDeploy, name: str) -> str:
+def render(spec: Resolved, name: str) -> str:
     """The Compose file's text."""
     model: dict[str, Any] = {
         "image": spec.image,
@@ -78,7 +97,7 @@ def render(spec: ComposeDeploy, name: str) -> str:
         "healthcheck": {
             "test": ["CMD", "python3", "-m", "shipml.serving.probe"],
             "interval": "5s",
-            "timeout": "3s",
+            "timeout": f"{HEALTHCHECK_TIMEOUT}s",  # as the image's own HEALTHCHECK
             "retries": 3,
             "start_period": "60s",
         },
@@ -104,7 +123,33 @@ def render(spec: ComposeDeploy, name: str) -> str:
     return header + yaml.safe_dump(document, sort_keys=False, default_flow_style=None)
 
 
-def write(spec: ComposeDeploy, name: str) -> Path:
+def check(options: Options, removing: bool = False) -> Resolved:
+    """The deployment ``options`` ask for (``removing`` one needs its image or its name)."""
+    if options.image is None and not (removing and options.name):
+        raise DeployError("which image? shipml deploy compose IMAGE --replicas N [--up]")
+    return Resolved(
+        image=options.image or "",
+        replicas=options.replicas,
+        out=options.out,
+        name=options.name,
+        port=options.port,
+        bind=options.bind,
+        env_file=options.env_file,
+        balancer_base=options.balancer_base or balancer.DEFAULT_BASE,
+        timeout=options.timeout,
+        grace=options.grace,
+    )
+
+
+def remove(options: Options) -> str:
+    """``docker-compose down`` the deployment in ``options.out``; returns its name."""
+    spec = check(options, removing=True)
+    name = spec.name or name_for(spec, engine.connect())
+    down(spec.out, name)
+    return name
+
+
+def write(spec: Resolved, name: str) -> Path:
     """Write the Compose file and the balancer's build context into ``spec.out``."""
     if spec.replicas < 1:
         raise DeployError("--replicas must be at least 1")
@@ -117,7 +162,7 @@ def write(spec: ComposeDeploy, name: str) -> Path:
     return path
 
 
-def name_for(spec: ComposeDeploy, client: docker.DockerClient | None) -> str:
+def name_for(spec: Resolved, client: docker.DockerClient | None) -> str:
     labels = None
     if client is not None:
         try:
@@ -127,7 +172,7 @@ def name_for(spec: ComposeDeploy, client: docker.DockerClient | None) -> str:
     return naming.deployment_name(spec.name, spec.image, labels)
 
 
-def generate(spec: ComposeDeploy) -> Written:
+def generate(spec: Resolved) -> Written:
     """Write the folder only (no engine needed; one is asked for the image's model name)."""
     try:
         client: docker.DockerClient | None = engine.connect()
@@ -137,7 +182,7 @@ def generate(spec: ComposeDeploy) -> Written:
     return Written(name=name, file=write(spec, name))
 
 
-def up(spec: ComposeDeploy, say: Callable[[str], None]) -> Started:
+def apply(spec: Resolved, say: Callable[[str], None]) -> Started:
     """Write the folder and bring it up: a first start, or a rollout to ``spec.image``."""
     started = time.monotonic()
     client = engine.connect()

@@ -40,12 +40,12 @@ DNS_NAME_LABEL = re.compile(r"^[a-z][a-z0-9-]{1,61}[a-z0-9]$")
 
 
 @dataclass(frozen=True)
-class AciOptions:
+class Options:
     resource_group: str
     name: str
     location: str | None = None  # default: the resource group's location
     cpu: float = 1.0
-    memory_gb: float = 1.5
+    memory: float = 1.5  # GB
     dns_label: str | None = None
     workers: int | None = None
     api_keys: bool = False  # require API keys, from $SHIPML_API_KEYS at deployment
@@ -69,7 +69,7 @@ class AciOptions:
                 f"--dns-label {self.dns_label!r} is not valid: 3 to 63 lowercase letters, digits "
                 "and '-', starting with a letter"
             )
-        for flag, value in (("--cpu", self.cpu), ("--memory", self.memory_gb)):
+        for flag, value in (("--cpu", self.cpu), ("--memory", self.memory)):
             if value <= 0:
                 raise ManifestError(f"{flag} must be more than zero, got {value}")
         if self.workers is not None:
@@ -82,70 +82,25 @@ class AciOptions:
             parse_reference(self.model)
 
 
-def render(facts: ImageFacts, options: AciOptions, command: list[str]) -> str:
+# Nothing in the options is left to default: checked, they are what is written.
+Resolved = Options
+
+
+def check(options: Options) -> Resolved:
+    """``options``, checked; raises on the first wrong one (nothing is left to default)."""
+    options.check()
+    return options
+
+
+def render(facts: ImageFacts, options: Options, command: list[str]) -> str:
     """The container group YAML, with placeholders where secret values go."""
     options.check()
     port = facts.port
-    env: list[dict[str, str]] = [
-        {"name": "SHIPML_HOST", "value": "0.0.0.0"},
-        {"name": "SHIPML_PORT", "value": str(port)},
-    ]
-    if options.workers is not None:
-        env.append({"name": "SHIPML_WORKERS", "value": str(options.workers)})
-    if options.api_keys:
-        env.append({"name": secrets.API_KEYS, "secureValue": secrets.placeholder(secrets.API_KEYS)})
-    if options.store and options.model:
-        env += [
-            {"name": "SHIPML_STORE", "value": options.store},
-            {"name": "SHIPML_MODEL", "value": options.model},
-        ]
-        env += [
-            {"name": variable, "secureValue": secrets.placeholder(variable)}
-            for variable in secrets.store_credentials(options.store)
-        ]
-    probe = {"port": port, "scheme": "http"}
-    container = {
-        "name": "model",
-        "properties": {
-            "image": facts.image,
-            "ports": [{"port": port, "protocol": "TCP"}],
-            "environmentVariables": env,
-            "resources": {"requests": {"cpu": options.cpu, "memoryInGB": options.memory_gb}},
-            # /health/live answers as soon as the server runs, even while the model loads.
-            "livenessProbe": {
-                "httpGet": {"path": "/health/live", **probe},
-                "initialDelaySeconds": 10,
-                "periodSeconds": 10,
-                "timeoutSeconds": LIVENESS_TIMEOUT,
-                "failureThreshold": 3,
-            },
-            "readinessProbe": {
-                "httpGet": {"path": "/health/ready", **probe},
-                "initialDelaySeconds": 2,
-                "periodSeconds": 5,
-                "timeoutSeconds": READINESS_TIMEOUT,
-                "failureThreshold": 3,
-            },
-        },
-    }
+    container = _container(facts, options)
     properties: dict[str, Any] = {"containers": [container]}
-    registry = registry_of(facts.image)
-    wants_credentials = (
-        options.registry_credentials if options.registry_credentials is not None else bool(registry)
-    )
-    if wants_credentials:
-        if not registry:
-            raise ManifestError(
-                f"{facts.image} names no registry (e.g. myreg.azurecr.io/iris:3), so there is "
-                "no server for --registry-credentials"
-            )
-        properties["imageRegistryCredentials"] = [
-            {
-                "server": registry,
-                "username": secrets.placeholder(secrets.REGISTRY_USERNAME),
-                "password": secrets.placeholder(secrets.REGISTRY_PASSWORD),
-            }
-        ]
+    credentials = _registry_credentials(facts, options)
+    if credentials:
+        properties["imageRegistryCredentials"] = credentials
     address: dict[str, Any] = {"type": "Public", "ports": [{"port": port, "protocol": "TCP"}]}
     if options.dns_label:
         address["dnsNameLabel"] = options.dns_label
@@ -168,13 +123,82 @@ def render(facts: ImageFacts, options: AciOptions, command: list[str]) -> str:
     return header(command, *notes) + body
 
 
+def _container(facts: ImageFacts, options: Options) -> dict[str, Any]:
+    """The one container: the image, its environment (secrets as placeholders), probes."""
+    port = facts.port
+    env: list[dict[str, str]] = [
+        {"name": "SHIPML_HOST", "value": "0.0.0.0"},
+        {"name": "SHIPML_PORT", "value": str(port)},
+    ]
+    if options.workers is not None:
+        env.append({"name": "SHIPML_WORKERS", "value": str(options.workers)})
+    if options.api_keys:
+        env.append({"name": secrets.API_KEYS, "secureValue": secrets.placeholder(secrets.API_KEYS)})
+    if options.store and options.model:
+        env += [
+            {"name": "SHIPML_STORE", "value": options.store},
+            {"name": "SHIPML_MODEL", "value": options.model},
+        ]
+        env += [
+            {"name": variable, "secureValue": secrets.placeholder(variable)}
+            for variable in secrets.store_credentials(options.store)
+        ]
+    probe = {"port": port, "scheme": "http"}
+    return {
+        "name": "model",
+        "properties": {
+            "image": facts.image,
+            "ports": [{"port": port, "protocol": "TCP"}],
+            "environmentVariables": env,
+            "resources": {"requests": {"cpu": options.cpu, "memoryInGB": options.memory}},
+            # /health/live answers as soon as the server runs, even while the model loads.
+            "livenessProbe": {
+                "httpGet": {"path": "/health/live", **probe},
+                "initialDelaySeconds": 10,
+                "periodSeconds": 10,
+                "timeoutSeconds": LIVENESS_TIMEOUT,
+                "failureThreshold": 3,
+            },
+            "readinessProbe": {
+                "httpGet": {"path": "/health/ready", **probe},
+                "initialDelaySeconds": 2,
+                "periodSeconds": 5,
+                "timeoutSeconds": READINESS_TIMEOUT,
+                "failureThreshold": 3,
+            },
+        },
+    }
+
+
+def _registry_credentials(facts: ImageFacts, options: Options) -> list[dict[str, str]]:
+    """The registry login for the pull, as placeholders (none for a public image)."""
+    registry = registry_of(facts.image)
+    wants_credentials = (
+        options.registry_credentials if options.registry_credentials is not None else bool(registry)
+    )
+    if not wants_credentials:
+        return []
+    if not registry:
+        raise ManifestError(
+            f"{facts.image} names no registry (e.g. myreg.azurecr.io/iris:3), so there is "
+            "no server for --registry-credentials"
+        )
+    return [
+        {
+            "server": registry,
+            "username": secrets.placeholder(secrets.REGISTRY_USERNAME),
+            "password": secrets.placeholder(secrets.REGISTRY_PASSWORD),
+        }
+    ]
+
+
 def envsubst_command(path: Path, variables: list[str]) -> str:
     """An ``envsubst`` call that fills only our placeholders (nothing else in the file)."""
     names = " ".join(secrets.placeholder(v) for v in variables)
     return f"envsubst {shlex.quote(names)} < {shlex.quote(str(path))}"
 
 
-def fill_and_create_lines(path: Path, options: AciOptions, variables: list[str]) -> list[str]:
+def fill_and_create_lines(path: Path, options: Options, variables: list[str]) -> list[str]:
     """Shell lines that deploy ``path``: check the variables, fill a private copy, create."""
     create = f"az container create --resource-group {shlex.quote(options.resource_group)}"
     if not variables:
@@ -188,7 +212,7 @@ def fill_and_create_lines(path: Path, options: AciOptions, variables: list[str])
     ]
 
 
-def write(facts: ImageFacts, options: AciOptions, out: Path, command: list[str]) -> list[str]:
+def write(facts: ImageFacts, options: Options, out: Path, command: list[str]) -> list[str]:
     """Write the YAML to ``out``; returns the shell lines that deploy it."""
     text = render(facts, options, command)
     write_file(out, text)

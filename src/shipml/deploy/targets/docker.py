@@ -3,13 +3,13 @@
 What a deployment ``NAME`` is on the engine (all labelled ``io.shipml.deploy=NAME``):
 
 - the network ``NAME``, private to the deployment;
-- ``NAME-balancer``: nginx publishing ``--bind:--port`` (see :mod:`.balancer`);
+- ``NAME-balancer``: nginx publishing ``--bind:--port`` (see :mod:`shipml.deploy.balancer`);
 - ``NAME-model-G-I``: replica I of generation G, on the network with the alias ``model``.
 
 The balancer is there even for one replica, because Docker cannot move a published port
 from one container to another: with the port on the balancer, a redeploy starts the
 new generation beside the old, waits until it is ready, and only then drains the old
-(:mod:`.rollout`), so clients see no gap, and a new image that never becomes ready
+(:mod:`shipml.deploy.rollout`), so clients see no gap, and a new image that never becomes ready
 leaves the old one serving. The same design as Kamal's proxy, for the same reason.
 """
 
@@ -19,6 +19,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,8 +37,25 @@ RESTART = {"Name": "unless-stopped"}
 
 
 @dataclass(frozen=True)
-class DockerDeploy:
-    """What the user asked for; every field has a command-line option of the same name."""
+class Options:
+    """What the user asked for, as typed: every field is a command-line option."""
+
+    image: str | None = None
+    name: str | None = None
+    host: str | None = None
+    port: int | None = None
+    bind: str = "0.0.0.0"
+    env_file: Path | None = None
+    env: list[str] | None = None  # KEY=VALUE
+    replicas: int = 1
+    balancer_base: str | None = None
+    timeout: float = 180
+    grace: int = 30
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A deployment to make: the options checked, defaults and env file filled in."""
 
     image: str
     name: str | None = None
@@ -60,11 +78,29 @@ class Deployed:
     seconds: float
 
 
+def check(options: Options) -> Resolved:
+    """The deployment ``options`` ask for; raises on the first thing missing or wrong."""
+    if options.image is None:
+        raise DeployError("which image? shipml deploy docker IMAGE [--host ssh://user@host]")
+    return Resolved(
+        image=options.image,
+        name=options.name,
+        host=options.host,
+        port=options.port,
+        bind=options.bind,
+        env=naming.read_env(options.env_file, options.env),
+        replicas=options.replicas,
+        balancer_base=options.balancer_base or balancer.DEFAULT_BASE,
+        timeout=options.timeout,
+        grace=options.grace,
+    )
+
+
 def where(host: str | None) -> str:
     return host or "this machine"
 
 
-def deploy(spec: DockerDeploy, say: Callable[[str], None]) -> Deployed:
+def apply(spec: Resolved, say: Callable[[str], None]) -> Deployed:
     """Deploy (or redeploy) ``spec.image``; returns once the new replicas serve."""
     if spec.replicas < 1:
         raise DeployError("--replicas must be at least 1")
@@ -114,8 +150,9 @@ def deploy(spec: DockerDeploy, say: Callable[[str], None]) -> Deployed:
     )
 
 
-def remove(name: str | None, image: str | None, host: str | None, grace: int = 30) -> list[str]:
+def remove(options: Options) -> list[str]:
     """Drain and remove every part of a deployment; returns what was removed."""
+    name, image, host = options.name, options.image, options.host
     client = engine.connect(host)
     labels = None
     if name is None:
@@ -127,7 +164,7 @@ def remove(name: str | None, image: str | None, host: str | None, grace: int = 3
     parts = client.containers.list(all=True, filters=naming.selector(name, TARGET))
     # The balancer goes first, so no request is sent to a replica that is stopping.
     parts.sort(key=lambda c: c.labels.get(naming.ROLE) != "balancer")
-    removed = rollout.drain(parts, grace, lambda _: None)
+    removed = rollout.drain(parts, options.grace, lambda _: None)
     for network in client.networks.list(filters=naming.selector(name, TARGET)):
         network.remove()
         removed.append(f"network {network.name}")
@@ -198,7 +235,7 @@ def _start_balancer(
 
 def _start_replica(
     client: docker.DockerClient,
-    spec: DockerDeploy,
+    spec: Resolved,
     name: str,
     *,
     generation: int,

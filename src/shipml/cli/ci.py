@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from shipml.deploy.commands import command_line, console
+from shipml.cli.common import command_line
+from shipml.cli.deploy import console
 
 if TYPE_CHECKING:
-    from shipml.deploy import ci
+    from shipml.deploy import ci  # on use: see cli/common.py
 
 ci_app = typer.Typer(
     help="Write a CI pipeline: train, register, build, push and deploy, on push and nightly.",
@@ -23,7 +24,7 @@ def _write_ci(
     vendor: ci.Vendor, out: Path | None, project: Path | None, parameters: dict[str, Any]
 ) -> None:
     """Write the pipeline; ``parameters`` are the command's own (its ``locals()``)."""
-    from shipml.deploy import ci
+    from shipml.deploy import ci  # on use: see cli/common.py
     from shipml.project import load_project
 
     options = ci.CiOptions(**{k: v for k, v in parameters.items() if k not in ("out", "project")})

@@ -25,27 +25,38 @@ name of a Kubernetes Secret the user creates; no value is ever written.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shipml.deploy import validation as check
+from shipml.deploy import validation as rules
 from shipml.deploy.generated import dump_yaml, header, write_folder
 from shipml.deploy.image_facts import ImageFacts
+from shipml.deploy.kubectl import API_KEYS_ITEM, apply, apply_command, secret_commands
 from shipml.deploy.probes import LIVENESS_TIMEOUT, READINESS_TIMEOUT, STARTUP_TIMEOUT
 from shipml.deploy.validation import ManifestError
 from shipml.serving.settings import ServeSettings
 from shipml.store import parse_reference
 
+__all__ = [
+    "Options",
+    "Resolved",
+    "apply",
+    "apply_command",
+    "check",
+    "grace_period",
+    "render",
+    "secret_commands",
+    "write",
+]
 PRE_STOP_SECONDS = 5  # long enough for kube-proxy and ingresses to drop the endpoint
 GRACE_MARGIN_SECONDS = 5
 SECRETS_DIR = "/var/run/secrets/shipml"
-API_KEYS_ITEM = "api-keys"
 UID = 10001
 
 
 @dataclass(frozen=True)
-class KubernetesOptions:
+class Options:
     name: str | None = None  # default: made from the model name
     namespace: str | None = None
     replicas: int = 2  # the autoscaler's minimum, or the fixed count without one
@@ -72,67 +83,74 @@ class KubernetesOptions:
     monitor: bool = False  # payload logging (docs/monitoring.md)
     monitor_store: str | None = None  # where it writes (default: --store)
 
-    def checked(self, facts: ImageFacts) -> KubernetesOptions:
-        """The options with defaults filled in; raises on the first wrong one."""
-        name = self.name or check.derived_name(facts.model_name)
-        check.dns_label(name, "name" if self.name else "the name made from the model name")
-        if self.namespace:
-            check.dns_label(self.namespace, "namespace", start_with_letter=False)
-        check.at_least(self.replicas, 1, "--replicas")
-        maximum = self.max_replicas if self.max_replicas is not None else max(5, self.replicas)
-        if maximum < self.replicas:
-            raise ManifestError(
-                f"--max-replicas {maximum} is below --replicas {self.replicas}: the autoscaler "
-                "needs min <= max"
-            )
-        if not 1 <= self.cpu_target <= 100:
-            raise ManifestError(
-                f"--cpu-target is a percentage from 1 to 100, got {self.cpu_target}"
-            )
-        check.request_within_limit(self.cpu, self.cpu_limit, "CPU")
-        check.request_within_limit(self.memory, self.memory_limit, "memory")
-        check.quantity(self.tmp_size, "--tmp-size")
-        if self.workers is not None:
-            check.at_least(self.workers, 1, "--workers")
-        check.at_least(self.graceful_timeout, 1, "--graceful-timeout")
-        if self.host:
-            check.dns_subdomain(self.host, "--host", "iris.example.com")
-        elif self.tls_secret or self.ingress_class:
-            raise ManifestError("--tls-secret and --ingress-class need --host (the Ingress host)")
-        for flag, value in (
-            ("--tls-secret", self.tls_secret),
-            ("--api-keys-secret", self.api_keys_secret),
-            ("--store-secret", self.store_secret),
-            ("--pull-secret", self.pull_secret),
-            ("--ingress-class", self.ingress_class),
-        ):
-            if value:
-                check.dns_subdomain(value, flag)
-        if bool(self.store) != bool(self.model):
-            raise ManifestError("--store and --model go together: the model to fetch and where")
-        if self.store_secret and not (self.store or self.monitor_store):
-            raise ManifestError(
-                "--store-secret holds store credentials: it needs --store or --monitor-store"
-            )
-        if self.monitor and not (self.store or self.monitor_store):
-            raise ManifestError(
-                "--monitor logs requests into a store: give --monitor-store az://… (with "
-                "--store-secret for its credentials), or serve from --store"
-            )
-        if self.monitor_store and not self.monitor:
-            raise ManifestError("--monitor-store is where --monitor writes: add --monitor")
-        if self.service_monitor:
-            check.duration(self.scrape_interval, "--scrape-interval")
-        if self.model:
-            parse_reference(self.model)
-        return replace(self, name=name, max_replicas=maximum)
+
+@dataclass(frozen=True)
+class Resolved:
+    """The manifests to write: the options checked, with the defaults they leave open."""
+
+    name: str
+    max_replicas: int
+    options: Options
 
 
-def render(facts: ImageFacts, options: KubernetesOptions, command: list[str]) -> dict[str, str]:
+def check(options: Options, facts: ImageFacts) -> Resolved:
+    """What ``options`` ask for, for the image of ``facts``; raises on the first wrong one."""
+    name = options.name or rules.derived_name(facts.model_name)
+    rules.dns_label(name, "name" if options.name else "the name made from the model name")
+    if options.namespace:
+        rules.dns_label(options.namespace, "namespace", start_with_letter=False)
+    rules.at_least(options.replicas, 1, "--replicas")
+    maximum = options.max_replicas if options.max_replicas is not None else max(5, options.replicas)
+    if maximum < options.replicas:
+        raise ManifestError(
+            f"--max-replicas {maximum} is below --replicas {options.replicas}: the autoscaler "
+            "needs min <= max"
+        )
+    if not 1 <= options.cpu_target <= 100:
+        raise ManifestError(f"--cpu-target is a percentage from 1 to 100, got {options.cpu_target}")
+    rules.request_within_limit(options.cpu, options.cpu_limit, "CPU")
+    rules.request_within_limit(options.memory, options.memory_limit, "memory")
+    rules.quantity(options.tmp_size, "--tmp-size")
+    if options.workers is not None:
+        rules.at_least(options.workers, 1, "--workers")
+    rules.at_least(options.graceful_timeout, 1, "--graceful-timeout")
+    if options.host:
+        rules.dns_subdomain(options.host, "--host", "iris.example.com")
+    elif options.tls_secret or options.ingress_class:
+        raise ManifestError("--tls-secret and --ingress-class need --host (the Ingress host)")
+    for flag, value in (
+        ("--tls-secret", options.tls_secret),
+        ("--api-keys-secret", options.api_keys_secret),
+        ("--store-secret", options.store_secret),
+        ("--pull-secret", options.pull_secret),
+        ("--ingress-class", options.ingress_class),
+    ):
+        if value:
+            rules.dns_subdomain(value, flag)
+    if bool(options.store) != bool(options.model):
+        raise ManifestError("--store and --model go together: the model to fetch and where")
+    if options.store_secret and not (options.store or options.monitor_store):
+        raise ManifestError(
+            "--store-secret holds store credentials: it needs --store or --monitor-store"
+        )
+    if options.monitor and not (options.store or options.monitor_store):
+        raise ManifestError(
+            "--monitor logs requests into a store: give --monitor-store az://… (with "
+            "--store-secret for its credentials), or serve from --store"
+        )
+    if options.monitor_store and not options.monitor:
+        raise ManifestError("--monitor-store is where --monitor writes: add --monitor")
+    if options.service_monitor:
+        rules.duration(options.scrape_interval, "--scrape-interval")
+    if options.model:
+        parse_reference(options.model)
+    return Resolved(name=name, max_replicas=maximum, options=options)
+
+
+def render(facts: ImageFacts, options: Options, command: list[str]) -> dict[str, str]:
     """The manifests for ``facts.image``: file name → YAML text."""
-    options = options.checked(facts)
-    assert options.name is not None and options.max_replicas is not None
-    name = options.name
+    deploy = check(options, facts)
+    name = deploy.name
     selector = {"app.kubernetes.io/name": name, "app.kubernetes.io/instance": name}
     labels = {
         **selector,
@@ -141,7 +159,7 @@ def render(facts: ImageFacts, options: KubernetesOptions, command: list[str]) ->
         "app.kubernetes.io/managed-by": "shipml",
     }
     documents: dict[str, dict[str, Any]] = {
-        "deployment.yaml": _deployment(facts, options, labels, selector),
+        "deployment.yaml": _deployment(facts, deploy, labels, selector),
         "service.yaml": _resource("v1", "Service", name, labels)
         | {
             "spec": {
@@ -154,9 +172,9 @@ def render(facts: ImageFacts, options: KubernetesOptions, command: list[str]) ->
         | {"spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector}}},
     }
     if options.autoscale:
-        documents["horizontalpodautoscaler.yaml"] = _autoscaler(options, labels)
+        documents["horizontalpodautoscaler.yaml"] = _autoscaler(deploy, labels)
     if options.host:
-        documents["ingress.yaml"] = _ingress(options, labels)
+        documents["ingress.yaml"] = _ingress(name, options.host, options, labels)
     if options.service_monitor:
         documents["servicemonitor.yaml"] = _resource(
             "monitoring.coreos.com/v1", "ServiceMonitor", name, labels
@@ -196,20 +214,46 @@ def _resource(api: str, kind: str, name: str, labels: dict[str, str]) -> dict[st
 
 def _deployment(
     facts: ImageFacts,
-    options: KubernetesOptions,
+    deploy: Resolved,
     labels: dict[str, str],
     selector: dict[str, str],
 ) -> dict[str, Any]:
-    assert options.name is not None
-    port = facts.port
+    options = deploy.options
+    annotations = {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(facts.port),
+        "prometheus.io/path": "/metrics",
+        "shipml.io/model": options.model or facts.model_ref,
+    }
+    if facts.digest and not options.model:
+        annotations["shipml.io/model-digest"] = facts.digest
+    spec: dict[str, Any] = {} if options.autoscale else {"replicas": options.replicas}
+    spec |= {
+        "revisionHistoryLimit": 5,
+        "selector": {"matchLabels": selector},
+        "strategy": {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+        },
+        "template": {
+            "metadata": {"labels": labels, "annotations": annotations},
+            "spec": _pod(facts, options),
+        },
+    }
+    deployment = _resource("apps/v1", "Deployment", deploy.name, labels)
+    deployment["metadata"]["annotations"] = {"shipml.io/image": facts.image}
+    return deployment | {"spec": spec}
+
+
+def _environment(facts: ImageFacts, options: Options) -> list[dict[str, str]]:
     env = [
         {"name": "SHIPML_HOST", "value": "0.0.0.0"},
-        {"name": "SHIPML_PORT", "value": str(port)},
+        {"name": "SHIPML_PORT", "value": str(facts.port)},
         {"name": "SHIPML_GRACEFUL_TIMEOUT", "value": str(options.graceful_timeout)},
         # The CPU limit sizes the workers and their native threads (serving/sizing.py):
         # the container's cgroup quota says the same, unless the kubelet runs without
         # CFS quotas (--cpu-cfs-quota=false), where only this keeps them from the node's count.
-        {"name": "SHIPML_CPUS", "value": f"{check.quantity(options.cpu_limit, 'CPU limit'):g}"},
+        {"name": "SHIPML_CPUS", "value": f"{rules.quantity(options.cpu_limit, 'CPU limit'):g}"},
     ]
     if options.workers is not None:
         env.append({"name": "SHIPML_WORKERS", "value": str(options.workers)})
@@ -222,10 +266,15 @@ def _deployment(
             {"name": "SHIPML_STORE", "value": options.store},
             {"name": "SHIPML_MODEL", "value": options.model},
         ]
+    if options.api_keys_secret:
+        env.append({"name": "SHIPML_API_KEYS_FILE", "value": f"{SECRETS_DIR}/{API_KEYS_ITEM}"})
+    return env
+
+
+def _pod(facts: ImageFacts, options: Options) -> dict[str, Any]:
     volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"sizeLimit": options.tmp_size}}]
     mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]
     if options.api_keys_secret:
-        env.append({"name": "SHIPML_API_KEYS_FILE", "value": f"{SECRETS_DIR}/{API_KEYS_ITEM}"})
         volumes.append(
             {
                 "name": "api-keys",
@@ -241,13 +290,34 @@ def _deployment(
         "name": "model",
         "image": facts.image,
         "imagePullPolicy": "IfNotPresent",
-        "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
-        "env": env,
+        "ports": [{"name": "http", "containerPort": facts.port, "protocol": "TCP"}],
+        "env": _environment(facts, options),
     }
     if options.store_secret:
         container["envFrom"] = [{"secretRef": {"name": options.store_secret}}]
+    container |= _running(options) | {"volumeMounts": mounts}
+    pod: dict[str, Any] = {
+        "automountServiceAccountToken": False,
+        "terminationGracePeriodSeconds": grace_period(options.graceful_timeout),
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": UID,
+            "runAsGroup": UID,
+            "fsGroup": UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+        "volumes": volumes,
+    }
+    if options.pull_secret:
+        pod["imagePullSecrets"] = [{"name": options.pull_secret}]
+    return pod
+
+
+def _running(options: Options) -> dict[str, Any]:
+    """The container's resources, probes, shutdown pause and security context."""
     http = {"port": "http"}
-    container |= {
+    return {
         "resources": {
             "requests": {"cpu": options.cpu, "memory": options.memory},
             "limits": {"cpu": options.cpu_limit, "memory": options.memory_limit},
@@ -286,44 +356,7 @@ def _deployment(
             "runAsNonRoot": True,
             "capabilities": {"drop": ["ALL"]},
         },
-        "volumeMounts": mounts,
     }
-    pod: dict[str, Any] = {
-        "automountServiceAccountToken": False,
-        "terminationGracePeriodSeconds": grace_period(options.graceful_timeout),
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": UID,
-            "runAsGroup": UID,
-            "fsGroup": UID,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
-        "containers": [container],
-        "volumes": volumes,
-    }
-    if options.pull_secret:
-        pod["imagePullSecrets"] = [{"name": options.pull_secret}]
-    annotations = {
-        "prometheus.io/scrape": "true",
-        "prometheus.io/port": str(port),
-        "prometheus.io/path": "/metrics",
-        "shipml.io/model": options.model or facts.model_ref,
-    }
-    if facts.digest and not options.model:
-        annotations["shipml.io/model-digest"] = facts.digest
-    spec: dict[str, Any] = {} if options.autoscale else {"replicas": options.replicas}
-    spec |= {
-        "revisionHistoryLimit": 5,
-        "selector": {"matchLabels": selector},
-        "strategy": {
-            "type": "RollingUpdate",
-            "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
-        },
-        "template": {"metadata": {"labels": labels, "annotations": annotations}, "spec": pod},
-    }
-    deployment = _resource("apps/v1", "Deployment", options.name, labels)
-    deployment["metadata"]["annotations"] = {"shipml.io/image": facts.image}
-    return deployment | {"spec": spec}
 
 
 def grace_period(graceful_timeout: int) -> int:
@@ -331,9 +364,9 @@ def grace_period(graceful_timeout: int) -> int:
     return PRE_STOP_SECONDS + graceful_timeout + GRACE_MARGIN_SECONDS
 
 
-def _autoscaler(options: KubernetesOptions, labels: dict[str, str]) -> dict[str, Any]:
-    assert options.name is not None
-    target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": options.name}
+def _autoscaler(deploy: Resolved, labels: dict[str, str]) -> dict[str, Any]:
+    options = deploy.options
+    target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": deploy.name}
     metric = {
         "type": "Resource",
         "resource": {
@@ -341,35 +374,34 @@ def _autoscaler(options: KubernetesOptions, labels: dict[str, str]) -> dict[str,
             "target": {"type": "Utilization", "averageUtilization": options.cpu_target},
         },
     }
-    return _resource("autoscaling/v2", "HorizontalPodAutoscaler", options.name, labels) | {
+    return _resource("autoscaling/v2", "HorizontalPodAutoscaler", deploy.name, labels) | {
         "spec": {
             "scaleTargetRef": target,
             "minReplicas": options.replicas,
-            "maxReplicas": options.max_replicas,
+            "maxReplicas": deploy.max_replicas,
             "metrics": [metric],
         }
     }
 
 
-def _ingress(options: KubernetesOptions, labels: dict[str, str]) -> dict[str, Any]:
-    assert options.name is not None and options.host is not None
-    backend = {"service": {"name": options.name, "port": {"name": "http"}}}
+def _ingress(name: str, host: str, options: Options, labels: dict[str, str]) -> dict[str, Any]:
+    backend = {"service": {"name": name, "port": {"name": "http"}}}
     spec: dict[str, Any] = {}
     if options.ingress_class:
         spec["ingressClassName"] = options.ingress_class
     if options.tls_secret:
-        spec["tls"] = [{"hosts": [options.host], "secretName": options.tls_secret}]
+        spec["tls"] = [{"hosts": [host], "secretName": options.tls_secret}]
     spec["rules"] = [
         {
-            "host": options.host,
+            "host": host,
             "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]},
         }
     ]
-    return _resource("networking.k8s.io/v1", "Ingress", options.name, labels) | {"spec": spec}
+    return _resource("networking.k8s.io/v1", "Ingress", name, labels) | {"spec": spec}
 
 
 def write(
-    facts: ImageFacts, options: KubernetesOptions, out: Path, command: list[str]
+    facts: ImageFacts, options: Options, out: Path, command: list[str]
 ) -> tuple[list[str], list[str]]:
     """Render and write the manifests into ``out``; returns (written, stale removed)."""
     files = render(facts, options, command)
