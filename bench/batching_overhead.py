@@ -6,7 +6,7 @@ what the batcher's scheduling adds (one loop tick to let same-tick requests join
 for the request's task to wake up). Run with the model store prepared by
 ``bench/profile_hot_path.py``::
 
-    python bench/batching_overhead.py --model iris-svc
+    python -m bench.batching_overhead --model iris-svc
 """
 
 from __future__ import annotations
@@ -22,28 +22,15 @@ from typing import Any
 
 import uvloop
 
+from bench.asgi_call import predict_call
+
 
 async def per_request(app: Any, body: bytes, count: int) -> float:
     """Mean seconds per request over ``count`` sequential requests."""
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "path": "/predict",
-        "headers": [(b"content-type", b"application/json")],
-    }
-    message = {"type": "http.request", "body": body, "more_body": False}
-    statuses: list[int] = []
-
-    async def receive() -> dict[str, Any]:
-        return message
-
-    async def send(reply: dict[str, Any]) -> None:
-        if reply["type"] == "http.response.start":
-            statuses.append(reply["status"])
-
+    call, statuses = predict_call(app, body)
     started = time.perf_counter()
     for _ in range(count):
-        await app(scope, receive, send)
+        await call()
     elapsed = time.perf_counter() - started
     assert set(statuses) == {200}, statuses[:3]
     return elapsed / count

@@ -8,7 +8,7 @@ is done inside the round; the CPU time of the process over the round, divided by
 requests, is the cost per request. CPU time, not wall time: other work on the machine
 slows both alike. Run with the model store prepared by ``bench/profile_hot_path.py``::
 
-    python bench/monitoring_overhead.py --model iris-svc
+    python -m bench.monitoring_overhead --model iris-svc
 """
 
 from __future__ import annotations
@@ -25,30 +25,18 @@ from typing import Any
 
 import uvloop
 
+from bench.asgi_call import predict_call
+
 CLIENTS = 32
 
 
 async def cpu_per_request(app: Any, body: bytes, count: int, settle: float) -> float:
     """CPU seconds per request over ``count`` requests from ``CLIENTS`` clients."""
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "path": "/predict",
-        "headers": [(b"content-type", b"application/json")],
-    }
-    message = {"type": "http.request", "body": body, "more_body": False}
-    statuses: list[int] = []
-
-    async def receive() -> dict[str, Any]:
-        return message
-
-    async def send(reply: dict[str, Any]) -> None:
-        if reply["type"] == "http.response.start":
-            statuses.append(reply["status"])
+    call, statuses = predict_call(app, body)
 
     async def client(share: int) -> None:
         for _ in range(share):
-            await app(scope, receive, send)
+            await call()
 
     started = time.process_time()
     await asyncio.gather(*(client(count // CLIENTS) for _ in range(CLIENTS)))

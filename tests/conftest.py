@@ -34,7 +34,7 @@ SEED_IRIS_RECORD = {
 LONGEST_FIRST = ("engine", "tests/integration/test_azureml_dropin.py")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Group the tests for ``pytest -n N --dist loadgroup`` (make test, make unit).
 
     Every test that needs the Docker engine joins one group, "engine": those modules share a
@@ -42,7 +42,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     machine only slow each other. A test that uses a module- or session-scoped fixture of ours
     (a trained store, servers, a browser) stays with its module on one worker, so that the
     fixture is made once, not once per worker. Any other test goes to whichever worker is
-    free. Without xdist the marks change nothing.
+    free. Without xdist the marks and the order change nothing.
     """
     for item in items:
         marks = getattr(item.module, "pytestmark", [])
@@ -51,6 +51,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xdist_group("engine"))
         elif _shares_a_fixture(item):
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+    if not hasattr(config, "workerinput"):  # one process: the files' own order
+        return
     rank = {group: i for i, group in enumerate(LONGEST_FIRST)}
 
     def order(item: pytest.Item) -> int:

@@ -15,6 +15,7 @@ import httpx
 import numpy as np
 import pandas as pd
 
+from shipml.scoring.schema import plain
 from shipml.serving.app import App
 from tests.fixtures.heldout_tabular.case import Case, in_process
 
@@ -38,19 +39,6 @@ def call(app: App, requests: list[tuple[str, str, Any]]) -> list[httpx.Response]
 
 def is_series(rows: Any) -> bool:
     return hasattr(rows, "iloc") and getattr(rows, "ndim", 2) == 1
-
-
-def plain(value: Any) -> Any:
-    """A training value as a client would send it in JSON."""
-    if value is None or type(value).__name__ in ("NAType", "NaTType"):
-        return None
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if hasattr(value, "isoformat") and not isinstance(value, str):
-        return value.isoformat()
-    return value
 
 
 def records(rows: Any, names: list[str]) -> list[dict[str, Any]]:

@@ -22,7 +22,6 @@ are a sample. The numeric ``training-sample.npy`` is unchanged (the ONNX check r
 from __future__ import annotations
 
 import gzip
-import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ import numpy as np
 import orjson
 
 from shipml.monitoring import text
-from shipml.scoring.schema import InputSchema
+from shipml.scoring.schema import InputSchema, plain
 
 REFERENCE_FILE = "monitoring-reference.json.gz"
 FORMAT = 1
@@ -172,20 +171,6 @@ def _pick(values: Any, index: np.ndarray) -> list[Any]:
     else:
         chosen = [values[i] for i in index.tolist()]
     return [plain(v) for v in chosen]
-
-
-def plain(value: Any) -> Any:
-    """A training value as JSON has it: numpy scalars as Python ones, missing as None,
-    date-times as ISO-8601 strings."""
-    if value is None or type(value).__name__ in ("NAType", "NaTType"):
-        return None
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if hasattr(value, "isoformat") and not isinstance(value, str):
-        return value.isoformat()
-    return value
 
 
 def _field(prop: dict[str, Any], column: Any, sample: list[Any]) -> dict[str, Any]:

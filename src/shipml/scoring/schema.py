@@ -352,7 +352,7 @@ def example_record(schema: dict[str, Any], training_data: Any) -> dict[str, Any]
         return None
     if not isinstance(row, list) or len(row) != len(names):
         return None
-    return {name: _plain(value) for name, value in zip(names, row, strict=True)}
+    return {name: plain(value) for name, value in zip(names, row, strict=True)}
 
 
 def fingerprint(training_data: Any) -> dict[str, Any]:
@@ -433,7 +433,7 @@ def _json_type_of_value(value: Any) -> str:
     return "string"
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """A training value as JSON: numpy scalars as Python ones, missing as None, date-times
     as ISO-8601 strings."""
     if value is None or type(value).__name__ in ("NAType", "NaTType"):
