@@ -3,8 +3,10 @@
 The master binds the port itself (serving/listeners.py: one clear error if it cannot,
 and a queue that outlives any worker) and hands it to gunicorn, which forks the
 workers (serving/worker.py), restarts one that dies, and on SIGTERM tells each to
-drain within ``graceful_timeout``. The ASGI app is imported only inside the workers:
-the Prometheus client must see ``PROMETHEUS_MULTIPROC_DIR`` before it is first imported.
+drain within ``graceful_timeout``. The ASGI app and the model's library are imported in
+the master just before the fork (serving/preload.py), once for all workers: after
+``PROMETHEUS_MULTIPROC_DIR`` is set, which the Prometheus client must see when it is
+first imported. The model itself is loaded in each worker.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from gunicorn.app.base import BaseApplication
 
 from shipml.errors import ListenError, ProjectError
 from shipml.serving.listeners import ReadyBoard, bind_shared
+from shipml.serving.preload import preload
 from shipml.serving.settings import ServeSettings
 from shipml.serving.sizing import decided, settle
 from shipml.serving.worker import keepalive_seconds
@@ -142,7 +145,7 @@ def run_server(settings: ServeSettings) -> None:
     reuse_port = settings.reuse_port and hasattr(socket, "SO_REUSEPORT")
     listener = bind_shared(settings.host, settings.port, BACKLOG, reuse_port)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        _Gunicorn(settings, listener).run()
+        _fork_and_run(settings, listener)
         return
     try:
         metrics = tempfile.TemporaryDirectory(prefix="shipml-metrics-")
@@ -154,4 +157,10 @@ def run_server(settings: ServeSettings) -> None:
         ) from None
     with metrics as folder:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
-        _Gunicorn(settings, listener).run()
+        _fork_and_run(settings, listener)
+
+
+def _fork_and_run(settings: ServeSettings, listener: socket.socket) -> None:
+    """Import what every worker needs once, here (serving/preload.py), then run gunicorn."""
+    preload(settings)
+    _Gunicorn(settings, listener).run()
