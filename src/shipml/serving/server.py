@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import sys
 import tempfile
@@ -20,6 +21,8 @@ from collections.abc import Callable
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
+from gunicorn.errors import HaltServer
 
 from shipml.errors import ListenError, ProjectError
 from shipml.serving.listeners import ReadyBoard, bind_shared
@@ -124,6 +127,17 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> Any:
         return build_app(self.settings)
+
+    def run(self) -> None:
+        arbiter = Arbiter(self)
+        try:
+            arbiter.run()
+        except HaltServer as exc:
+            # Raised a second time from gunicorn's own halt() when another worker failed
+            # to boot while it stopped the first (every worker loads the same model and
+            # fails the same way): stop what is left and exit with the status it meant.
+            arbiter.kill_workers(signal.SIGKILL)
+            raise SystemExit(exc.exit_status) from None
 
     def _pre_fork(self, server: Any, worker: Any) -> None:
         worker.shipml_slot = self.board.claim(worker)

@@ -7,7 +7,6 @@ Inference Protocol face (``/v2/...``) both translate their requests into calls h
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
@@ -15,7 +14,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -218,16 +216,19 @@ class Service:
         server, so the command prints one clear error instead of serving nothing.
         """
         self.load_failure, self.load_error = exc, exc.message
-        log.error(
-            "model not loaded: %s\n%s%s",
-            exc.message,
-            exc.detail.get("traceback", ""),
-            _listing(exc.detail),
-        )
         report = os.environ.get("SHIPML_LOAD_ERROR_FILE")
+        if report and not _first_to_report(report, exc.message):
+            # Every worker loads the same code and fails the same way: one traceback is
+            # enough, the first worker's.
+            log.error("model not loaded: %s (traceback above)", exc.message)
+        else:
+            log.error(
+                "model not loaded: %s\n%s%s",
+                exc.message,
+                exc.detail.get("traceback", ""),
+                _listing(exc.detail),
+            )
         if report:
-            with contextlib.suppress(OSError):
-                Path(report).write_text(exc.message)
             os._exit(WORKER_BOOT_ERROR)
 
     def _load(self) -> None:
@@ -451,3 +452,17 @@ class Service:
     def info(self) -> dict[str, Any]:
         """The model card: what ``/info`` answers (built once per loaded model)."""
         return self.current().info
+
+
+def _first_to_report(path: str, message: str) -> bool:
+    """Write ``message`` to ``path`` unless another worker already did; whether this one
+    did (also when the file cannot be written: then each worker logs it all)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    except OSError:
+        return True
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(message)
+    return True
