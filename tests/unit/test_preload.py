@@ -14,26 +14,34 @@ from shipml.serving.preload import model_modules, preload
 from shipml.serving.settings import ServeSettings
 from shipml.store import Store, parse_reference
 
+# iris_model is a LogisticRegression: its flavour's library and its class's module
+IRIS = ("sklearn", "sklearn.linear_model._logistic")
+
 
 def test_a_store_version_names_its_flavours_modules(iris_model: str, isolated_store: Path) -> None:
-    settings = ServeSettings(model="iris", store=str(isolated_store))
-    assert model_modules(settings) == ("sklearn",)
-    assert model_modules(ServeSettings(model=iris_model, store=str(isolated_store))) == ("sklearn",)
+    assert model_modules(ServeSettings(model="iris", store=str(isolated_store))) == IRIS
+    assert model_modules(ServeSettings(model=iris_model, store=str(isolated_store))) == IRIS
 
 
 def test_a_baked_folder_is_read_from_its_manifest(
     iris_model: str, isolated_store: Path, tmp_path: Path
 ) -> None:
     local = Store(str(isolated_store)).fetch(parse_reference(iris_model), tmp_path / "cache")
-    assert model_modules(ServeSettings(model_dir=local.folder)) == ("sklearn",)
+    assert model_modules(ServeSettings(model_dir=local.folder)) == IRIS
 
 
-def test_an_onnx_version_preloads_the_runtime_not_the_converter() -> None:
+def test_an_onnx_conversion_preloads_the_runtime_not_the_library(
+    iris_model: str, isolated_store: Path, tmp_path: Path
+) -> None:
     from shipml.flavours import named
+    from shipml.scoring.onnx import CONVERSION
 
-    flavour = named("onnx")
-    assert flavour is not None
-    assert flavour.runtime_modules() == ("onnxruntime",)
+    local = Store(str(isolated_store)).fetch(parse_reference(iris_model), tmp_path / "cache")
+    (local.folder / CONVERSION).parent.mkdir(parents=True, exist_ok=True)
+    (local.folder / CONVERSION).write_text("{}")  # what serve --onnx adds beside the model
+    assert model_modules(ServeSettings(model_dir=local.folder)) == ("onnxruntime",)
+    flavour = named("onnx")  # a model saved as ONNX in the first place
+    assert flavour is not None and flavour.runtime_modules() == ("onnxruntime",)
 
 
 @pytest.mark.parametrize(

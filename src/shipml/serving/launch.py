@@ -19,7 +19,6 @@ import orjson
 
 from shipml.errors import ShipmlError
 from shipml.project import find_project, load_project, store_url_here
-from shipml.scoring.loader import open_model_file
 from shipml.serving.settings import ServeSettings, load_settings
 from shipml.serving.sizing import settle
 from shipml.store import Store, parse_reference
@@ -65,6 +64,8 @@ def serve(
             if onnx:
                 settings = _onnx(stack, local, target, settings, say)
         else:
+            from shipml.scoring.loader import open_model_file  # numpy: after settle()
+
             open_model_file(ref.path)  # a file that is not a model fails now, not per worker
             settings = settings.with_overrides(model=str(ref.path))
             example = None
@@ -117,6 +118,7 @@ def _serve_or_explain(settings: ServeSettings, stack: contextlib.ExitStack) -> N
 def predict_once(model: str, body: bytes, store: str | None) -> str:
     """Score ``body`` with ``model`` in this process; the answer as the service writes it."""
     from shipml.scoring.azureml import ScoreCall  # predict only: the serve master loads no model
+    from shipml.scoring.loader import open_model_file
     from shipml.serving.metrics import Metrics
     from shipml.serving.service import Service
 

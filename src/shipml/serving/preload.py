@@ -56,10 +56,12 @@ def preload(settings: ServeSettings) -> None:
 
 
 def model_modules(settings: ServeSettings) -> tuple[str, ...]:
-    """The modules the configured model's flavour loads with; () when it is not known
+    """The modules the configured model's flavour loads with, and the module of the
+    model's class when the manifest records one inside them; () when that is not known
     without loading the model (a model file, a scoring script, a store out of reach)."""
     # Imported here: the flavours import numpy, which must come after settle() (sizing.py).
     from shipml.flavours import of_manifest
+    from shipml.scoring.onnx import is_converted
 
     try:
         manifest = _manifest(settings)
@@ -68,9 +70,17 @@ def model_modules(settings: ServeSettings) -> tuple[str, ...]:
         return ()
     if manifest is None:
         return ()
+    if settings.model_dir is not None and not settings.model and is_converted(settings.model_dir):
+        return ("onnxruntime",)  # served by ONNX Runtime: the model's library is not loaded
     library_versions(manifest.libraries)  # looked up once here, for every worker's check
     flavour = of_manifest(manifest)
-    return flavour.runtime_modules() if flavour is not None else ()
+    if flavour is None:
+        return ()
+    modules = flavour.runtime_modules()
+    owner = str(manifest.flavour.get("class", "")).rpartition(".")[0]
+    if owner.split(".")[0] in modules:  # e.g. sklearn.linear_model._logistic
+        modules = (*modules, owner)
+    return modules
 
 
 def _manifest(settings: ServeSettings) -> Manifest | None:
