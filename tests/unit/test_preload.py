@@ -50,6 +50,8 @@ def test_an_onnx_conversion_preloads_the_runtime_not_the_library(
         ServeSettings(model="nothing-here"),  # no such model: the worker says so, not this
         ServeSettings(model_dir=Path("/nonexistent/folder")),
         ServeSettings(model="iris", store="/nonexistent/store"),
+        # a remote store is not asked (a dead endpoint would hold the master in retries)
+        ServeSettings(model="iris", store="az://nowhere/models"),
     ],
 )
 def test_what_cannot_be_read_preloads_only_the_server(

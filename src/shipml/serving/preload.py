@@ -28,6 +28,7 @@ import time
 from shipml.errors import ShipmlError
 from shipml.serving.settings import ServeSettings
 from shipml.store import Manifest, Store, library_versions, parse_reference
+from shipml.store.backend import LocalBackend
 from shipml.store.paths import MANIFEST
 
 log = logging.getLogger("shipml")
@@ -58,7 +59,8 @@ def preload(settings: ServeSettings) -> None:
 def model_modules(settings: ServeSettings) -> tuple[str, ...]:
     """The modules the configured model's flavour loads with, and the module of the
     model's class when the manifest records one inside them; () when that is not known
-    without loading the model (a model file, a scoring script, a store out of reach)."""
+    without loading the model or asking the network (a model file, a scoring script, a
+    remote store)."""
     # Imported here: the flavours import numpy, which must come after settle() (sizing.py).
     from shipml.flavours import of_manifest
     from shipml.scoring.onnx import is_converted
@@ -85,7 +87,7 @@ def model_modules(settings: ServeSettings) -> tuple[str, ...]:
 
 def _manifest(settings: ServeSettings) -> Manifest | None:
     """The manifest of the version the workers will load, read but not verified (they
-    verify it); None for a model file."""
+    verify it); None for a model file or a remote store."""
     if settings.model_dir is not None and not settings.model:
         path = settings.model_dir / MANIFEST
         return Manifest.from_bytes(path.read_bytes(), str(path))
@@ -93,4 +95,8 @@ def _manifest(settings: ServeSettings) -> Manifest | None:
     if ref.path is not None:
         return None
     store = Store(settings.store)
+    if not isinstance(store.backend, LocalBackend):
+        # Not over the network: a store out of reach would hold the master (and the
+        # workers' start) in the client's retries. The workers import what they need.
+        return None
     return store.manifest(ref.name, store.resolve(ref))[0]
