@@ -158,7 +158,7 @@ def table(model: str, rows: list[dict[str, Any]]) -> list[str]:
     lines = [
         f"#### {MODEL_TITLES.get(model, model)}",
         "",
-        "| server | req/s c=32 | p50 c=1 | p99 c=32 | errors | RSS | CPU/request c=32 "
+        "| server | req/s c=32 | p50 c=1 | p99 c=32 | errors | memory (PSS) | CPU/request c=32 "
         "| CPU split c=32 | of the ceiling | shipml ÷ this | start → ready |",
         "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
@@ -174,7 +174,7 @@ def table(model: str, rows: list[dict[str, Any]]) -> list[str]:
             f"{c1['p50_ms']:.2f} ms",
             f"{c32['p99_ms']:.1f} ms",
             errors(row),
-            f"{max(c1['rss_mb'], c32['rss_mb']):.0f} MB",
+            f"{max(_memory(c1), _memory(c32)):.0f} MB",
             f"{c32['cpu_us_per_request']:,.0f} µs",
             split(c32),
             f"{100 * mine / ceiling:.0f} %" if ceiling and mine else "",
@@ -371,3 +371,8 @@ def write(results: dict[str, Any], readme: Path) -> None:
 if __name__ == "__main__":
     source = Path(sys.argv[1]) if len(sys.argv) > 1 else BENCH / "results" / "latest.json"
     write(json.loads(source.read_text()), BENCH / "README.md")
+
+
+def _memory(run: dict[str, Any]) -> float:
+    """A run's peak memory in MB: PSS (``memory_mb``), or RSS in sweeps before it."""
+    return float(run.get("memory_mb", run.get("rss_mb", 0.0)))

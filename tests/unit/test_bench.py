@@ -26,7 +26,7 @@ def run(rps: float, p50: float = 1.0, p99: float = 5.0, errors: int = 0) -> dict
         "p50_ms": p50,
         "p99_ms": p99,
         "errors": {"connect": 0, "read": 0, "write": 0, "status": errors, "timeout": 0},
-        "rss_mb": 100.0,
+        "memory_mb": 100.0,
         "cpu_us_per_request": 250.0,
         "bytes_per_response": 300.0,
         "cpu_split": [{"pid": 1, "name": "w", "cpu_seconds": 5.0}],
@@ -200,7 +200,7 @@ def test_a_server_tree_is_watched_and_stopped_whole(tmp_path: Path) -> None:
         child = int((tmp_path / "server.log").read_text().split()[0])
         pids = {sample.pid for sample in process_tree(server.pid)}
         assert {server.pid, child} <= pids
-        assert sum(sample.rss_bytes for sample in server.tree()) > 0
+        assert sum(sample.memory_bytes for sample in server.tree()) > 0
     finally:
         server.stop()
     assert server.process is not None and server.process.poll() is not None
