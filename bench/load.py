@@ -3,7 +3,8 @@ tree meanwhile: the figures of one row of the table at one concurrency.
 
 CPU is utime + stime of every process of the tree, sampled every half second (a worker
 that a server restarts mid-run is counted from its birth); RSS is the largest sum over the
-tree seen during the run.
+tree seen during the run, of each process's proportional set size (shared pages split
+between the processes sharing them).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class Measurement:
     p99_ms: float
     max_ms: float
     errors: dict[str, int]  # connect, read, write, status (non-2xx/3xx), timeout
-    rss_mb: float
+    memory_mb: float  # PSS (bench/server.py)
     cpu_us_per_request: float
     bytes_per_response: float  # headers + body, averaged: a sanity check on the answers
     cpu_split: list[dict[str, Any]] = field(default_factory=list)  # per process, busiest first
@@ -59,7 +60,7 @@ class Watcher:
         self.server = server
         self.first: dict[int, float] = {}
         self.last: dict[int, ProcessSample] = {}
-        self.rss_peak = 0
+        self.memory_peak = 0
         self.done = threading.Event()
         self.sample()
         self.first = {pid: sample.cpu_seconds for pid, sample in self.last.items()}
@@ -67,7 +68,7 @@ class Watcher:
 
     def sample(self) -> None:
         tree = self.server.tree()
-        self.rss_peak = max(self.rss_peak, sum(s.rss_bytes for s in tree))
+        self.memory_peak = max(self.memory_peak, sum(s.memory_bytes for s in tree))
         for sample in tree:
             self.last[sample.pid] = sample
 
@@ -128,7 +129,7 @@ def drive(server: Server, body: Path, connections: int, seconds: float) -> Measu
         p99_ms=raw["p99_us"] / 1000,
         max_ms=raw["max_us"] / 1000,
         errors={key: int(raw[key]) for key in ("connect", "read", "write", "status", "timeout")},
-        rss_mb=round(watcher.rss_peak / 2**20, 1),
+        memory_mb=round(watcher.memory_peak / 2**20, 1),
         cpu_us_per_request=round(cpu / requests * 1e6, 1) if requests else 0.0,
         bytes_per_response=round(raw["bytes"] / requests, 1) if requests else 0.0,
         cpu_split=[row for row in split if row["cpu_seconds"] > 0][:6],

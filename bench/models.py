@@ -1,13 +1,17 @@
-"""The two models of PEERS.md, trained once and written in every server's format.
+"""The benchmark models, trained once and written in every server's format: the two of
+PEERS.md (iris, digits) and a realistic tabular one (issue 16): a census-like DataFrame
+with mixed columns and missing values, a ColumnTransformer (imputers, one-hot, scaler) in
+front of a HistGradientBoostingClassifier, one named record per request.
 
     python -m bench.models train WORK          (in the shipml venv: joblib + shipml store)
     python -m bench.models export FORMAT WORK  (in the venv that has FORMAT's library)
 
 ``train`` writes ``WORK/models/<name>/model.joblib`` and ``meta.json`` (features,
-classes, the check record and its class), and publishes both models into the shipml
-store ``WORK/store``. Each ``export`` reads the joblib files, so every server serves the
-very same fitted estimator. Runs inside the benchmark venvs: stdlib imports at the top,
-the libraries inside the functions.
+classes, the check record, its class and, for the tabular model, the probabilities the
+model gives it in-process, which every server's answer must match), and publishes the
+models into the shipml store ``WORK/store``. Each ``export`` reads the joblib files, so
+every server serves the very same fitted estimator. Runs inside the benchmark venvs:
+stdlib imports at the top, the libraries inside the functions.
 """
 
 from __future__ import annotations
@@ -20,7 +24,73 @@ from typing import Any
 
 IRIS_FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 IRIS_RECORD = [6.7, 3.0, 5.2, 2.3]  # the seed record: virginica
-MODELS = ("iris", "digits")
+MODELS = ("iris", "digits", "tabular")
+# The tabular model's columns: numbers (float, some missing) and words (str, some missing).
+TABULAR_NUMBERS = ["age", "education_years", "hours_per_week", "capital_gain", "capital_loss"]
+TABULAR_WORDS = [
+    "workclass", "education", "marital_status", "occupation", "relationship", "sex", "country",
+]  # fmt: skip
+TABULAR_ROWS = 5000
+
+
+def census(rows: int = TABULAR_ROWS, seed: int = 0) -> tuple[Any, Any]:
+    """A census-like table (12 columns, ~3 % missing in four of them) and an income label
+    that depends on both kinds of column. Deterministic."""
+    import numpy as np
+    import pandas as pd  # type: ignore[import-untyped]
+
+    rng = np.random.default_rng(seed)
+    words = {
+        "workclass": ["private", "self-emp", "local-gov", "state-gov", "federal-gov"],
+        "education": ["hs-grad", "some-college", "bachelors", "masters", "doctorate", "11th"],
+        "marital_status": ["married", "never-married", "divorced", "separated", "widowed"],
+        "occupation": ["admin", "craft", "exec", "sales", "service", "tech", "transport"],
+        "relationship": ["husband", "wife", "own-child", "unmarried", "not-in-family"],
+        "sex": ["female", "male"],
+        "country": ["us", "mexico", "philippines", "germany", "canada", "india", "other"],
+    }
+    frame = pd.DataFrame(
+        {
+            "age": rng.integers(17, 90, rows).astype(float),
+            "education_years": rng.integers(1, 17, rows).astype(float),
+            "hours_per_week": rng.normal(40, 12, rows).clip(1, 99).round(),
+            "capital_gain": np.where(rng.random(rows) < 0.1, rng.exponential(8000, rows), 0.0),
+            "capital_loss": np.where(rng.random(rows) < 0.05, rng.exponential(1500, rows), 0.0),
+            **{name: rng.choice(choices, rows) for name, choices in words.items()},
+        }
+    )
+    score = (
+        (frame["age"] - 40) / 15
+        + (frame["education_years"] - 10) / 3
+        + (frame["hours_per_week"] - 40) / 10
+        + frame["capital_gain"] / 5000
+        + frame["marital_status"].eq("married") * 1.2
+        + frame["occupation"].isin(["exec", "tech"]) * 0.8
+        + rng.normal(0, 1, rows)
+    )
+    label = np.where(score > 1.0, ">50K", "<=50K")
+    for name in ("age", "hours_per_week", "workclass", "occupation"):
+        frame.loc[rng.random(rows) < 0.03, name] = np.nan
+    return frame[TABULAR_NUMBERS + TABULAR_WORDS], label
+
+
+def tabular_model() -> Any:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    prepare = ColumnTransformer(
+        [
+            ("numbers", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()),
+             TABULAR_NUMBERS),
+            ("words", make_pipeline(SimpleImputer(strategy="most_frequent"),
+                                    OneHotEncoder(handle_unknown="ignore")), TABULAR_WORDS),
+        ],
+        sparse_threshold=0,
+    )  # fmt: skip
+    return make_pipeline(prepare, HistGradientBoostingClassifier(random_state=0))
 
 
 def train(work: Path) -> None:
@@ -63,6 +133,43 @@ def train(work: Path) -> None:
         }
         (folder / "meta.json").write_text(json.dumps(meta, indent=1))
         shipml.save_model(model, training_data=data, feature_names=features, name=name)
+    train_tabular(work)
+
+
+def train_tabular(work: Path) -> None:
+    """Fitted on the DataFrame, as users do; the check record is a complete row (JSON has
+    no NaN, and not every peer takes null) whose probabilities are kept to compare."""
+    import joblib
+    import pandas as pd
+
+    import shipml
+
+    frame, label = census()
+    model = tabular_model().fit(frame, label)
+    complete = frame.dropna()
+    row = complete.iloc[[int(len(complete) // 2)]]
+    record = [
+        float(value) if name in TABULAR_NUMBERS else str(value)
+        for name, value in row.iloc[0].items()
+    ]
+    check = pd.DataFrame([dict(zip(frame.columns, record, strict=True))])
+    probabilities = model.predict_proba(check)[0]
+    folder = work / "models" / "tabular"
+    folder.mkdir(parents=True, exist_ok=True)
+    joblib.dump(model, folder / "model.joblib")
+    # a few rows for the frameworks that want a signature or a sample (MLflow)
+    frame.head(50).to_json(folder / "sample.json", orient="records")
+    meta = {
+        "name": "tabular",
+        "features": list(frame.columns),
+        "classes": [str(c) for c in model.classes_],
+        "record": record,
+        "label": str(model.classes_[probabilities.argmax()]),
+        "probabilities": [float(p) for p in probabilities],
+        "frame": True,
+    }
+    (folder / "meta.json").write_text(json.dumps(meta, indent=1))
+    shipml.save_model(model, training_data=frame, name="tabular")
 
 
 def export(form: str, work: Path) -> None:
@@ -73,11 +180,19 @@ def export(form: str, work: Path) -> None:
         if form == "mlflow":
             import mlflow.sklearn
 
+            signature = None
+            if name == "tabular":  # MLflow's docs: log a DataFrame model with its signature
+                import pandas as pd
+                from mlflow.models import infer_signature
+
+                sample = pd.read_json(work / "models" / name / "sample.json", orient="records")
+                signature = infer_signature(sample, model.predict_proba(sample))
             mlflow.sklearn.save_model(
                 model,
                 str(work / "mlflow" / name),
                 serialization_format="pickle",
                 pyfunc_predict_fn="predict_proba",
+                signature=signature,
             )
         elif form == "bentoml":
             import bentoml

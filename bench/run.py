@@ -26,13 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from bench import report, venvs
+from bench.models import MODELS
 from bench.peers import ModelInfo, Peer, Venv, load_peers
 from bench.sweep import Durations, Row, measure
 from bench.workspace import BENCH, REPO, Workspace
 
 FULL = Durations(warmup=3, c1=10, c32=15)
 QUICK = Durations(warmup=1, c1=2, c32=3)
-MODELS = ("iris", "digits")
 DEFAULT_PROFILE = "shipml,shipml-onnx"  # what bounds shipml goes into the README
 SHOWN_PACKAGES = (
     "scikit-learn", "numpy", "uvicorn", "starlette", "flask", "gunicorn", "mlflow", "bentoml",
@@ -49,7 +49,18 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--c32-seconds", type=float, help=f"c=32 run (default {FULL.c32:g})")
     parser.add_argument("--warmup-seconds", type=float, help=f"(default {FULL.warmup:g})")
     parser.add_argument("--only", help="comma-separated server names (see --list)")
-    parser.add_argument("--models", help="iris,digits (default: both; iris with --quick)")
+    parser.add_argument("--models", help="iris,digits,tabular (default: all; iris with --quick)")
+    parser.add_argument(
+        "--starts",
+        type=int,
+        default=5,
+        help="starts per row, start → ready is their median (default 5; 1 with --quick)",
+    )
+    parser.add_argument(
+        "--reuse-models",
+        action="store_true",
+        help="keep the models the last sweep trained and exported (saves minutes)",
+    )
     parser.add_argument("--repo", type=Path, default=REPO, help="the shipml checkout to measure")
     parser.add_argument("--readme", type=Path, default=BENCH / "README.md")
     parser.add_argument("--no-readme", action="store_true", help="results JSON only")
@@ -88,8 +99,14 @@ def select(args: argparse.Namespace, ws: Workspace) -> tuple[list[Venv], list[Pe
     return [v for v in venv_specs if v.name in needed], peers
 
 
-def prepare_models(ws: Workspace, venv_specs: list[Venv], broken: set[str]) -> list[ModelInfo]:
-    """Train once in the shipml venv, then write the other formats in their own venvs."""
+def prepare_models(
+    ws: Workspace, venv_specs: list[Venv], broken: set[str], reuse: bool = False
+) -> list[ModelInfo]:
+    """Train once in the shipml venv, then write the other formats in their own venvs
+    (``reuse``: keep what the last sweep wrote, when every model is there)."""
+    if reuse and all((ws.work / "models" / name / "meta.json").is_file() for name in MODELS):
+        print("  (reusing the models of the last sweep: --reuse-models)")
+        return [ModelInfo.load(ws.work / "models" / name) for name in MODELS]
     shutil.rmtree(ws.work, ignore_errors=True)
     ws.logs.mkdir(parents=True)
     env = {
@@ -153,6 +170,7 @@ def sweep(
     *,
     broken: set[str],
     profiled: set[str],
+    starts: int = 1,
 ) -> list[Row]:
     """Every model × server, one server at a time, in the order of bench.peers."""
     py_spy = Path(sys.executable).with_name("py-spy")
@@ -170,7 +188,7 @@ def sweep(
                 row = Row(peer.name, peer.title, peer.kind, model.name, "failed", note=note)
             else:
                 spy = py_spy if peer.name in profiled else None
-                row = measure(ws, peer, model, timing, py_spy=spy)
+                row = measure(ws, peer, model, timing, py_spy=spy, starts=starts)
             rows.append(row)
             shared.setdefault(peer.name, row)
     return rows
@@ -215,9 +233,14 @@ def main(argv: list[str]) -> int:
     installed, broken = install(ws, venv_specs)
     installed_at = time.monotonic()
     print("Training the models and writing every format …")
-    models = [m for m in prepare_models(ws, venv_specs, broken) if m.name in wanted_models]
+    models = [
+        m
+        for m in prepare_models(ws, venv_specs, broken, args.reuse_models)
+        if m.name in wanted_models
+    ]
     prepared = time.monotonic()
-    rows = sweep(ws, peers, models, timing, broken=broken, profiled=profiled)
+    starts = 1 if args.quick else max(1, args.starts)
+    rows = sweep(ws, peers, models, timing, broken=broken, profiled=profiled, starts=starts)
     ended = time.monotonic()
     meta = {
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),

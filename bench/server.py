@@ -37,7 +37,10 @@ class ProcessSample:
     session: int
     name: str
     cpu_seconds: float  # utime + stime so far
-    rss_bytes: int
+    # Proportional set size: each page shared by n processes counts 1/n in each, so the sum
+    # over a tree is the memory it holds (RSS would count a master's pages shared with the
+    # workers it forked once per process). RSS where the kernel has no smaps_rollup.
+    memory_bytes: int
 
 
 def read_process(pid: int) -> ProcessSample | None:
@@ -51,7 +54,17 @@ def read_process(pid: int) -> ProcessSample | None:
     rest = stat[stat.rindex(")") + 2 :].split()
     ppid, session = int(rest[1]), int(rest[3])
     cpu = (int(rest[11]) + int(rest[12])) / TICKS
-    return ProcessSample(pid, ppid, session, name, cpu, int(statm[1]) * PAGE)
+    return ProcessSample(pid, ppid, session, name, cpu, _pss(pid) or int(statm[1]) * PAGE)
+
+
+def _pss(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def process_tree(root: int) -> list[ProcessSample]:

@@ -37,6 +37,7 @@ class Row:
     status: str  # ok | n/a | failed
     note: str = ""
     ready_seconds: float | None = None
+    ready_starts: list[float] | None = None  # every start measured (--starts), the first included
     c1: Measurement | None = None
     c32: Measurement | None = None
     profile: dict[str, Any] | None = None  # bench.profile.Profile, when asked for
@@ -56,6 +57,7 @@ def measure(
     *,
     py_spy: Path | None = None,
     say: Any = print,
+    starts: int = 1,
 ) -> Row:
     row = Row(peer.name, peer.title, peer.kind, model.name, "ok")
     reason = peer.unavailable(ws)
@@ -106,8 +108,28 @@ def measure(
         say(f"  FAILED: {exc}\n  (log: {log})")
     finally:
         server.stop()
+    if row.status == "ok" and row.ready_seconds is not None and starts > 1:
+        row.ready_starts = [row.ready_seconds, *restarts(ws, peer, model, starts - 1, log)]
+        say(f"  start → ready: {', '.join(f'{s:.2f}' for s in row.ready_starts)} s")
     say(f"  {time.monotonic() - started:.0f} s in all")
     return row
+
+
+def restarts(ws: Workspace, peer: Peer, model: ModelInfo, count: int, log: Path) -> list[float]:
+    """Start the same server ``count`` more times, each to its first right answer."""
+    seconds = []
+    for _ in range(count):
+        server = Server(peer.launch(ws, model, free_port()), log, ws.python(peer.venv).parent)
+        try:
+            server.start()
+            seconds.append(
+                round(server.wait_ready(lambda a: peer.answer(a, model), model.label), 2)
+            )
+        except (ServerError, OSError) as exc:
+            print(f"  a restart failed: {exc}")
+        finally:
+            server.stop()
+    return seconds
 
 
 def profiled(

@@ -12,19 +12,25 @@ from typing import Any
 
 import joblib
 import numpy as np
+import pandas as pd
 
 model: Any = None
 classes: list[str] = []
+frame = False  # a DataFrame model: Azure ML's pandas examples build one from records
 
 
 def init() -> None:
-    global model, classes
-    model = joblib.load(os.path.join(os.environ["AZUREML_MODEL_DIR"], "model.joblib"))
+    global model, classes, frame
+    folder = os.environ["AZUREML_MODEL_DIR"]
+    model = joblib.load(os.path.join(folder, "model.joblib"))
     classes = [str(c) for c in model.classes_]
+    with open(os.path.join(folder, "meta.json")) as meta:
+        frame = json.load(meta).get("frame", False)
 
 
-def run(raw_data: str) -> dict[str, Any]:
-    rows = np.array(json.loads(raw_data)["data"], dtype=float)
+def run(raw_data: str) -> Any:
+    data = json.loads(raw_data)["data"]
+    rows = pd.DataFrame(data) if frame else np.array(data, dtype=float)
     probabilities = model.predict_proba(rows)[0].tolist()
     best = max(range(len(classes)), key=probabilities.__getitem__)
     return {"label": classes[best], "probabilities": dict(zip(classes, probabilities, strict=True))}

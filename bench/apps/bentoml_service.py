@@ -13,6 +13,7 @@ import os
 
 import bentoml
 import numpy as np
+import pandas as pd
 
 MODEL = os.environ["BENCH_MODEL"]
 BATCHABLE = os.environ.get("BENCH_BATCHABLE") == "1"
@@ -25,4 +26,16 @@ class Model:
 
     @bentoml.api(batchable=BATCHABLE)
     def predict(self, inputs: np.ndarray) -> np.ndarray:
+        return self.model.predict_proba(inputs)
+
+
+@bentoml.service(workers=2)
+class Tabular:
+    """The DataFrame model, the way BentoML's docs type a pandas input: records in JSON."""
+
+    def __init__(self) -> None:
+        self.model = bentoml.sklearn.load_model(f"{MODEL}:latest")
+
+    @bentoml.api(batchable=BATCHABLE)
+    def predict(self, inputs: pd.DataFrame) -> np.ndarray:
         return self.model.predict_proba(inputs)

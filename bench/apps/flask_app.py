@@ -11,11 +11,14 @@ from pathlib import Path
 
 import joblib
 import numpy as np
+import pandas as pd
 from flask import Flask, jsonify, request
 
 FOLDER = Path(os.environ["BENCH_MODEL_DIR"])
 MODEL = joblib.load(FOLDER / "model.joblib")
-FEATURES = json.loads((FOLDER / "meta.json").read_text())["features"]
+META = json.loads((FOLDER / "meta.json").read_text())
+FEATURES = META["features"]
+FRAME = META.get("frame", False)  # fitted on a DataFrame: one is built per request
 CLASSES = [str(c) for c in MODEL.classes_]
 
 app = Flask(__name__)
@@ -24,7 +27,10 @@ app = Flask(__name__)
 @app.post("/predict")
 def predict():  # type: ignore[no-untyped-def]
     record = request.get_json()
-    row = np.array([[float(record[name]) for name in FEATURES]])
+    if FRAME:
+        row = pd.DataFrame([record], columns=FEATURES)
+    else:
+        row = np.array([[float(record[name]) for name in FEATURES]])
     probabilities = MODEL.predict_proba(row)[0].tolist()
     best = max(range(len(CLASSES)), key=probabilities.__getitem__)
     return jsonify(

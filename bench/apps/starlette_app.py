@@ -12,6 +12,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 import orjson
+import pandas as pd
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -19,13 +20,18 @@ from starlette.routing import Route
 
 FOLDER = Path(os.environ["BENCH_MODEL_DIR"])
 MODEL = joblib.load(FOLDER / "model.joblib")
-FEATURES = json.loads((FOLDER / "meta.json").read_text())["features"]
+META = json.loads((FOLDER / "meta.json").read_text())
+FEATURES = META["features"]
+FRAME = META.get("frame", False)  # fitted on a DataFrame: one is built per request
 CLASSES = [str(c) for c in MODEL.classes_]
 
 
 async def predict(request: Request) -> Response:
     record = orjson.loads(await request.body())
-    row = np.array([[float(record[name]) for name in FEATURES]])
+    if FRAME:
+        row = pd.DataFrame([record], columns=FEATURES)
+    else:
+        row = np.array([[float(record[name]) for name in FEATURES]])
     probabilities = MODEL.predict_proba(row)[0].tolist()
     best = max(range(len(CLASSES)), key=probabilities.__getitem__)
     answer = {

@@ -9,6 +9,7 @@ then the hand-written apps, the frameworks, and shipml last.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,15 @@ from bench.workspace import Workspace
 
 # The one scikit-learn every venv gets (PEERS.md measured with it).
 SKLEARN = "scikit-learn==1.9.1"
+# The tabular model is fitted on a DataFrame and every server builds one per request.
+# Unpinned: the frameworks pin their own ranges; the versions row of the results shows it.
+PANDAS = "pandas"
+# The hand-written apps get one OpenMP/BLAS thread per worker, set by hand: two workers
+# with one thread per host core each oversubscribe two cores (HistGradientBoosting's
+# OpenMP then spins for whole scheduler slices: 3 s per request on a busy machine). A
+# hand-written app tuned this way is the stronger baseline; the frameworks run as
+# their docs say.
+ONE_THREAD = dict.fromkeys(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"), "1")
 WORKERS = 2
 
 Kind = Literal["ceiling", "hand-written", "framework", "shipml"]
@@ -27,12 +37,16 @@ Kind = Literal["ceiling", "hand-written", "framework", "shipml"]
 class ModelInfo:
     """A trained model and the record that proves a server answers it correctly."""
 
-    name: str  # iris | digits
+    name: str  # iris | digits | tabular
     features: list[str]
     classes: list[str]
-    record: list[float]  # the check record, in feature order
+    record: list[Any]  # the check record, in feature order (numbers; words for tabular)
     label: str  # the class the model gives it
     folder: Path  # holds model.joblib (and meta.json)
+    # The probabilities the model gives the check record in-process (tabular): a server's
+    # answer must match them to TOLERANCE, not just name the same class.
+    probabilities: list[float] | None = None
+    frame: bool = False  # fitted on a pandas DataFrame with mixed columns
 
     @property
     def joblib(self) -> Path:
@@ -42,7 +56,7 @@ class ModelInfo:
     def index(self) -> int:
         return self.classes.index(self.label)
 
-    def as_record(self) -> dict[str, float]:
+    def as_record(self) -> dict[str, Any]:
         return dict(zip(self.features, self.record, strict=True))
 
     @classmethod
@@ -87,11 +101,27 @@ class Peer:
     per_model: bool = True  # False: one run serves for every model (the constant ceiling)
 
 
-def label_of_probabilities(probabilities: Any, model: ModelInfo) -> str:
-    """The class of a probability row (a list in class order, or a dict by class name)."""
+# How far a served probability may be from the in-process one: float64 through JSON is
+# exact, so anything but rounding noise means the server computed something else.
+TOLERANCE = 1e-12
+FLOAT32_TOLERANCE = 1e-5  # ONNX Runtime computes in float32
+
+
+def label_of_probabilities(
+    probabilities: Any, model: ModelInfo, tolerance: float = TOLERANCE
+) -> str:
+    """The class of a probability row (a list in class order, or a dict by class name);
+    where the in-process probabilities are known, a row that differs is named as such."""
     if isinstance(probabilities, dict):
-        return str(max(probabilities, key=probabilities.__getitem__))
-    row = [float(p) for p in probabilities]
+        if model.probabilities is None:
+            return str(max(probabilities, key=probabilities.__getitem__))
+        row = [float(probabilities.get(name, math.nan)) for name in model.classes]
+    else:
+        row = [float(p) for p in probabilities]
+    if model.probabilities is not None:
+        worst = max(abs(a - b) for a, b in zip(row, model.probabilities, strict=True))
+        if not worst <= tolerance:  # NaN (a class missing) fails too
+            return f"probabilities {row} (in-process {model.probabilities}, off by {worst:.2g})"
     return model.classes[row.index(max(row))]
 
 

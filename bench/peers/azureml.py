@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import orjson
 
-from bench.peers import SKLEARN, WORKERS, Launch, ModelInfo, Peer, Venv
+from bench.peers import PANDAS, SKLEARN, WORKERS, Launch, ModelInfo, Peer, Venv
 from bench.peers.starlette_app import answer
 from bench.workspace import BENCH, Workspace
 
 
 def venv(ws: Workspace) -> Venv:
-    return Venv("azureml", (SKLEARN, "azureml-inference-server-http==1.5.1"))
+    return Venv("azureml", (SKLEARN, PANDAS, "azureml-inference-server-http==1.5.1"))
 
 
 def launch(ws: Workspace, model: ModelInfo, port: int) -> Launch:
@@ -26,7 +26,8 @@ def launch(ws: Workspace, model: ModelInfo, port: int) -> Launch:
     return Launch(
         argv=argv,
         url=f"http://127.0.0.1:{port}/score",
-        body=orjson.dumps({"data": [model.record]}),
+        # a DataFrame model takes records, as Azure ML's pandas examples send them
+        body=orjson.dumps({"data": [model.as_record() if model.frame else model.record]}),
         env={"GUNICORN_CMD_ARGS": "--no-control-socket"},  # see flask_app.py
         cwd=ws.work,
     )

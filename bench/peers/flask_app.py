@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import orjson
 
-from bench.peers import SKLEARN, WORKERS, Launch, ModelInfo, Peer, Venv
+from bench.peers import ONE_THREAD, PANDAS, SKLEARN, WORKERS, Launch, ModelInfo, Peer, Venv
 from bench.peers.starlette_app import answer
 from bench.workspace import BENCH, Workspace
 
 
 def venv(ws: Workspace) -> Venv:
-    return Venv("flask", (SKLEARN, "flask==3.1.3", "gunicorn==27.0.1"))
+    return Venv("flask", (SKLEARN, PANDAS, "flask==3.1.3", "gunicorn==27.0.1"))
 
 
 def launch(ws: Workspace, model: ModelInfo, port: int) -> Launch:
@@ -28,7 +28,11 @@ def launch(ws: Workspace, model: ModelInfo, port: int) -> Launch:
         body=orjson.dumps(model.as_record()),
         # gunicorn 27 opens a control socket under $HOME by default, shared by every
         # gunicorn on the machine: the benchmark's servers stay out of it.
-        env={"BENCH_MODEL_DIR": str(model.folder), "GUNICORN_CMD_ARGS": "--no-control-socket"},
+        env={
+            "BENCH_MODEL_DIR": str(model.folder),
+            "GUNICORN_CMD_ARGS": "--no-control-socket",
+            **ONE_THREAD,
+        },
     )
 
 

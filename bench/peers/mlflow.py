@@ -7,12 +7,21 @@ from typing import Any
 
 import orjson
 
-from bench.peers import SKLEARN, WORKERS, Launch, ModelInfo, Peer, Venv, label_of_probabilities
+from bench.peers import (
+    PANDAS,
+    SKLEARN,
+    WORKERS,
+    Launch,
+    ModelInfo,
+    Peer,
+    Venv,
+    label_of_probabilities,
+)
 from bench.workspace import Workspace
 
 
 def venv(ws: Workspace) -> Venv:
-    return Venv("mlflow", (SKLEARN, "mlflow==3.17.2"), export="mlflow")
+    return Venv("mlflow", (SKLEARN, PANDAS, "mlflow==3.17.2"), export="mlflow")
 
 
 def launch(ws: Workspace, model: ModelInfo, port: int) -> Launch:
@@ -28,7 +37,12 @@ def launch(ws: Workspace, model: ModelInfo, port: int) -> Launch:
     return Launch(
         argv=argv,
         url=f"http://127.0.0.1:{port}/invocations",
-        body=orjson.dumps({"inputs": [model.record]}),
+        # MLflow's scoring protocol: a DataFrame model takes dataframe_records
+        body=orjson.dumps(
+            {"dataframe_records": [model.as_record()]}
+            if model.frame
+            else {"inputs": [model.record]}
+        ),
         env={"MLFLOW_TRACKING_URI": str(ws.work / "mlruns")},
         cwd=ws.work,
     )

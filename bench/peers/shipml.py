@@ -18,7 +18,16 @@ from typing import Any
 
 import orjson
 
-from bench.peers import SKLEARN, WORKERS, Launch, ModelInfo, Peer, Venv, label_of_probabilities
+from bench.peers import (
+    PANDAS,
+    SKLEARN,
+    WORKERS,
+    Launch,
+    ModelInfo,
+    Peer,
+    Venv,
+    label_of_probabilities,
+)
 from bench.workspace import Workspace
 
 VENV = "shipml"
@@ -70,7 +79,7 @@ def venv(ws: Workspace) -> Venv:
     wanted = ",".join(extras(ws.repo))
     target = f"{ws.repo}[{wanted}]" if wanted else str(ws.repo)
     pyproject = hashlib.sha256((ws.repo / "pyproject.toml").read_bytes()).hexdigest()
-    return Venv(VENV, (SKLEARN, "-e", target), key=pyproject)
+    return Venv(VENV, (SKLEARN, PANDAS, "-e", target), key=pyproject)
 
 
 def store(ws: Workspace) -> Path:

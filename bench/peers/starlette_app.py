@@ -6,14 +6,24 @@ from typing import Any
 
 import orjson
 
-from bench.peers import SKLEARN, Launch, ModelInfo, Peer, Venv, label_of_probabilities
+from bench.peers import (
+    ONE_THREAD,
+    PANDAS,
+    SKLEARN,
+    Launch,
+    ModelInfo,
+    Peer,
+    Venv,
+    label_of_probabilities,
+)
 from bench.peers.ceiling import uvicorn_argv
 from bench.workspace import Workspace
 
 
 def venv(ws: Workspace) -> Venv:
     return Venv(
-        "starlette", (SKLEARN, "starlette==1.10.0", "uvicorn[standard]==0.54.0", "orjson==3.13.0")
+        "starlette",
+        (SKLEARN, PANDAS, "starlette==1.10.0", "uvicorn[standard]==0.54.0", "orjson==3.13.0"),
     )
 
 
@@ -22,7 +32,7 @@ def launch(ws: Workspace, model: ModelInfo, port: int) -> Launch:
         argv=uvicorn_argv(ws, "starlette", "starlette_app:app", port),
         url=f"http://127.0.0.1:{port}/predict",
         body=orjson.dumps(model.as_record()),
-        env={"BENCH_MODEL_DIR": str(model.folder)},
+        env={"BENCH_MODEL_DIR": str(model.folder), **ONE_THREAD},
     )
 
 

@@ -50,9 +50,18 @@ def servers(
         "short": launch(
             ("iris@latest",),
             folder,
-            {**store, "SHIPML_HEADER_TIMEOUT": "2", "SHIPML_BODY_TIMEOUT": "2"},
+            # one worker (the default is one per CPU): the RSS test watches that worker
+            {
+                **store,
+                "SHIPML_HEADER_TIMEOUT": "2",
+                "SHIPML_BODY_TIMEOUT": "2",
+                "SHIPML_WORKERS": "1",
+            },
         ),
-        "few_descriptors": launch(("iris@latest",), folder, store, nofile=1024),
+        # one worker: the test fills that worker's descriptor limit
+        "few_descriptors": launch(
+            ("iris@latest",), folder, {**store, "SHIPML_WORKERS": "1"}, nofile=1024
+        ),
     }
     try:
         for server in started.values():

@@ -113,7 +113,7 @@ def test_no_connection_is_refused_while_a_worker_is_killed(
 def test_sigterm_drains_requests_queued_behind_a_busy_worker(
     echo: str, serve: Callable[..., Server]
 ) -> None:
-    server = serve(echo)
+    server = serve(echo, "--workers", "1")  # one busy worker (the default: one per CPU)
     body = b'{"text": "sleep:0.2"}'
     results: list[str] = []
     threads = [

@@ -26,7 +26,7 @@ def run(rps: float, p50: float = 1.0, p99: float = 5.0, errors: int = 0) -> dict
         "p50_ms": p50,
         "p99_ms": p99,
         "errors": {"connect": 0, "read": 0, "write": 0, "status": errors, "timeout": 0},
-        "rss_mb": 100.0,
+        "memory_mb": 100.0,
         "cpu_us_per_request": 250.0,
         "bytes_per_response": 300.0,
         "cpu_split": [{"pid": 1, "name": "w", "cpu_seconds": 5.0}],
@@ -161,6 +161,12 @@ def test_probabilities_name_a_class_whether_listed_or_keyed() -> None:
                       Path("models"))  # fmt: skip
     assert label_of_probabilities([0.1, 0.2, 0.7], model) == "virginica"
     assert label_of_probabilities({"setosa": 0.6, "virginica": 0.4}, model) == "setosa"
+    # where the in-process probabilities are known (tabular), the answer must match them
+    known = ModelInfo("t", ["a"], ["<=50K", ">50K"], ["x"], ">50K", Path("m"), [0.25, 0.75])
+    assert label_of_probabilities([0.25, 0.75], known) == ">50K"
+    assert label_of_probabilities({"<=50K": 0.25, ">50K": 0.75}, known) == ">50K"
+    assert label_of_probabilities([0.2500001, 0.7499999], known).startswith("probabilities")
+    assert label_of_probabilities({">50K": 0.75}, known).startswith("probabilities")
 
 
 def test_shipml_extras_follow_the_checkout(tmp_path: Path) -> None:
@@ -194,7 +200,7 @@ def test_a_server_tree_is_watched_and_stopped_whole(tmp_path: Path) -> None:
         child = int((tmp_path / "server.log").read_text().split()[0])
         pids = {sample.pid for sample in process_tree(server.pid)}
         assert {server.pid, child} <= pids
-        assert sum(sample.rss_bytes for sample in server.tree()) > 0
+        assert sum(sample.memory_bytes for sample in server.tree()) > 0
     finally:
         server.stop()
     assert server.process is not None and server.process.poll() is not None

@@ -302,3 +302,14 @@ def test_monitoring_options_that_cannot_work_are_refused(
 ) -> None:
     with pytest.raises(ManifestError, match=words):
         render(FACTS, options, COMMAND)
+
+
+@pytest.mark.parametrize(("limit", "cpus"), [("1", "1"), ("500m", "0.5"), ("2500m", "2.5")])
+def test_the_cpu_limit_sizes_workers_and_threads(limit: str, cpus: str) -> None:
+    """The limit reaches the service as SHIPML_CPUS (serving/sizing.py: workers x threads
+    within it), beside the cgroup quota the same limit sets."""
+    docs = documents(render(FACTS, KubernetesOptions(cpu_limit=limit), COMMAND))
+    env = container(docs)["env"]
+    assert {"name": "SHIPML_CPUS", "value": cpus} in env
+    assert not any(item["name"] == "SHIPML_WORKERS" for item in env)  # decided in the pod
+    assert container(docs)["resources"]["limits"]["cpu"] == limit

@@ -258,11 +258,17 @@ def test_values_beyond_float32_are_a_clear_422() -> None:
         assert [r["label"] for r in batch] == ["virginica", "setosa", "setosa"]
 
 
-def test_only_the_converting_process_removes_the_folder() -> None:
+def test_only_the_converting_process_removes_the_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """gunicorn forks its workers inside ``onnx_version``; a worker that leaves the block
-    (a boot error exits through ``sys.exit``) must not delete the folder the others use."""
+    (a boot error exits through ``sys.exit``) must not delete the folder the others use.
+    (A cache that cannot be written: the conversion lives in a temporary folder.)"""
     x, y = iris()
     store, local = publish(LogisticRegression(max_iter=500).fit(x, y), x, "iris")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("SHIPML_CACHE", str(blocker / "cache"))
     with onnx_version(local, store) as (converted, _):
         pid = os.fork()
         if pid != 0:
@@ -272,3 +278,29 @@ def test_only_the_converting_process_removes_the_folder() -> None:
     if pid == 0:
         os._exit(0)  # the child has just unwound the block, as a worker does
     assert not converted.folder.exists()  # the process that made it removed it
+
+
+def test_a_checked_conversion_is_kept_and_reused(caplog: pytest.LogCaptureFixture) -> None:
+    """The next start reuses the conversion and its check (keyed by the model's digest,
+    the libraries and the tolerance); a damaged kept graph is converted again."""
+    x, y = iris()
+    store, local = publish(LogisticRegression(max_iter=500).fit(x, y), x, "iris")
+    with onnx_version(local, store) as (first, first_check):
+        pass
+    assert (first.folder / GRAPH).is_file()  # kept after the block
+    written = (first.folder / CONVERSION).stat().st_mtime_ns
+    caplog.set_level("INFO", logger="shipml")
+    with onnx_version(local, store) as (second, second_check):
+        assert second.folder == first.folder and second_check == first_check
+        assert load_scorer(second).predict(np.array([[6.7, 3.0, 5.2, 2.3]], dtype=np.float32))
+    assert (first.folder / CONVERSION).stat().st_mtime_ns == written
+    assert "reusing the ONNX conversion" in caplog.text
+    with onnx_version(local, store, tolerance=1e-3) as (looser, _):
+        assert looser.folder != first.folder  # another tolerance: another check
+    (first.folder / GRAPH).write_bytes(b"damaged")
+    caplog.clear()
+    with onnx_version(local, store) as (again, check):
+        assert check.differing == 0
+        assert isinstance(load_scorer(again), OnnxScorer)
+        assert again.folder == first.folder  # kept again, whole
+    assert "reusing" not in caplog.text

@@ -90,13 +90,28 @@ def serve(
     store: StoreOption = None,
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
-    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes (default: one per usable CPU).")
+    ] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(help="Native threads per worker (default: usable CPUs ÷ workers)."),
+    ] = None,
     onnx: OnnxOption = False,
 ) -> None:
     """Serve a model over HTTP, with its web playground at /."""
     from shipml.serving import launch  # on use: see cli/common.py
 
-    launch.serve(model, store=store, host=host, port=port, workers=workers, onnx=onnx, say=_print)
+    launch.serve(
+        model,
+        store=store,
+        host=host,
+        port=port,
+        workers=workers,
+        threads=threads,
+        onnx=onnx,
+        say=_print,
+    )
 
 
 def _print(line: str) -> None:

@@ -96,6 +96,9 @@ class Flavour:
     name: str = ""  # the manifest's contract for zero-code models of this flavour
     library: str = ""  # the distribution that is the framework, e.g. "xgboost"
     modules: tuple[str, ...] = ()  # top-level modules whose classes this flavour serves
+    # Modules that loading and calling its models imports, when not ``modules``: the
+    # server's master imports them once before it forks the workers (serving/preload.py).
+    runtime: tuple[str, ...] = ()
     # Libraries the model's files need besides ``library`` (recorded, pinned, checked).
     needs: tuple[str, ...] = ()
     # Whether ``to_onnx`` can convert its models for ``shipml build/serve --onnx``.
@@ -135,6 +138,9 @@ class Flavour:
     def takes_frame(self, model: Any, training_data: Any) -> bool:
         """Whether the model gets a DataFrame (it was fitted on one) or a matrix."""
         return is_frame(training_data)
+
+    def runtime_modules(self) -> tuple[str, ...]:
+        return self.runtime or self.modules
 
     def libraries(self, model: Any) -> list[str]:
         """Distributions whose exact versions the model depends on (besides numpy)."""

@@ -80,6 +80,7 @@ class CatBoostFlavour(Flavour):
     name = "catboost"
     library = "catboost"
     modules = ("catboost", "_catboost")
+    runtime = ("catboost",)
 
     def feature_names(self, model: Any) -> list[str] | None:
         names = model.feature_names_

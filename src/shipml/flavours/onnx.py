@@ -154,6 +154,7 @@ class OnnxFlavour(Flavour):
     name = "onnx"
     library = "onnxruntime"
     modules = ("onnx",)
+    runtime = ("onnxruntime",)
     file_suffixes = (".onnx",)
 
     def detect(self, model: Any) -> bool:

@@ -40,6 +40,7 @@ RUNTIME = (
     "gunicorn",
     "prometheus-client",
     "packaging",
+    "threadpoolctl",  # serving/sizing.py caps the native thread pools at worker start
 )
 # conda package names whose PyPI name differs.
 CONDA_TO_PYPI = {"pytorch": "torch", "py-xgboost": "xgboost", "pyyaml": "pyyaml"}

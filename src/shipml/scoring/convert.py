@@ -19,6 +19,7 @@ model's library, its converter and onnxruntime are installed (``pip install
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
@@ -49,6 +50,7 @@ from shipml.scoring.onnx import (
 )
 from shipml.scoring.schema import InputSchema
 from shipml.store import LocalModel, Manifest, Store, library_versions, sha256_digest
+from shipml.store.cache import TEMP_PREFIX, default_cache_dir
 from shipml.store.paths import inside
 from shipml.store.store import MANIFEST
 
@@ -58,6 +60,7 @@ log = logging.getLogger("shipml")
 TOLERANCE = 1e-4
 INPUT = "input"
 WAY_OUT = "serve this version without --onnx"
+CACHE_FORMAT = 1  # of a kept conversion's folder (conversion.json, onnx/model.onnx)
 
 
 class ConversionError(ShipmlError):
@@ -95,18 +98,93 @@ def describe_check(check: Check) -> str:
 def onnx_version(
     local: LocalModel, store: Store, tolerance: float = TOLERANCE
 ) -> Iterator[tuple[LocalModel, Check]]:
-    """Convert and check ``local`` (a version of ``store``) in a folder that lives as long
-    as the ``with`` block; yields the converted model and how it compared."""
+    """Convert and check ``local`` (a version of ``store``); yields the converted model
+    and how it compared.
+
+    A conversion that passed its check is kept in the local cache, keyed by the model's
+    digest, the versions of the libraries that convert, run and check it, and the
+    tolerance: a later start with the same key reuses it (converting and checking cost
+    ~1 s at every start otherwise). Where the cache cannot be written, the conversion
+    lives in a temporary folder for the ``with`` block, as before.
+    """
+    key = conversion_key(local, tolerance)
+    reused = cached_conversion(local, key)
+    if reused is not None:
+        log.info("reusing the ONNX conversion of %s checked earlier (%s)", local.digest[:19], key)
+        yield reused
+        return
     sample = load_sample(store, local.manifest)
     owner = os.getpid()
-    scratch = Path(tempfile.mkdtemp(prefix="shipml-onnx-"))
+    kept = _keep_folder(key)
+    scratch = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=kept.parent if kept else None))
     try:
-        yield convert_version(local, sample, scratch / "model", tolerance)
+        converted, check = convert_version(local, sample, scratch / "model", tolerance)
+        if kept is not None:
+            if cached_conversion(local, key) is None:  # a damaged one would stay forever
+                shutil.rmtree(kept, ignore_errors=True)
+            with contextlib.suppress(OSError):  # another start kept it first: use that one
+                scratch.rename(kept)
+            done = cached_conversion(local, key)
+            if done is not None:
+                converted, check = done
+        yield converted, check
     finally:
         # gunicorn forks its workers inside this block, and a worker that exits unwinds
         # through it too: only the process that made the folder may remove it.
         if os.getpid() == owner:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def conversion_key(local: LocalModel, tolerance: float) -> str:
+    """What a kept conversion depends on: the model, the libraries, the tolerance."""
+    from shipml import __version__
+
+    basis = {
+        "format": CACHE_FORMAT,
+        "model_digest": local.digest,
+        "libraries": library_versions(("onnx",)),
+        "tolerance": tolerance,
+        "shipml": __version__,
+    }
+    return sha256_digest(orjson.dumps(basis, option=orjson.OPT_SORT_KEYS)).split(":")[-1][:32]
+
+
+def conversions_dir() -> Path:
+    """Kept conversions, beside the models the cache holds (a name no model can have)."""
+    return default_cache_dir() / ".onnx-conversions"
+
+
+def _keep_folder(key: str) -> Path | None:
+    folder = conversions_dir() / key
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return folder if os.access(folder.parent, os.W_OK) else None
+
+
+def cached_conversion(local: LocalModel, key: str) -> tuple[LocalModel, Check] | None:
+    """The kept conversion for ``key``, if it is whole and its check passed."""
+    folder = conversions_dir() / key / "model"
+    try:
+        record = orjson.loads((folder / CONVERSION).read_bytes())
+        graph = (folder / GRAPH).read_bytes()
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    check = record.get("check") if isinstance(record, dict) else None
+    if (
+        not isinstance(check, dict)
+        or record.get("model_digest") != local.digest
+        or record.get("graph_digest") != sha256_digest(graph)
+    ):
+        return None
+    try:
+        result = Check(**check)
+    except TypeError:
+        return None
+    if result.differing:
+        return None
+    return LocalModel(folder=folder, manifest=local.manifest, digest=local.digest), result
 
 
 def load_sample(store: Store, manifest: Manifest) -> np.ndarray:

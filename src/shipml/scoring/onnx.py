@@ -36,9 +36,6 @@ FOLDER = "onnx"
 GRAPH = f"{FOLDER}/model.onnx"
 CONVERSION = f"{FOLDER}/conversion.json"
 ENGINE = "onnxruntime"
-# Workers are processes, one per core: a second intra-op thread per session only makes
-# them compete (measured in docs/performance-onnx.md: 1 thread is faster on 2 cores).
-INTRA_OP_THREADS = 1
 INSTALL_HINT = "pip install 'shipml[onnx]'"
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -162,9 +159,13 @@ class OnnxScorer:
 
 
 def session(ort: Any, graph: Path) -> Any:
-    """An ONNX Runtime session for serving: one thread, sequential, quiet."""
+    """An ONNX Runtime session for serving: the worker's native threads (serving/sizing.py:
+    one when workers fill the CPUs — a second intra-op thread per session only makes them
+    compete, docs/performance-onnx.md), sequential, quiet."""
+    from shipml.serving.sizing import native_threads
+
     options = ort.SessionOptions()
-    options.intra_op_num_threads = INTRA_OP_THREADS
+    options.intra_op_num_threads = native_threads()
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = 3  # errors only: the service log is for the service

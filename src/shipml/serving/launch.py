@@ -19,8 +19,8 @@ import orjson
 
 from shipml.errors import ShipmlError
 from shipml.project import find_project, load_project, store_url_here
-from shipml.scoring.loader import open_model_file
 from shipml.serving.settings import ServeSettings, load_settings
+from shipml.serving.sizing import settle
 from shipml.store import Store, parse_reference
 
 Say = Callable[[str], None]
@@ -33,6 +33,7 @@ def serve(
     host: str | None,
     port: int | None,
     workers: int | None,
+    threads: int | None = None,
     onnx: bool,
     say: Say,
 ) -> None:
@@ -46,8 +47,11 @@ def serve(
             "register the model with shipml.save_model and serve it by name"
         )
     settings = load_settings(
-        project.serve if project else None, host=host, port=port, workers=workers
+        project.serve if project else None, host=host, port=port, workers=workers, threads=threads
     )
+    # Before anything here imports numpy (--onnx converts in this process): the thread
+    # variables must be in place when OpenMP and BLAS first load (serving/sizing.py).
+    settings = settle(settings)
     with contextlib.ExitStack() as stack:
         if ref.path is None:
             # Resolve and verify once, here, so a bad reference fails now and every worker
@@ -60,6 +64,8 @@ def serve(
             if onnx:
                 settings = _onnx(stack, local, target, settings, say)
         else:
+            from shipml.scoring.loader import open_model_file  # numpy: after settle()
+
             open_model_file(ref.path)  # a file that is not a model fails now, not per worker
             settings = settings.with_overrides(model=str(ref.path))
             example = None
@@ -112,6 +118,7 @@ def _serve_or_explain(settings: ServeSettings, stack: contextlib.ExitStack) -> N
 def predict_once(model: str, body: bytes, store: str | None) -> str:
     """Score ``body`` with ``model`` in this process; the answer as the service writes it."""
     from shipml.scoring.azureml import ScoreCall  # predict only: the serve master loads no model
+    from shipml.scoring.loader import open_model_file
     from shipml.serving.metrics import Metrics
     from shipml.serving.service import Service
 

@@ -3,14 +3,17 @@
 The master binds the port itself (serving/listeners.py: one clear error if it cannot,
 and a queue that outlives any worker) and hands it to gunicorn, which forks the
 workers (serving/worker.py), restarts one that dies, and on SIGTERM tells each to
-drain within ``graceful_timeout``. The ASGI app is imported only inside the workers:
-the Prometheus client must see ``PROMETHEUS_MULTIPROC_DIR`` before it is first imported.
+drain within ``graceful_timeout``. The ASGI app and the model's library are imported in
+the master just before the fork (serving/preload.py), once for all workers: after
+``PROMETHEUS_MULTIPROC_DIR`` is set, which the Prometheus client must see when it is
+first imported. The model itself is loaded in each worker.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import sys
 import tempfile
@@ -18,10 +21,14 @@ from collections.abc import Callable
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
+from gunicorn.errors import HaltServer
 
 from shipml.errors import ListenError, ProjectError
 from shipml.serving.listeners import ReadyBoard, bind_shared
+from shipml.serving.preload import preload
 from shipml.serving.settings import ServeSettings
+from shipml.serving.sizing import decided, settle
 from shipml.serving.worker import keepalive_seconds
 from shipml.store import LocalModel, Store, open_folder, parse_reference
 
@@ -121,6 +128,17 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
     def load(self) -> Any:
         return build_app(self.settings)
 
+    def run(self) -> None:
+        arbiter = Arbiter(self)
+        try:
+            arbiter.run()
+        except HaltServer as exc:
+            # Raised a second time from gunicorn's own halt() when another worker failed
+            # to boot while it stopped the first (every worker loads the same model and
+            # fails the same way): stop what is left and exit with the status it meant.
+            arbiter.kill_workers(signal.SIGKILL)
+            raise SystemExit(exc.exit_status) from None
+
     def _pre_fork(self, server: Any, worker: Any) -> None:
         worker.shipml_slot = self.board.claim(worker)
 
@@ -135,10 +153,13 @@ def run_server(settings: ServeSettings) -> None:
     """Serve until SIGTERM/SIGINT. Blocks; raises ListenError if the port cannot be had."""
     if "prometheus_client" in sys.modules:  # would keep counting per process only
         raise RuntimeError("prometheus_client was imported before the server set it up")
+    settings = settle(settings)
+    configure_logging()
+    logging.getLogger("shipml").info("sizing: %s", decided(settings).describe())
     reuse_port = settings.reuse_port and hasattr(socket, "SO_REUSEPORT")
     listener = bind_shared(settings.host, settings.port, BACKLOG, reuse_port)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        _Gunicorn(settings, listener).run()
+        _fork_and_run(settings, listener)
         return
     try:
         metrics = tempfile.TemporaryDirectory(prefix="shipml-metrics-")
@@ -150,4 +171,10 @@ def run_server(settings: ServeSettings) -> None:
         ) from None
     with metrics as folder:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
-        _Gunicorn(settings, listener).run()
+        _fork_and_run(settings, listener)
+
+
+def _fork_and_run(settings: ServeSettings, listener: socket.socket) -> None:
+    """Import what every worker needs once, here (serving/preload.py), then run gunicorn."""
+    preload(settings)
+    _Gunicorn(settings, listener).run()

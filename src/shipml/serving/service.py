@@ -7,7 +7,6 @@ Inference Protocol face (``/v2/...``) both translate their requests into calls h
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
@@ -15,7 +14,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,6 +29,8 @@ from shipml.serving.contract import closed_fields
 from shipml.serving.costs import LARGE_BODY_BYTES, Cost, measure
 from shipml.serving.metrics import Metrics
 from shipml.serving.settings import ServeSettings
+from shipml.serving.sizing import decided, limit_threads
+from shipml.serving.sizing import report as sizing_report
 from shipml.store import LocalModel, library_versions
 
 log = logging.getLogger("shipml")
@@ -52,6 +52,7 @@ class Loaded:
     example_output: Any  # the model's answer to its own example (the OpenAPI example)
     closed: frozenset[str]  # text fields the model takes only as trained
     runtime: dict[str, str]  # what this process runs, beside what it was trained with
+    sizing: dict[str, Any]  # workers and native threads, and the pools the model thread has
 
     @property
     def inline(self) -> bool:
@@ -91,6 +92,7 @@ class Loaded:
             "data": manifest.data,
             "source": manifest.source,
             "server": {"name": "shipml", "version": __version__},
+            "sizing": self.sizing,
         }
 
 
@@ -214,16 +216,19 @@ class Service:
         server, so the command prints one clear error instead of serving nothing.
         """
         self.load_failure, self.load_error = exc, exc.message
-        log.error(
-            "model not loaded: %s\n%s%s",
-            exc.message,
-            exc.detail.get("traceback", ""),
-            _listing(exc.detail),
-        )
         report = os.environ.get("SHIPML_LOAD_ERROR_FILE")
+        if report and not _first_to_report(report, exc.message):
+            # Every worker loads the same code and fails the same way: one traceback is
+            # enough, the first worker's.
+            log.error("model not loaded: %s (traceback above)", exc.message)
+        else:
+            log.error(
+                "model not loaded: %s\n%s%s",
+                exc.message,
+                exc.detail.get("traceback", ""),
+                _listing(exc.detail),
+            )
         if report:
-            with contextlib.suppress(OSError):
-                Path(report).write_text(exc.message)
             os._exit(WORKER_BOOT_ERROR)
 
     def _load(self) -> None:
@@ -231,12 +236,14 @@ class Service:
         model = self._source()
         runtime = library_versions(model.manifest.libraries)
         scorer = load_scorer(model)
+        limit_threads(decided(self.settings).threads)  # pools its libraries just started
         cost, example_output = measure(scorer, model)
         closed = closed_fields(scorer, model.manifest.example, model.manifest.input_schema)
         if self.monitor is None:
             self.monitor = monitor_for(self.settings, model, scorer, self.metrics.registry)
         self._batcher = None
-        self.loaded = Loaded(model, scorer, cost, example_output, closed, runtime)
+        sizing = sizing_report(self.settings)  # read on the thread that runs the model
+        self.loaded = Loaded(model, scorer, cost, example_output, closed, runtime, sizing)
         manifest = model.manifest
         self.metrics.model_info.labels(manifest.name, str(manifest.version), model.digest).set(1)
         self.metrics.ready.set(1)
@@ -445,3 +452,17 @@ class Service:
     def info(self) -> dict[str, Any]:
         """The model card: what ``/info`` answers (built once per loaded model)."""
         return self.current().info
+
+
+def _first_to_report(path: str, message: str) -> bool:
+    """Write ``message`` to ``path`` unless another worker already did; whether this one
+    did (also when the file cannot be written: then each worker logs it all)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    except OSError:
+        return True
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(message)
+    return True

@@ -24,7 +24,11 @@ class ServeSettings:
     store: str | None = None  # the store URL; None means the default store
     host: str = "127.0.0.1"
     port: int = 8000
-    workers: int = 1
+    # 0: decided at start from the CPUs the process may use (serving/sizing.py): one
+    # worker per CPU, and CPUs // workers native (OpenMP/BLAS/ONNX Runtime) threads each.
+    workers: int = 0
+    threads: int = 0
+    cpus: float = 0  # a cap on the CPUs used (0: the affinity and cgroup quota decide)
     max_body_bytes: int = 1_048_576
     timeout: int = 60  # seconds a worker may spend silent before it is restarted
     graceful_timeout: int = 20  # seconds to drain in-flight requests on SIGTERM
@@ -118,7 +122,9 @@ def _monitor_section(serve: dict[str, Any]) -> dict[str, Any]:
 def check_settings(settings: ServeSettings) -> ServeSettings:
     """Refuse values that cannot work, naming the setting and its variable."""
     least_of: dict[str, float] = {
-        "workers": 1,
+        "workers": 0,
+        "threads": 0,
+        "cpus": 0,
         "max_batch_size": 1,
         "max_queue": 1,
         "max_latency_ms": 0,

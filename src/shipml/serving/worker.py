@@ -34,6 +34,7 @@ from uvicorn_worker import UvicornWorker
 from shipml.serving.front import Front, Limits, describe
 from shipml.serving.listeners import ReadyBoard, SharedAcceptor, accept_queued, own_listener
 from shipml.serving.protocol import CorkedHttpToolsProtocol
+from shipml.serving.sizing import decided, limit_threads
 
 log = logging.getLogger("shipml")
 SHUTDOWN_MARGIN = 0.5  # seconds left to log and exit before gunicorn's kill
@@ -177,6 +178,8 @@ class WorkerServer(Server):
 
     async def _listen_when_ready(self) -> None:
         await self._app.service.wait_ready()
+        # The event loop's thread runs one-row calls inline: its OpenMP pool is its own.
+        limit_threads(decided(self._app.service.settings).threads)
         self._ready = True
         self._board.mark(self._slot, True)
         loop = asyncio.get_running_loop()

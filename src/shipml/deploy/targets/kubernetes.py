@@ -250,6 +250,10 @@ def _environment(facts: ImageFacts, options: Options) -> list[dict[str, str]]:
         {"name": "SHIPML_HOST", "value": "0.0.0.0"},
         {"name": "SHIPML_PORT", "value": str(facts.port)},
         {"name": "SHIPML_GRACEFUL_TIMEOUT", "value": str(options.graceful_timeout)},
+        # The CPU limit sizes the workers and their native threads (serving/sizing.py):
+        # the container's cgroup quota says the same, unless the kubelet runs without
+        # CFS quotas (--cpu-cfs-quota=false), where only this keeps them from the node's count.
+        {"name": "SHIPML_CPUS", "value": f"{rules.quantity(options.cpu_limit, 'CPU limit'):g}"},
     ]
     if options.workers is not None:
         env.append({"name": "SHIPML_WORKERS", "value": str(options.workers)})
