@@ -129,9 +129,13 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return build_app(self.settings)
 
     def run(self) -> None:
+        """gunicorn's ``BaseApplication.run``, and the second ``HaltServer`` caught."""
         arbiter = Arbiter(self)
         try:
             arbiter.run()
+        except RuntimeError as exc:  # as gunicorn does: its message, not a traceback
+            print(f"\nError: {exc}\n", file=sys.stderr)
+            raise SystemExit(1) from None
         except HaltServer as exc:
             # Raised a second time from gunicorn's own halt() when another worker failed
             # to boot while it stopped the first (every worker loads the same model and
