@@ -45,8 +45,15 @@ def uv() -> str:
     return path
 
 
+# Compiled at install: uv leaves that to the first import, and where
+# PYTHONDONTWRITEBYTECODE is set (this machine, many CI images) nothing is ever cached, so
+# every server start would compile scikit-learn, SciPy and pandas again (~7 s here) and
+# the start → ready column would measure the compiler.
+INSTALL_OPTIONS = ("--compile-bytecode",)
+
+
 def digest(venv: Venv) -> str:
-    text = json.dumps([venv.requirements, venv.key, sys.version_info[:2]])
+    text = json.dumps([venv.requirements, venv.key, sys.version_info[:2], INSTALL_OPTIONS])
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -68,7 +75,7 @@ def ensure(ws: Workspace, venv: Venv) -> Installed:
     commands = [
         [uv(), "venv", "--quiet", "--clear", "--python", sys.executable, str(folder)],
         [
-            uv(), "pip", "install", "--system-certs",
+            uv(), "pip", "install", "--system-certs", *INSTALL_OPTIONS,
             "--python", str(ws.python(venv.name)), *venv.requirements,
         ],
     ]  # fmt: skip
