@@ -59,7 +59,11 @@ def test_workers_fill_the_cpus_with_one_thread_each(
     assert "openmp" in pools, info["thread_pools"]  # scikit-learn's OpenMP is loaded
     assert set(pools.values()) == {1}, info["thread_pools"]
     assert len(default.workers()) == USABLE
-    assert f"sizing: {USABLE} workers x 1 native thread" in default.log.read_text()
+    log = default.log.read_text()
+    assert f"sizing: {USABLE} workers x 1 native thread" in log
+    # scikit-learn (and its OpenMP runtime) was imported in the master before the fork,
+    # and the workers' pools above still hold one thread each (serving/preload.py)
+    assert "imported shipml.serving.app, sklearn, sklearn.pipeline in" in log, log
 
     info = sizing(single)  # one worker: every usable CPU's thread goes to it
     assert (info["workers"], info["threads_per_worker"]) == (1, USABLE)
