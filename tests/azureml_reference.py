@@ -29,19 +29,23 @@ answers 200.
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from tests import forkserver
+from tests.ports import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "tests" / "fixtures" / "azureml_scripts"
@@ -180,6 +184,48 @@ def prepare_app_root(case: Path, model_dir: Path, app_root: Path) -> dict[str, s
     }
 
 
+# Imported once by the reference's fork server (tests/forkserver.py), not once per case:
+# third-party libraries only, none of Microsoft's server's own modules (they read its settings
+# at import).
+PRELOAD = [
+    "numpy",
+    "scipy.stats",
+    "pandas",
+    "joblib",
+    "sklearn.base",
+    "sklearn.compose",
+    "sklearn.ensemble",
+    "sklearn.linear_model",
+    "sklearn.pipeline",
+    "sklearn.preprocessing",
+    "flask",
+]
+_FORKSERVER: list[forkserver.ForkServer] = []
+
+
+@contextlib.contextmanager
+def forked() -> Iterator[None]:
+    """Start Microsoft's servers (``start_reference``) from a fork server of the reference
+    venv while inside: each saves the imports of NumPy, pandas, scikit-learn and Flask."""
+    server = forkserver.ForkServer(str(REFERENCE_VENV / "bin" / "python"), PRELOAD, _environment())
+    _FORKSERVER.append(server)
+    try:
+        yield
+    finally:
+        _FORKSERVER.remove(server)
+        server.stop()
+
+
+def _environment() -> dict[str, str]:
+    """The environment Microsoft's server runs in, before a case's own variables."""
+    env = {k: v for k, v in os.environ.items() if k not in _SERVER_VARIABLES}
+    # gunicorn otherwise opens a control socket under $HOME; no bytecode in the app root.
+    env["GUNICORN_CMD_ARGS"] = "--no-control-socket"
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env.pop("PYTHONPATH", None)
+    return env
+
+
 def start_reference(case: Path, model_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     """Start Microsoft's server for `case` on 127.0.0.1:`port`; its output goes to `log`.
 
@@ -191,14 +237,8 @@ def start_reference(case: Path, model_dir: Path, port: int, log: Path) -> subpro
         raise FileNotFoundError(f"{python} is missing: run scripts/azmlinfsrv.sh first")
     app_root = log.with_name(log.name + ".approot")
     layout = prepare_app_root(case, model_dir, app_root)
-    env = {k: v for k, v in os.environ.items() if k not in _SERVER_VARIABLES}
-    env.update(layout)
-    # gunicorn otherwise opens a control socket under $HOME; no bytecode in the app root.
-    env["GUNICORN_CMD_ARGS"] = "--no-control-socket"
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    env.pop("PYTHONPATH", None)
-    command = [
-        str(python),
+    env = {**_environment(), **layout}
+    arguments = [
         "-c",
         _LAUNCH,
         "--entry_script",
@@ -206,6 +246,7 @@ def start_reference(case: Path, model_dir: Path, port: int, log: Path) -> subpro
         "--port",
         str(port),
     ]
+    command = _FORKSERVER[-1].command(*arguments) if _FORKSERVER else [str(python), *arguments]
     with log.open("wb") as out:
         return subprocess.Popen(
             command,
@@ -294,14 +335,6 @@ def send(
         connection.close()
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def check(names: list[str], batch: int = 6) -> int:
     """Build, start and query every case (or those named); print one line per request.
 
@@ -309,7 +342,7 @@ def check(names: list[str], batch: int = 6) -> int:
     """
     selected = [c for c in cases() if not names or c.name in names]
     failures = 0
-    with tempfile.TemporaryDirectory(prefix="azureml-reference-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="azureml-reference-") as tmp, forked():
         work = Path(tmp)
         for first in range(0, len(selected), batch):
             failures += _check_batch(selected[first : first + batch], work)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,8 +14,53 @@ import httpx
 import numpy as np
 import pytest
 
+from tests import forkserver
+from tests.ports import free_port
+
 REPO = Path(__file__).resolve().parents[1]
-SHIPML = str(Path(sys.executable).with_name("shipml"))
+# The installed console script, run for real: tests about the process itself (its imports,
+# its thread pools) use it.
+REAL_SHIPML = str(Path(sys.executable).with_name("shipml"))
+# What every other test runs: the same script through the suite's fork server
+# (tests/forkserver.py), which has NumPy, SciPy, pandas and scikit-learn imported already and
+# saves each `shipml` ~3 s of imports. SHIPML_TEST_FORKSERVER=off runs every one for real.
+FORKSERVER_VARIABLE = "SHIPML_TEST_FORKSERVER"
+SHIPML = str(
+    forkserver.wrapper(
+        REPO / ".cache" / "forkserver" / "shipml", sys.executable, REAL_SHIPML, FORKSERVER_VARIABLE
+    )
+)
+# Third-party libraries only, none reading a setting or the working directory at import
+# (gunicorn does: its default chdir is the importing process's; see tests/forkserver.py).
+PRELOAD = [
+    "numpy",
+    "scipy.stats",
+    "pandas",
+    "pyarrow",
+    "joblib",
+    *(
+        f"sklearn.{name}"
+        for name in (
+            "base",
+            "compose",
+            "ensemble",
+            "feature_extraction.text",
+            "impute",
+            "linear_model",
+            "metrics",
+            "model_selection",
+            "pipeline",
+            "preprocessing",
+            "tree",
+        )
+    ),
+    "adlfs",
+    "azure.storage.blob",
+    "httpx",
+    "uvicorn",
+    "orjson",
+    "yaml",
+]
 IRIS_FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 # One wheel cache for every image the suite builds (shipml's own, keyed by the locked
 # requirements), kept between runs: a second run downloads nothing; gitignored.
@@ -34,6 +78,30 @@ SEED_IRIS_RECORD = {
 LONGEST_FIRST = ("engine", "tests/integration/test_azureml_dropin.py")
 
 
+_FORKSERVERS: list[forkserver.ForkServer] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Start this process's fork server (each xdist worker its own; not the controller)."""
+    if os.environ.get(FORKSERVER_VARIABLE) == "off":
+        return
+    try:
+        controller = bool(config.getoption("numprocesses")) and not hasattr(config, "workerinput")
+    except ValueError:  # xdist not loaded
+        controller = False
+    if controller:
+        return
+    server = forkserver.ForkServer(sys.executable, PRELOAD)
+    _FORKSERVERS.append(server)
+    os.environ[FORKSERVER_VARIABLE] = server.socket
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    while _FORKSERVERS:
+        _FORKSERVERS.pop().stop()
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own, which turns the marks into node ids
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Group the tests for ``pytest -n N --dist loadgroup`` (make test, make unit).
 
@@ -62,6 +130,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=order)  # stable: the order inside a group is kept
 
 
+@pytest.hookimpl(trylast=True)  # after xdist's
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Fail loudly if ``--dist loadgroup`` would not keep a group on one worker: two Docker
+    tests at once on one engine collide, and xdist only says so by splitting them."""
+    if not session.config.getvalue("loadgroup"):  # set in xdist's workers only
+        return
+    for item in session.items:
+        if item.get_closest_marker("xdist_group") and "@" not in item.nodeid:
+            raise pytest.UsageError(
+                f"pytest-xdist did not group {item.nodeid}: this pytest and pytest-xdist do "
+                "not work together for --dist loadgroup (see the pytest pin in pyproject.toml)"
+            )
+
+
 def _shares_a_fixture(item: pytest.Item) -> bool:
     """Whether the test uses a fixture of the suite's own that outlives one test."""
     info = getattr(item, "_fixtureinfo", None)
@@ -84,12 +166,6 @@ def isolated_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in ("SHIPML_API_KEYS", "SHIPML_API_KEYS_FILE", "SHIPML_OUTPUT", "SHIPML_PORT"):
         monkeypatch.delenv(name, raising=False)
     return store
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def run_shipml(
@@ -159,9 +235,14 @@ class Server:
     def port(self) -> int:
         return int(self.url.rsplit(":", 1)[1])
 
+    @property
+    def master(self) -> int:
+        """The master's process id (not the fork server's client, see tests/forkserver.py)."""
+        return forkserver.child_pid(self.process.pid)
+
     def workers(self) -> list[int]:
         """The worker processes' ids (the master's children)."""
-        pid = self.process.pid
+        pid = self.master
         return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
     def metric(self, name: str) -> float:

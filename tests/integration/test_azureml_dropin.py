@@ -222,10 +222,13 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Pair
         builds = [(case, work / case.name / "model") for case in CASES]
         BUILD_FAILURES.update(reference.build_models(builds))
         print(f"\n{len(CASES)} models built in {time.monotonic() - started:.1f}s")
-        with ThreadPoolExecutor(max_workers=min(len(CASES), STARTING) or 1) as pool:
+        with (
+            reference.forked(),
+            ThreadPoolExecutor(max_workers=min(len(CASES), STARTING) or 1) as pool,
+        ):
             pairs = {p.case.name: p for p in pool.map(lambda c: prepare(c, work, processes), CASES)}
-        print(f"\n{len(pairs)} cases started in {time.monotonic() - started:.1f}s")
-        yield pairs
+            print(f"\n{len(pairs)} cases started in {time.monotonic() - started:.1f}s")
+            yield pairs
     finally:  # all at once: each waits for its server's graceful shutdown
         with ThreadPoolExecutor(max_workers=len(processes) or 1) as pool:
             list(pool.map(reference.stop, processes))

@@ -323,8 +323,7 @@ def test_a_store_that_is_down_drops_records_never_requests(servers: dict[str, Se
 
 
 def worker_pids(server: Server) -> list[int]:
-    children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
-    return [int(pid) for pid in children.read_text().split()]
+    return server.workers()
 
 
 def test_a_killed_worker_leaves_complete_files_and_the_rest_is_read(

@@ -13,11 +13,18 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import IRIS_FEATURES, SHIPML, Server, free_port
+from tests.conftest import FORKSERVER_VARIABLE, IRIS_FEATURES, SHIPML, Server, free_port
 
 pytestmark = pytest.mark.slow
 USABLE = len(os.sched_getaffinity(0))
 V1_CPU = Path("/sys/fs/cgroup/cpu")
+
+
+@pytest.fixture(autouse=True)
+def real_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every `shipml` here runs for real, not from the suite's fork server: the thread pools
+    are set up by the process's own imports (tests/forkserver.py)."""
+    monkeypatch.setenv(FORKSERVER_VARIABLE, "off")
 
 
 @pytest.fixture
