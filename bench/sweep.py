@@ -60,7 +60,7 @@ def measure(
     starts: int = 1,
 ) -> Row:
     row = Row(peer.name, peer.title, peer.kind, model.name, "ok")
-    reason = peer.unavailable(ws)
+    reason = peer.unavailable(ws, model)
     if reason:
         row.status, row.note = "n/a", reason
         say(f"  n/a: {reason}")

@@ -7,10 +7,9 @@
 # after another: apt holds a lock), Azurite (npm), KServe's client venv, and, once the
 # project's venv exists (their pins are read from it), the two Azure ML reference venvs. Each
 # line's output is printed when it ends; any failure stops the run with that line's log.
-# pytest then runs in one process by default. SHIPML_TEST_WORKERS=N runs it on N xdist
-# workers (tests/conftest.py groups the tests that must share a worker); not the default yet:
-# on a 2-core machine the Docker-engine group beside the Azure ML differential module (64
-# servers at once) failed a few deploy tests that pass alone.
+# pytest then runs on one xdist worker per core (at least 2, at most 8; tests/conftest.py
+# keeps the tests that must share a worker together, every Docker-engine test among them);
+# SHIPML_TEST_WORKERS=N sets the number, 0 runs it in one process.
 #
 # usage: scripts/run-tests.sh [BIN] [PREPARE COMMAND]
 set -euo pipefail
@@ -70,7 +69,8 @@ if [ "${#failed[@]}" -gt 0 ]; then
   exit 1
 fi
 
-workers=${SHIPML_TEST_WORKERS:-0}
+cores=$(nproc)
+workers=${SHIPML_TEST_WORKERS:-$((cores < 2 ? 2 : (cores > 8 ? 8 : cores)))}
 parallel=()
 if [ "$workers" -gt 0 ]; then
   parallel=(-n "$workers" --dist loadgroup)

@@ -96,8 +96,8 @@ class Peer:
     venv: str
     launch: Callable[[Workspace, ModelInfo, int], Launch]
     answer: Answer
-    # None when it can run; else why not (the row is marked n/a with this note).
-    unavailable: Callable[[Workspace], str | None] = lambda ws: None
+    # None when it can serve this model; else why not (the row is marked n/a with this note).
+    unavailable: Callable[[Workspace, ModelInfo], str | None] = lambda ws, model: None
     per_model: bool = True  # False: one run serves for every model (the constant ceiling)
 
 

@@ -44,6 +44,15 @@ class Config:
     # an environment variable (looked up in the serve settings) or a `shipml serve` flag.
     needs_env: str | None = None
     needs_flag: str | None = None
+    numeric_only: bool = False  # serves models of numeric features only
+
+
+# Why `--onnx` does not serve the tabular model: shipml checks a conversion against the
+# training sample it keeps, and it keeps one for numeric tables only (it refuses to start).
+NUMERIC_ONLY = (
+    "`--onnx` checks the conversion against the training sample shipml keeps, and it keeps "
+    "one for numeric tables only: shipml refuses to start it for this DataFrame model"
+)
 
 
 BATCHING_OFF = "SHIPML_BATCHING"
@@ -58,7 +67,13 @@ CONFIGS = (
         env={BATCHING_OFF: "0"},
         needs_env=BATCHING_OFF,
     ),
-    Config("shipml-onnx", f"shipml `{ONNX_FLAG}`", flags=(ONNX_FLAG,), needs_flag=ONNX_FLAG),
+    Config(
+        "shipml-onnx",
+        f"shipml `{ONNX_FLAG}`",
+        flags=(ONNX_FLAG,),
+        needs_flag=ONNX_FLAG,
+        numeric_only=True,
+    ),
     Config(
         "shipml-monitor",
         f"shipml, payload logging on (`{MONITOR}=1`)",
@@ -109,7 +124,9 @@ def launcher(config: Config) -> Any:
 
 
 def unavailable(config: Config) -> Any:
-    def check(ws: Workspace) -> str | None:
+    def check(ws: Workspace, model: ModelInfo) -> str | None:
+        if config.numeric_only and model.frame:
+            return NUMERIC_ONLY
         if config.needs_flag and config.needs_flag not in serve_help(ws.tool(VENV, "shipml")):
             return f"this checkout's `shipml serve` has no `{config.needs_flag}`"
         if config.needs_env and not knows_env(ws.python(VENV), config.needs_env):

@@ -234,3 +234,13 @@ def test_a_server_that_exits_early_fails_with_its_log(tmp_path: Path) -> None:
         assert "cannot bind" in str(caught.value)
     finally:
         server.stop()
+
+
+def test_onnx_on_a_dataframe_model_is_not_applicable_not_failed(tmp_path: Path) -> None:
+    from bench.peers import load_peers
+    from bench.peers.shipml import NUMERIC_ONLY
+
+    (onnx,) = [p for _, peers in load_peers() for p in peers if p.name == "shipml-onnx"]
+    tabular = ModelInfo("tabular", ["age", "job"], ["no", "yes"], [40, "clerk"], "no", tmp_path,
+                        frame=True)  # fmt: skip
+    assert onnx.unavailable(None, tabular) == NUMERIC_ONLY  # type: ignore[arg-type]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import hashlib
+import time
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +145,10 @@ def test_a_store_that_cannot_be_written_loses_records_not_requests(
             started = worker.sampled()
             assert started is not None
             worker.record(RECORDS, "r", started, RECORD, ANSWER)
-        await asyncio.sleep(2.5)  # two ticks: the part is written, and fails
+        deadline = time.monotonic() + 10
+        while value(registry, "shipml_monitor_write_errors_total") < 1:  # written, and failed
+            assert time.monotonic() < deadline, "the part was never written"
+            await asyncio.sleep(0.02)
         assert value(registry, "shipml_monitor_write_errors_total") == 1
         await worker.close()
 
