@@ -36,10 +36,13 @@ format: install
 test:
 	scripts/run-tests.sh $(BIN) 'make --no-print-directory lint'
 
-# xdist workers: the cores, at least 2 and at most 8 (scripts/run-tests.sh does the same)
+# xdist workers: the cores, at least 2 and at most 8 (scripts/run-tests.sh does the same).
+# Bytecode is written (__pycache__, ignored by git and by shipml) even where the shell says
+# PYTHONDONTWRITEBYTECODE: each worker and each process the tests start would otherwise
+# compile the same modules again (scripts/run-tests.sh does the same).
 WORKERS ?= $(shell n=$$(nproc); echo $$(( n < 2 ? 2 : (n > 8 ? 8 : n) )))
 unit: install
-	$(BIN)/pytest tests/unit -q -n $(WORKERS) --dist loadgroup
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest tests/unit -q -n $(WORKERS) --dist loadgroup
 
 # schemathesis against three served models, every phase and check (make test runs a
 # shorter, seeded run): FUZZ_ARGS='--examples 1000 --seed 7' for more

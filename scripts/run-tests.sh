@@ -76,7 +76,9 @@ if [ "$workers" -gt 0 ]; then
   parallel=(-n "$workers" --dist loadgroup)
 fi
 set +e
-"$bin/pytest" -q "${parallel[@]}" --durations=20
+# Bytecode written (__pycache__, ignored by git and by shipml) even if the shell says not to:
+# otherwise every worker and every `shipml` the tests start compiles the same modules again.
+env -u PYTHONDONTWRITEBYTECODE "$bin/pytest" -q "${parallel[@]}" --durations=20
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then

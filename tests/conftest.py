@@ -134,7 +134,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Fail loudly if ``--dist loadgroup`` would not keep a group on one worker: two Docker
     tests at once on one engine collide, and xdist only says so by splitting them."""
-    if not session.config.getvalue("loadgroup"):  # set in xdist's workers only
+    if not getattr(session.config.option, "loadgroup", False):  # set in xdist's workers only
         return
     for item in session.items:
         if item.get_closest_marker("xdist_group") and "@" not in item.nodeid:
