@@ -58,6 +58,7 @@ FORWARDED = (
 # Interpreter settings read once at start: a request whose value differs runs for real.
 _INTERPRETER = "PYTHON"
 _FREE = frozenset({"PYTHONDONTWRITEBYTECODE"})  # the child sets sys.dont_write_bytecode
+FOLDER_PREFIX = "shipml-forkserver-"
 _LIMITS = (resource.RLIMIT_NOFILE, resource.RLIMIT_NPROC, resource.RLIMIT_CORE)
 
 
@@ -205,7 +206,7 @@ class ForkServer:
         import tempfile
 
         self.python = python
-        self.folder = Path(tempfile.mkdtemp(prefix="shipml-forkserver-"))
+        self.folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX))
         self.socket = str(self.folder / "server.sock")
         self.process = subprocess.Popen(
             [python, str(HERE), "--serve", self.socket, *preload],
@@ -240,7 +241,8 @@ class _Running:
 
 def serve(socket_path: str, preload: list[str]) -> None:
     """Listen at ``socket_path`` at once (clients queue), import ``preload``, then fork one
-    child per request until SIGTERM, which kills every child still running."""
+    child per request until SIGTERM or until the process that started it is gone; then kill
+    every child still running."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(socket_path)
     listener.listen(256)
@@ -256,18 +258,16 @@ def serve(socket_path: str, preload: list[str]) -> None:
     signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
     running: dict[socket.socket, _Running] = {}
     by_pid: dict[int, _Running] = {}
+    parent = os.getppid()
     while not stopping:
         try:
-            ready, _, _ = select.select([listener, wake_read, *running], [], [])
+            ready, _, _ = select.select([listener, wake_read, *running], [], [], 2.0)
         except InterruptedError:
             continue
+        if os.getppid() != parent:  # the test run died without stopping it: end with it
+            break
         if wake_read in ready:
-            while True:
-                try:
-                    if not os.read(wake_read, 512):
-                        break
-                except BlockingIOError:
-                    break
+            _drain(wake_read)
             _reap(by_pid, running)
         if listener in ready:
             connection, _ = listener.accept()
@@ -285,10 +285,29 @@ def serve(socket_path: str, preload: list[str]) -> None:
                 _kill_group(entry.pid, signal.SIGKILL)
                 del running[connection]
                 connection.close()
-    for entry in list(by_pid.values()):
-        _kill_group(entry.pid, signal.SIGKILL)
+    _shut_down(listener, socket_path, [entry.pid for entry in by_pid.values()])
+
+
+def _drain(fd: int) -> None:
+    """Empty the signal wake-up pipe (the signals were handled already)."""
+    while True:
+        try:
+            if not os.read(fd, 512):
+                return
+        except BlockingIOError:
+            return
+
+
+def _shut_down(listener: socket.socket, socket_path: str, children: list[int]) -> None:
+    for pid in children:
+        _kill_group(pid, signal.SIGKILL)
     listener.close()
     Path(socket_path).unlink(missing_ok=True)
+    folder = Path(socket_path).parent
+    if folder.name.startswith(FOLDER_PREFIX):  # made by ForkServer: nothing else lives there
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _kill_group(pid: int, signum: int) -> None:

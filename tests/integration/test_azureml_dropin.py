@@ -217,21 +217,22 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Pair
     work = WORK[0] = tmp_path_factory.mktemp("azureml-dropin")
     started = time.monotonic()
     processes: list[subprocess.Popen[bytes]] = []
-    try:
-        # Every case's model files first, in one process (imports once, not once per case).
-        builds = [(case, work / case.name / "model") for case in CASES]
-        BUILD_FAILURES.update(reference.build_models(builds))
-        print(f"\n{len(CASES)} models built in {time.monotonic() - started:.1f}s")
-        with (
-            reference.forked(),
-            ThreadPoolExecutor(max_workers=min(len(CASES), STARTING) or 1) as pool,
-        ):
-            pairs = {p.case.name: p for p in pool.map(lambda c: prepare(c, work, processes), CASES)}
+    # Microsoft's servers fork from the reference venv's fork server (tests/forkserver.py),
+    # which outlives them: they stop gracefully first.
+    with reference.forked():
+        try:
+            # Every case's model files first, in one process (imports once, not once per case).
+            builds = [(case, work / case.name / "model") for case in CASES]
+            BUILD_FAILURES.update(reference.build_models(builds))
+            print(f"\n{len(CASES)} models built in {time.monotonic() - started:.1f}s")
+            with ThreadPoolExecutor(max_workers=min(len(CASES), STARTING) or 1) as pool:
+                starts = pool.map(lambda c: prepare(c, work, processes), CASES)
+                pairs = {pair.case.name: pair for pair in starts}
             print(f"\n{len(pairs)} cases started in {time.monotonic() - started:.1f}s")
             yield pairs
-    finally:  # all at once: each waits for its server's graceful shutdown
-        with ThreadPoolExecutor(max_workers=len(processes) or 1) as pool:
-            list(pool.map(reference.stop, processes))
+        finally:  # all at once: each waits for its server's graceful shutdown
+            with ThreadPoolExecutor(max_workers=len(processes) or 1) as pool:
+                list(pool.map(reference.stop, processes))
 
 
 def close(a: Any, b: Any, where: str = "") -> str | None:
