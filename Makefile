@@ -34,7 +34,7 @@ format: install
 # pytest exits 5 when it collected no test: make treats that as the failure it is.
 # The services start while `make lint` installs and lints (scripts/run-tests.sh).
 test:
-	scripts/run-tests.sh $(BIN) 'make --no-print-directory lint'
+	scripts/run-tests.sh $(BIN) 'make --no-print-directory install' 'make --no-print-directory lint'
 
 # xdist workers: the cores, at least 2 and at most 8 (scripts/run-tests.sh does the same).
 # Bytecode is written (__pycache__, ignored by git and by shipml) even where the shell says

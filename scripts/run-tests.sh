@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
-# Start every service the suite needs, then run it. `make test` calls it with the venv's bin
-# and the command that installs and lints (`make lint`), so that the services start while
-# the project installs and lints: on a fresh machine both take minutes.
+# Start every service the suite needs, then run it. `make test` calls it with the venv's bin,
+# the command that installs the project (`make install`) and the one that checks it (`make
+# lint`), so that the services start while the project installs and lints: on a fresh machine
+# both take minutes.
 #
 # Independent lines run at once: the apt-installed services and the Docker engine (one
 # after another: apt holds a lock), Azurite (npm), KServe's client venv, and, once the
-# project's venv exists (their pins are read from it), the two Azure ML reference venvs. Each
+# project's venv exists (their pins are read from it), the two Azure ML reference venvs,
+# beside the lint. Each
 # line's output is printed when it ends; any failure stops the run with that line's log.
 # pytest then runs on one xdist worker per core (at least 2, at most 8; tests/conftest.py
 # keeps the tests that must share a worker together, every Docker-engine test among them);
 # SHIPML_TEST_WORKERS=N sets the number, 0 runs it in one process.
 #
-# usage: scripts/run-tests.sh [BIN] [PREPARE COMMAND]
+# usage: scripts/run-tests.sh [BIN] [INSTALL COMMAND] [CHECK COMMAND]
 set -euo pipefail
 bin=${1:-.venv/bin}
-prepare=${2:-true}
+install=${2:-true}
+check=${3:-true}
 cd "$(dirname "$0")/.."
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
@@ -56,13 +59,18 @@ finish() {
 start engine_and_apt
 start azurite
 start kserve_client
-if ! bash -c "$prepare"; then
+if ! bash -c "$install"; then
   finish
-  echo "run-tests: '$prepare' failed; not running the suite" >&2
+  echo "run-tests: '$install' failed; not running the suite" >&2
   exit 1
 fi
 start azmlinfsrv
 start azureml_core
+if ! bash -c "$check"; then
+  finish
+  echo "run-tests: '$check' failed; not running the suite" >&2
+  exit 1
+fi
 finish
 if [ "${#failed[@]}" -gt 0 ]; then
   echo "run-tests: not running the suite: ${failed[*]} did not start" >&2
