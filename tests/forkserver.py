@@ -109,8 +109,9 @@ def _client(socket_path: str, python: str, argv: list[str]) -> None:
     try:
         connection.connect(socket_path)
         _send(connection, request, [_open_or_null(fd) for fd in (0, 1, 2)])
-        answer = _receive(connection)
-    except OSError:
+        answers = connection.makefile("rb")  # buffered: the end may follow the pid at once
+        answer = _read(answers)
+    except (OSError, ValueError):
         answer = {"real": True}
     if answer.get("real"):
         connection.close()
@@ -126,7 +127,7 @@ def _client(socket_path: str, python: str, argv: list[str]) -> None:
     for signum in FORWARDED:
         signal.signal(signum, forward)
     try:
-        ended = _receive(connection)
+        ended = _read(answers)
     except (OSError, ValueError):
         ended = {"status": 1}
     finally:
@@ -176,12 +177,18 @@ def _send(connection: socket.socket, message: dict[str, Any], fds: list[int] | N
         connection.sendall(data)
 
 
-def _receive(connection: socket.socket, with_fds: bool = False) -> Any:
-    fds: list[int] = []
-    if with_fds:
-        data, fds, _flags, _address = socket.recv_fds(connection, 1 << 16, 3)
-    else:
-        data = connection.recv(1 << 16)
+def _read(stream: Any) -> Any:
+    """The next message of a buffered stream (the client's side: several may arrive at once)."""
+    header = stream.read(4)
+    if len(header) < 4:
+        raise ValueError("the other side closed the connection")
+    payload = stream.read(struct.unpack("!I", header)[0])
+    return json.loads(payload)
+
+
+def _receive(connection: socket.socket) -> tuple[Any, list[int]]:
+    """The request and its descriptors (the server's side: a client sends one message)."""
+    data, fds, _flags, _address = socket.recv_fds(connection, 1 << 16, 3)
     if not data:
         raise ValueError("the other side closed the connection")
     while len(data) < 4 or len(data) < 4 + struct.unpack("!I", data[:4])[0]:
@@ -189,8 +196,7 @@ def _receive(connection: socket.socket, with_fds: bool = False) -> Any:
         if not more:
             raise ValueError("the other side closed the connection mid-message")
         data += more
-    message = json.loads(data[4 : 4 + struct.unpack("!I", data[:4])[0]])
-    return (message, fds) if with_fds else message
+    return json.loads(data[4 : 4 + struct.unpack("!I", data[:4])[0]]), fds
 
 
 # -- the server ------------------------------------------------------------------------------
@@ -343,7 +349,7 @@ def _start(
     running: dict[socket.socket, _Running],
 ) -> _Running | None:
     try:
-        request, fds = _receive(connection, with_fds=True)
+        request, fds = _receive(connection)
     except (OSError, ValueError):
         connection.close()
         return None

@@ -107,3 +107,14 @@ def test_what_a_child_cannot_take_over_runs_for_real(server: forkserver.ForkServ
         )
         assert pinned.stdout.split() == [str(os.getpid()), "1"] or pinned.stdout.split()[1] == "1"
         assert int(pinned.stdout.split()[0]) != server.process.pid
+
+
+def test_a_program_that_ends_at_once_still_gives_its_status(
+    server: forkserver.ForkServer,
+) -> None:
+    """Its end can reach the client together with its process id: neither may be lost."""
+    statuses = {
+        subprocess.run(server.command("-c", "raise SystemExit(5)"), check=False).returncode
+        for _ in range(10)
+    }
+    assert statuses == {5}
