@@ -32,7 +32,7 @@ format: install
 	$(BIN)/ruff format src tests examples bench
 
 # pytest exits 5 when it collected no test: make treats that as the failure it is.
-# The services start while `make lint` installs and lints (scripts/run-tests.sh).
+# The services start while the project installs and lints (scripts/run-tests.sh).
 test:
 	scripts/run-tests.sh $(BIN) 'make --no-print-directory install' 'make --no-print-directory lint'
 
