@@ -238,7 +238,7 @@ class Server:
     @property
     def master(self) -> int:
         """The master's process id (not the fork server's client, see tests/forkserver.py)."""
-        return forkserver.child_pid(self.process.pid)
+        return forkserver.child_pid(self.process.pid, os.environ.get(FORKSERVER_VARIABLE, ""))
 
     def workers(self) -> list[int]:
         """The worker processes' ids (the master's children)."""

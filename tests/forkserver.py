@@ -71,21 +71,15 @@ def command(socket_path: str | os.PathLike[str], python: str, *argv: str) -> lis
     return [sys.executable, "-S", str(HERE), str(socket_path), python, *argv]
 
 
-def child_pid(pid: int, socket_path: str | os.PathLike[str] | None = None) -> int:
-    """The program's own process id for a client ``pid`` (``pid`` itself for a real process)."""
-    folder = Path(socket_path).parent if socket_path else None
-    candidates = [folder] if folder else []
-    candidates += [Path(p).parent for p in _sockets_in_environment()]
-    for where in candidates:
-        try:
-            return int((where / f"{pid}.child").read_text())
-        except (OSError, ValueError):
-            continue
-    return pid
-
-
-def _sockets_in_environment() -> list[str]:
-    return [v for k, v in os.environ.items() if k.startswith("SHIPML_TEST_FORKSERVER") and v]
+def child_pid(pid: int, socket_path: str | os.PathLike[str]) -> int:
+    """The program's own process id for a client ``pid`` of the server at ``socket_path``
+    (``pid`` itself for a process that runs for real, or with no server)."""
+    if not socket_path:
+        return pid
+    try:
+        return int((Path(socket_path).parent / f"{pid}.child").read_text())
+    except (OSError, ValueError):
+        return pid
 
 
 def _client(socket_path: str, python: str, argv: list[str]) -> None:

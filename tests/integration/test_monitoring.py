@@ -313,7 +313,7 @@ def test_a_store_that_is_down_drops_records_never_requests(servers: dict[str, Se
     # Each worker's first write hangs in the Azure client's retries (or fails): what comes
     # after it waits in a bounded buffer (SHIPML_MONITOR_MAX_RECORDS=50) and the rest is
     # dropped. A worker holds at most 50 in the write and 50 in the buffer.
-    held = len(worker_pids(server)) * 2 * 50
+    held = len(server.workers()) * 2 * 50
     wait_for(lambda: dropped() >= 300 - held, what="the dropped records counted")
     assert metric(server.url, "shipml_monitor_records_written_total") == 0
     assert metric(server.url, "shipml_monitor_requests_total") >= 50  # live signals go on
@@ -322,20 +322,16 @@ def test_a_store_that_is_down_drops_records_never_requests(servers: dict[str, Se
     assert time.monotonic() - started < 5
 
 
-def worker_pids(server: Server) -> list[int]:
-    return server.workers()
-
-
 def test_a_killed_worker_leaves_complete_files_and_the_rest_is_read(
     place: Place, servers: dict[str, Server], tmp_path: Path
 ) -> None:
     server = servers["killed"]
-    before = worker_pids(server)
+    before = server.workers()
     assert len(before) == 2
     first = send(server.url, iris_load(150, shift=0.0))
     os.kill(before[0], signal.SIGKILL)  # mid-interval (5 s): what it held is lost
     wait_for(
-        lambda: len(set(worker_pids(server)) - {before[0]}) == 2,
+        lambda: len(set(server.workers()) - {before[0]}) == 2,
         what="gunicorn replaced the worker",
     )
     # the new worker answers 503 until its model is loaded; each fresh connection may
