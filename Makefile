@@ -10,13 +10,17 @@ STAMP  := $(VENV)/.installed
 
 install: $(STAMP)
 
+# uv (scripts/uv.sh, installed into .tools/ on first use) makes the venv in seconds; pip
+# stays inside it (--seed): `shipml build` downloads the image's wheels with it. Modules are
+# compiled at install, as pip does: where PYTHONDONTWRITEBYTECODE is set, nothing imported
+# later would ever be cached and every start would compile scikit-learn again.
+UV := scripts/uv.sh
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,azure]'
+	$(UV) venv --quiet --seed --allow-existing --python $(PYTHON) $(VENV)
+	$(UV) pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[dev,azure]'
 	# XGBoost without NVIDIA's NCCL wheel (~200 MB, multi-GPU only); numpy and scipy,
 	# its other dependencies, came with the dev extra.
-	$(BIN)/python -m pip install --quiet --no-deps 'xgboost>=2.1'
+	$(UV) pip install --quiet --compile-bytecode --python $(BIN)/python --no-deps 'xgboost>=2.1'
 	touch $@
 
 demo: install
@@ -60,7 +64,7 @@ BENCH_ARGS  ?=
 BENCH_STAMP := $(VENV)/.bench-installed
 
 $(BENCH_STAMP): $(STAMP) pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[dev,azure,bench]'
+	$(UV) pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[dev,azure,bench]'
 	touch $@
 
 bench: $(BENCH_STAMP)

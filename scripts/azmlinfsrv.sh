@@ -56,9 +56,8 @@ if [ -x "$venv/bin/azmlinfsrv" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$w
 fi
 
 echo "azmlinfsrv: installing the reference server into $venv" >&2
-[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/python" -m pip install --quiet --upgrade pip
+[ -x "$venv/bin/python" ] || scripts/uv.sh venv --quiet --seed --python python3 "$venv"
 mapfile -t reqs < <(printf '%s\n' "${server_reqs[@]}" "$pins")
-"$venv/bin/python" -m pip install --quiet "${reqs[@]}"
-"$venv/bin/python" -m pip install --quiet --no-deps "${no_deps_reqs[@]}"
+scripts/uv.sh pip install --quiet --python "$venv/bin/python" "${reqs[@]}"
+scripts/uv.sh pip install --quiet --python "$venv/bin/python" --no-deps "${no_deps_reqs[@]}"
 printf '%s' "$wanted" >"$stamp"

@@ -35,9 +35,8 @@ if [ -x "$venv/bin/shipml" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wante
   exit 0
 fi
 echo "azureml-core-venv: installing shipml with azureml-core into $venv" >&2
-[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/python" -m pip install --quiet --upgrade pip
+[ -x "$venv/bin/python" ] || scripts/uv.sh venv --quiet --seed --python python3 "$venv"
 mapfile -t reqs <<<"$(printf '%s\n' "azureml-core" "--editable=." "$pins" "${extra[@]}")"
-"$venv/bin/python" -m pip install --quiet "${reqs[@]}"
-"$venv/bin/python" -m pip install --quiet --no-deps "${no_deps[@]}"
+scripts/uv.sh pip install --quiet --python "$venv/bin/python" "${reqs[@]}"
+scripts/uv.sh pip install --quiet --python "$venv/bin/python" --no-deps "${no_deps[@]}"
 printf '%s' "$wanted" >"$stamp"

@@ -10,7 +10,6 @@ if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "import sys; from importli
   echo "kserve-client: kserve $version present in $venv"
   exit 0
 fi
-python3 -m venv "$venv"
-"$venv/bin/python" -m pip install --quiet --upgrade pip
-"$venv/bin/python" -m pip install --quiet "kserve==$version"
+[ -x "$venv/bin/python" ] || scripts/uv.sh venv --quiet --python python3 "$venv"
+scripts/uv.sh pip install --quiet --python "$venv/bin/python" "kserve==$version"
 echo "kserve-client: kserve $version installed in $venv"
