@@ -14,7 +14,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests import forkserver
+from tests import forkserver, trained
 from tests.ports import free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -166,6 +166,21 @@ def isolated_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in ("SHIPML_API_KEYS", "SHIPML_API_KEYS_FILE", "SHIPML_OUTPUT", "SHIPML_PORT"):
         monkeypatch.delenv(name, raising=False)
     return store
+
+
+@pytest.fixture
+def trained_example(
+    tmp_path_factory: pytest.TempPathFactory, isolated_store: Path
+) -> Callable[..., str]:
+    """``trained_example("sentiment")``: the example, trained by ``shipml train`` once per
+    test run, copied into this test's store (or ``store=``); returns ``sentiment@latest``
+    (tests/trained.py)."""
+    shared = trained.shared_folder(tmp_path_factory)
+
+    def copy(example: str, store: Path | None = None) -> str:
+        return trained.copy_into(store or isolated_store, example, shared, SHIPML)
+
+    return copy
 
 
 def run_shipml(

@@ -52,12 +52,6 @@ class Watched:
         assert self.foreign == [], self.foreign
 
 
-def trained(example: str, tmp_path: Path) -> None:
-    project = tmp_path / example
-    shutil.copytree(REPO / "examples" / example, project)
-    run_shipml("train", cwd=project)
-
-
 def score_of(page: Page, text: str, *, keyboard: bool = False) -> float:
     """Type ``text``, submit (button or Ctrl+Enter), wait for the new answer, read the score."""
     before = page.text_content("#raw") or ""
@@ -73,9 +67,9 @@ def score_of(page: Page, text: str, *, keyboard: bool = False) -> float:
 
 
 def test_sentiment_playground(
-    browser: Browser, serve: Callable[..., Server], tmp_path: Path
+    browser: Browser, serve: Callable[..., Server], trained_example: Callable[..., str]
 ) -> None:
-    trained("sentiment", tmp_path)
+    trained_example("sentiment")
     server = serve("sentiment@latest")
     watched = Watched(browser, server.url)
     page = watched.page
@@ -92,8 +86,10 @@ def test_sentiment_playground(
     watched.check_clean()
 
 
-def test_iris_playground(browser: Browser, serve: Callable[..., Server], tmp_path: Path) -> None:
-    trained("iris", tmp_path)
+def test_iris_playground(
+    browser: Browser, serve: Callable[..., Server], trained_example: Callable[..., str]
+) -> None:
+    trained_example("iris")
     server = serve("iris@latest")
     watched = Watched(browser, server.url)
     page = watched.page

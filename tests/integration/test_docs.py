@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, Server, run_shipml
+from tests.conftest import REPO, Server
 
 pytestmark = pytest.mark.slow
 BLOCK = re.compile(
@@ -58,11 +56,10 @@ def matches(actual: Any, expected: Any, where: str = "$") -> None:
         assert actual == expected, f"{where}: {actual!r} vs {expected!r}"
 
 
-def test_http_api_examples(tmp_path: Path, serve: Callable[..., Server]) -> None:
-    project = tmp_path / "iris"
-    shutil.copytree(REPO / "examples" / "iris", project)
-    run_shipml("train", cwd=project)
-    server = serve("iris@latest")
+def test_http_api_examples(
+    serve: Callable[..., Server], trained_example: Callable[..., str]
+) -> None:
+    server = serve(trained_example("iris"))
     found = examples("http-api.md")
     assert len(found) >= 6
     for lang, command, expected in found:
@@ -70,11 +67,10 @@ def test_http_api_examples(tmp_path: Path, serve: Callable[..., Server]) -> None
         matches(json.loads(output), json.loads(expected), command.splitlines()[0])
 
 
-def test_client_examples_per_language(tmp_path: Path, serve: Callable[..., Server]) -> None:
-    project = tmp_path / "sentiment"
-    shutil.copytree(REPO / "examples" / "sentiment", project)
-    run_shipml("train", cwd=project)
-    server = serve("sentiment@latest")
+def test_client_examples_per_language(
+    serve: Callable[..., Server], trained_example: Callable[..., str]
+) -> None:
+    server = serve(trained_example("sentiment"))
     ran = set()
     for doc in ("clients/curl.md", "clients/javascript.md", "clients/python.md"):
         for lang, code, expected in examples(doc):

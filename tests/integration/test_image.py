@@ -8,7 +8,7 @@ import os
 import re
 import shutil
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker
@@ -203,9 +203,11 @@ def test_train_image_registers_into_a_mounted_store(
     assert shown["source"].get("commit") is None or len(shown["source"]["commit"]) == 40
 
 
-def test_sentiment_image_uses_score_py(workspace: Workspace) -> None:
+def test_sentiment_image_uses_score_py(
+    workspace: Workspace, trained_example: Callable[..., str]
+) -> None:
     project = workspace.project("sentiment")
-    workspace.shipml("train", cwd=project)
+    trained_example("sentiment", store=workspace.store)
     workspace.shipml(
         "build",
         "sentiment@latest",

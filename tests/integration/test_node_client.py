@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import REPO, SHIPML, Server, free_port, run_shipml
+from tests.conftest import REPO, SHIPML, Server, free_port
 
 pytestmark = pytest.mark.slow
 NODE_CLIENT = REPO / "clients" / "node"
@@ -72,12 +72,11 @@ def test_npm_pack_installs_and_imports(tmp_path: Path) -> None:
     shutil.rmtree(app)
 
 
-def test_textalyze_app(tmp_path: Path, serve: Callable[..., Server]) -> None:
+def test_textalyze_app(
+    tmp_path: Path, serve: Callable[..., Server], trained_example: Callable[..., str]
+) -> None:
     """The seeds' app prints scores from a live sentiment service, and serves its page."""
-    project = tmp_path / "sentiment"
-    shutil.copytree(REPO / "examples" / "sentiment", project)
-    run_shipml("train", cwd=project)
-    server = serve("sentiment@latest")
+    server = serve(trained_example("sentiment"))
     app = tmp_path / "textalyze"
     shutil.copytree(REPO / "examples" / "textalyze", app)
     manifest = app / "package.json"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import time
 import uuid
@@ -21,18 +20,16 @@ from sklearn.preprocessing import StandardScaler
 import shipml
 from shipml.scoring.convert import onnx_version
 from shipml.store import Store, parse_reference
-from tests.conftest import REPO, SEED_IRIS_RECORD, Server, run_shipml
+from tests.conftest import SEED_IRIS_RECORD, Server, run_shipml
 from tests.integration.test_azure import CONNECTION
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def iris_example(tmp_path: Path) -> str:
+def iris_example(trained_example: Callable[..., str]) -> str:
     """The seed's iris project (calibrated SVC, species names), trained into the test store."""
-    project = tmp_path / "iris"
-    shutil.copytree(REPO / "examples" / "iris", project)
-    run_shipml("train", cwd=project)
+    trained_example("iris")
     return "iris:1"
 
 
@@ -92,7 +89,9 @@ def test_a_restarted_worker_still_finds_the_converted_model(
         time.sleep(0.1)
     server.wait_ready()
     with server.client() as client:
-        assert client.post("/predict", json=SEED_IRIS_RECORD).json()["label"] == "virginica"
+        got = client.post("/predict", json=SEED_IRIS_RECORD)
+        assert got.status_code == 200, (got.text, server.log.read_text())
+        assert got.json()["label"] == "virginica"
     assert "model not loaded" not in server.log.read_text()
 
 
