@@ -12,13 +12,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import REPO, SHIPML, Server, free_port
+from tests.conftest import FORKSERVER_VARIABLE, REPO, SHIPML, Server, free_port
 
 pytestmark = pytest.mark.slow
 NODE_CLIENT = REPO / "clients" / "node"
 
 
-def test_node_client_suite() -> None:
+def test_node_client_suite(tmp_path: Path, trained_example: Callable[..., str]) -> None:
+    seed = tmp_path / "seed"  # iris and sentiment, trained once per run (tests/trained.py)
+    for example in ("iris", "sentiment"):
+        trained_example(example, store=seed)
     result = subprocess.run(
         ["npm", "test"],
         cwd=NODE_CLIENT,
@@ -28,6 +31,9 @@ def test_node_client_suite() -> None:
             "PATH": "/usr/bin:/bin:/usr/local/bin",
             "SHIPML_BIN": SHIPML,
             "HOME": str(Path.home()),
+            "SHIPML_TEST_SEED_STORE": str(seed),
+            # the suite's `shipml`s fork from this worker's fork server, as the others do
+            **{k: v for k, v in os.environ.items() if k == FORKSERVER_VARIABLE},
         },
         timeout=300,
         check=False,

@@ -1,10 +1,10 @@
 // Start real `shipml serve` processes for the tests: train into a temporary store once,
 // serve on a free port, wait until ready, stop the whole process group afterwards.
 import { spawn, execFileSync } from "node:child_process";
-import { cpSync, mkdtempSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -14,11 +14,21 @@ const scratch = mkdtempSync(join(tmpdir(), "shipml-node-"));
 const env = { ...process.env, SHIPML_STORE: join(scratch, "store"), SHIPML_CACHE: join(scratch, "cache") };
 delete env.SHIPML_API_KEYS;
 const trained = new Set();
+// SHIPML_TEST_SEED_STORE: a store whose models the caller trained from these same examples
+// (the Python suite does, once per run); it is copied in and those examples are not
+// trained again.
+const seed = process.env.SHIPML_TEST_SEED_STORE;
+if (seed) cpSync(seed, env.SHIPML_STORE, { recursive: true });
 
 /** Train a project folder (an example or a test fixture) once into the shared store. */
 export function train(folder, extraEnv = {}) {
   const key = folder + JSON.stringify(extraEnv);
   if (trained.has(key)) return;
+  const name = basename(folder);
+  if (seed && Object.keys(extraEnv).length === 0 && existsSync(join(seed, "models", name))) {
+    trained.add(key);
+    return;
+  }
   const copy = join(scratch, `project-${trained.size}`);
   cpSync(join(REPO, folder), copy, { recursive: true });
   execFileSync(SHIPML, ["train"], { cwd: copy, env: { ...env, ...extraEnv }, stdio: "pipe" });
