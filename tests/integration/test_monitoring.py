@@ -28,6 +28,7 @@ import pytest
 
 from shipml.monitoring import reading
 from shipml.store import Store
+from tests import trained
 from tests.conftest import IRIS_FEATURES, REPO, SHIPML, Server, free_port, run_shipml
 
 pytestmark = pytest.mark.slow
@@ -99,7 +100,9 @@ def finished(runs: list[subprocess.Popen[str]]) -> None:
 @pytest.fixture(scope="module")
 def place(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Place]:
     here = Place(tmp_path_factory.mktemp("monitoring"))
-    finished([here.train("iris"), here.train("sentiment")])
+    shared = trained.shared_folder(tmp_path_factory)  # trained once per run (tests/trained.py)
+    for example in ("iris", "sentiment"):
+        trained.copy_into(Path(here.store), example, shared, SHIPML)
     yield here
     for server in here.servers:
         server.stop()
