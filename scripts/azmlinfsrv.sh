@@ -58,6 +58,6 @@ fi
 echo "azmlinfsrv: installing the reference server into $venv" >&2
 [ -x "$venv/bin/python" ] || scripts/uv.sh venv --quiet --seed --python python3 "$venv"
 mapfile -t reqs < <(printf '%s\n' "${server_reqs[@]}" "$pins")
-scripts/uv.sh pip install --quiet --python "$venv/bin/python" "${reqs[@]}"
-scripts/uv.sh pip install --quiet --python "$venv/bin/python" --no-deps "${no_deps_reqs[@]}"
+scripts/uv.sh pip install --quiet --compile-bytecode --python "$venv/bin/python" "${reqs[@]}"
+scripts/uv.sh pip install --quiet --compile-bytecode --python "$venv/bin/python" --no-deps "${no_deps_reqs[@]}"
 printf '%s' "$wanted" >"$stamp"

@@ -37,6 +37,6 @@ fi
 echo "azureml-core-venv: installing shipml with azureml-core into $venv" >&2
 [ -x "$venv/bin/python" ] || scripts/uv.sh venv --quiet --seed --python python3 "$venv"
 mapfile -t reqs <<<"$(printf '%s\n' "azureml-core" "--editable=." "$pins" "${extra[@]}")"
-scripts/uv.sh pip install --quiet --python "$venv/bin/python" "${reqs[@]}"
-scripts/uv.sh pip install --quiet --python "$venv/bin/python" --no-deps "${no_deps[@]}"
+scripts/uv.sh pip install --quiet --compile-bytecode --python "$venv/bin/python" "${reqs[@]}"
+scripts/uv.sh pip install --quiet --compile-bytecode --python "$venv/bin/python" --no-deps "${no_deps[@]}"
 printf '%s' "$wanted" >"$stamp"

@@ -11,5 +11,5 @@ if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "import sys; from importli
   exit 0
 fi
 [ -x "$venv/bin/python" ] || scripts/uv.sh venv --quiet --python python3 "$venv"
-scripts/uv.sh pip install --quiet --python "$venv/bin/python" "kserve==$version"
+scripts/uv.sh pip install --quiet --compile-bytecode --python "$venv/bin/python" "kserve==$version"
 echo "kserve-client: kserve $version installed in $venv"

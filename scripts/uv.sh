@@ -8,6 +8,10 @@
 # (a TLS-intercepting proxy's CA is often only there; uv's own roots would refuse it) and
 # never a downloaded interpreter (venvs use the Python they are given).
 #
+# Callers pass --compile-bytecode, as pip compiles at install: uv leaves it to the first
+# import, and where PYTHONDONTWRITEBYTECODE is set (this machine, the reference servers'
+# environment) nothing would ever be cached and every start would compile SciPy again.
+#
 # uv does not read pip's configuration: an index of your own goes in UV_INDEX_URL (or
 # UV_DEFAULT_INDEX), not PIP_INDEX_URL.
 #
