@@ -24,7 +24,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import REPO, Server, launch
+from tests.conftest import REPO, Server, launch, stop_all
 
 SCHEMATHESIS = str(Path(sys.executable).with_name("schemathesis"))
 MODELS = {  # name: (project folder, reference)
@@ -114,8 +114,7 @@ def run_all(examples: int, seed: int, phases: str, folder: Path) -> list[Outcome
             server.wait_ready(timeout=120)
         return fuzz(servers, examples, seed, phases)
     finally:
-        for server in servers.values():
-            server.stop()
+        stop_all(servers.values())
 
 
 def main() -> int:

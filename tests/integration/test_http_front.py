@@ -14,7 +14,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.conftest import IRIS_FEATURES, SEED_IRIS_RECORD, Server, launch
+from tests.conftest import IRIS_FEATURES, SEED_IRIS_RECORD, Server, launch, stop_all
 
 pytestmark = pytest.mark.slow
 
@@ -68,8 +68,7 @@ def servers(
             server.wait_ready()
         yield started
     finally:
-        for server in started.values():
-            server.stop()
+        stop_all(started.values())
 
 
 def rss_kib(pid: int) -> int:

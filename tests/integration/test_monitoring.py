@@ -29,7 +29,7 @@ import pytest
 from shipml.monitoring import reading
 from shipml.store import Store
 from tests import trained
-from tests.conftest import IRIS_FEATURES, REPO, SHIPML, Server, free_port, run_shipml
+from tests.conftest import IRIS_FEATURES, REPO, SHIPML, Server, free_port, run_shipml, stop_all
 
 pytestmark = pytest.mark.slow
 AZURITE_PORT = os.environ.get("SHIPML_TEST_AZURITE_PORT", "10000")
@@ -104,8 +104,7 @@ def place(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Place]:
     for example in ("iris", "sentiment"):
         trained.copy_into(Path(here.store), example, shared, SHIPML)
     yield here
-    for server in here.servers:
-        server.stop()
+    stop_all(here.servers)
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ import pytest
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
-from tests.conftest import IRIS_FEATURES, REPO, SHIPML, Server, free_port
+from tests.conftest import IRIS_FEATURES, REPO, SHIPML, Server, free_port, stop_all
 
 pytestmark = pytest.mark.slow
 KSERVE_PYTHON = REPO / ".tools" / "kserve-venv" / "bin" / "python"
@@ -108,11 +107,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Serve
             server.wait_ready(timeout=120)
         yield {name: Served(servers[name], *plan[name]) for name in plan}
     finally:
-        for server in servers.values():  # all at once, then wait for each
-            if server.process.poll() is None:
-                os.killpg(server.process.pid, signal.SIGTERM)
-        for server in servers.values():
-            server.stop()
+        stop_all(servers.values())
 
 
 def mixed_data(
