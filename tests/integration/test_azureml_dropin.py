@@ -10,6 +10,7 @@ numbers within 1e-9 relative); every invalid one must get a 4xx JSON error from 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -27,7 +28,8 @@ import httpx
 import pytest
 
 from tests import azureml_reference as reference
-from tests.conftest import BUILD_CACHE, REPO, SHIPML
+from tests import forkserver
+from tests.conftest import BUILD_CACHE, FORKSERVER_VARIABLE, PRELOAD, REPO, SHIPML
 
 # The module's servers start in its first test's setup: on two cores, ~10 s of CPU per case.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -62,13 +64,41 @@ SECOND_VENV_FEATURES = {
 AZURECORE_SHIPML = (
     Path(os.environ.get("SHIPML_AZURECORE_VENV", REPO / ".venv-azureml-core")) / "bin" / "shipml"
 )
+# That venv's `shipml`s fork from a fork server of its own while the module runs (as the
+# project's do from the worker's; tests/forkserver.py).
+AZURECORE_VARIABLE = "SHIPML_TEST_FORKSERVER_AZURECORE"
+AZURECORE_FORKED = forkserver.wrapper(
+    REPO / ".cache" / "forkserver" / "shipml-azureml-core",
+    str(AZURECORE_SHIPML.with_name("python")),
+    str(AZURECORE_SHIPML),
+    AZURECORE_VARIABLE,
+)
+AZURECORE_PRELOAD = [
+    name for name in PRELOAD if not name.startswith(("adlfs", "azure.", "pyarrow"))
+]
 
 
 def shipml_for(case: Path) -> str:
     features = set(reference.source(case).get("features", []))
     if features & SECOND_VENV_FEATURES:
-        return str(AZURECORE_SHIPML)
+        return str(AZURECORE_FORKED)
     return SHIPML
+
+
+@contextlib.contextmanager
+def azurecore_forked() -> Iterator[None]:
+    """While inside, the azureml-core venv's fork server runs (when that venv exists)."""
+    python = AZURECORE_SHIPML.with_name("python")
+    if not python.exists() or os.environ.get(FORKSERVER_VARIABLE) is None:
+        yield  # missing: the case says so; fork servers off: everything runs for real
+        return
+    server = forkserver.ForkServer(str(python), AZURECORE_PRELOAD)
+    os.environ[AZURECORE_VARIABLE] = server.socket
+    try:
+        yield
+    finally:
+        del os.environ[AZURECORE_VARIABLE]
+        server.stop()
 
 
 @dataclass
@@ -151,7 +181,7 @@ def start_pair(case: Path, work: Path, processes: list[subprocess.Popen[bytes]])
     processes.append(reference_server)
     env = {**os.environ, "SHIPML_STORE": str(work / "store"), "SHIPML_CACHE": str(work / "cache")}
     shipml = shipml_for(case)
-    if not Path(shipml).exists():
+    if shipml == str(AZURECORE_FORKED) and not AZURECORE_SHIPML.exists():
         pair.error = f"{shipml} is missing: run scripts/azureml-core-venv.sh (make test does)"
         return pair
     with pair.shipml_log.open("wb") as out:
@@ -219,7 +249,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Pair
     processes: list[subprocess.Popen[bytes]] = []
     # Microsoft's servers fork from the reference venv's fork server (tests/forkserver.py),
     # which outlives them: they stop gracefully first.
-    with reference.forked():
+    with reference.forked(), azurecore_forked():
         try:
             # Every case's model files first, in one process (imports once, not once per case).
             builds = [(case, work / case.name / "model") for case in CASES]
