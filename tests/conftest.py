@@ -81,15 +81,14 @@ LONGEST_FIRST = ("engine", "tests/integration/test_azureml_dropin.py")
 _FORKSERVERS: list[forkserver.ForkServer] = []
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    """Start this process's fork server (each xdist worker its own; not the controller)."""
-    if os.environ.get(FORKSERVER_VARIABLE) == "off":
+def _start_forkserver(session: pytest.Session) -> None:
+    """Start this process's fork server once it is known to be needed: by a test outside
+    tests/unit (each xdist worker its own; the controller collects nothing). ``make unit``
+    starts none: importing the scientific stack would only slow its start."""
+    if os.environ.get(FORKSERVER_VARIABLE) == "off" or _FORKSERVERS:
         return
-    try:
-        controller = bool(config.getoption("numprocesses")) and not hasattr(config, "workerinput")
-    except ValueError:  # xdist not loaded
-        controller = False
-    if controller:
+    unit = REPO / "tests" / "unit"
+    if all(unit in item.path.parents for item in session.items):
         return
     server = forkserver.ForkServer(sys.executable, PRELOAD)
     _FORKSERVERS.append(server)
@@ -133,15 +132,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.hookimpl(trylast=True)  # after xdist's
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Fail loudly if ``--dist loadgroup`` would not keep a group on one worker: two Docker
-    tests at once on one engine collide, and xdist only says so by splitting them."""
-    if not getattr(session.config.option, "loadgroup", False):  # set in xdist's workers only
-        return
-    for item in session.items:
-        if item.get_closest_marker("xdist_group") and "@" not in item.nodeid:
-            raise pytest.UsageError(
-                f"pytest-xdist did not group {item.nodeid}: this pytest and pytest-xdist do "
-                "not work together for --dist loadgroup (see the pytest pin in pyproject.toml)"
-            )
+    tests at once on one engine collide, and xdist only says so by splitting them. Then
+    start the fork server, if the tests need one."""
+    if getattr(session.config.option, "loadgroup", False):  # set in xdist's workers only
+        for item in session.items:
+            if item.get_closest_marker("xdist_group") and "@" not in item.nodeid:
+                raise pytest.UsageError(
+                    f"pytest-xdist did not group {item.nodeid}: this pytest and pytest-xdist "
+                    "do not work together for --dist loadgroup (see the pytest pin in "
+                    "pyproject.toml)"
+                )
+    if not session.config.option.collectonly:
+        _start_forkserver(session)
 
 
 def _shares_a_fixture(item: pytest.Item) -> bool:
