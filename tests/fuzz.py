@@ -24,7 +24,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import REPO, Server, launch, stop_all
+from tests.conftest import REPO, SHIPML, Server, launch, stop_all
 
 SCHEMATHESIS = str(Path(sys.executable).with_name("schemathesis"))
 MODELS = {  # name: (project folder, reference)
@@ -50,10 +50,9 @@ def train(folder: Path, env: dict[str, str]) -> dict[str, Path]:
         project = folder / source.name
         shutil.copytree(source, project)
         projects[name] = project
-        shipml = str(Path(sys.executable).with_name("shipml"))
         runs.append(
             subprocess.Popen(
-                [shipml, "train"],
+                [SHIPML, "train"],  # forked when the suite's fork server runs
                 cwd=project,
                 env={**os.environ, **env},
                 stdout=subprocess.PIPE,
