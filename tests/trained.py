@@ -8,8 +8,8 @@ playground need a trained example only as their starting point, and several of t
 the run's shared temporary folder — and copies the store it made into the test's store, so
 that each test still owns its store and what it changes there. The store is
 content-addressed and holds no absolute path, so a copy is that store. Tests about training
-itself (``make demo``, the quickstart, the store commands, monitoring, the Azure store) run
-``shipml train`` as before.
+itself (``make demo``, the quickstart, the store commands, the Azure store, the deploy
+images' two versions) run ``shipml train`` as before.
 """
 
 from __future__ import annotations
