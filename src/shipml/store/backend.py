@@ -138,6 +138,8 @@ class FsspecBackend:
             hint = f"; install it with: pip install '{extra}'" if extra else ""
             raise StoreError(f"cannot open store {url!r}: {exc}{hint}") from exc
         self.root = str(root).rstrip("/")
+        if protocol in ("az", "abfs", "abfss"):
+            _retry_sooner(self.fs)
 
     def _path(self, path: str) -> str:
         return f"{self.root}/{path}"
@@ -208,6 +210,22 @@ def azure_options() -> dict[str, str]:
     if os.environ.get("AZURE_STORAGE_ACCOUNT_HOST"):
         options["account_host"] = os.environ["AZURE_STORAGE_ACCOUNT_HOST"]
     return options
+
+
+# Azure Storage's SDK waits 15, 18 then 24 s (± 3) between its three retries, a schedule made
+# for a throttled account: against a wrong endpoint or a store that is down, one listing sat
+# silent for ~85 s before its error, and each load attempt of a worker as long. shipml retries
+# a load itself (serving/service.py); the SDK keeps its three retries, 1, 3 and 5 s (± 1) apart.
+AZURE_RETRY = {"initial_backoff": 1, "increment_base": 2, "random_jitter_range": 1}
+
+
+def _retry_sooner(fs: Any) -> None:
+    """Set :data:`AZURE_RETRY` on adlfs's client (adlfs takes no retry policy of its own)."""
+    config = getattr(getattr(fs, "service_client", None), "_config", None)
+    policy = getattr(config, "retry_policy", None)
+    if policy is not None and all(hasattr(policy, name) for name in AZURE_RETRY):
+        for name, value in AZURE_RETRY.items():
+            setattr(policy, name, value)
 
 
 def open_backend(url: str) -> Backend:
