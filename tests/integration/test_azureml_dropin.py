@@ -182,7 +182,9 @@ def start_pair(case: Path, work: Path, processes: list[subprocess.Popen[bytes]])
     env = {**os.environ, "SHIPML_STORE": str(work / "store"), "SHIPML_CACHE": str(work / "cache")}
     shipml = shipml_for(case)
     if shipml == str(AZURECORE_FORKED) and not AZURECORE_SHIPML.exists():
-        pair.error = f"{shipml} is missing: run scripts/azureml-core-venv.sh (make test does)"
+        pair.error = (
+            f"{AZURECORE_SHIPML} is missing: run scripts/azureml-core-venv.sh (make test does)"
+        )
         return pair
     with pair.shipml_log.open("wb") as out:
         trained = subprocess.run(
