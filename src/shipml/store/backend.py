@@ -125,7 +125,8 @@ class FsspecBackend:
     def __init__(self, url: str, **options: Any) -> None:
         self.url = url.rstrip("/")
         protocol = url.split("://", 1)[0]
-        if protocol in ("az", "abfs", "abfss"):
+        azure = protocol in ("az", "abfs", "abfss")
+        if azure:
             options.update(azure_options())
         self._root_ready = False
         try:
@@ -133,12 +134,11 @@ class FsspecBackend:
             options.setdefault("use_listings_cache", False)
             self.fs, root = fsspec.core.url_to_fs(self.url, **options)
         except (ImportError, ValueError) as exc:
-            protocol = url.split("://", 1)[0]
-            extra = {"az": "shipml[azure]", "abfs": "shipml[azure]"}.get(protocol, "")
-            hint = f"; install it with: pip install '{extra}'" if extra else ""
+            extra = protocol in ("az", "abfs")
+            hint = "; install it with: pip install 'shipml[azure]'" if extra else ""
             raise StoreError(f"cannot open store {url!r}: {exc}{hint}") from exc
         self.root = str(root).rstrip("/")
-        if protocol in ("az", "abfs", "abfss"):
+        if azure:
             _retry_sooner(self.fs)
 
     def _path(self, path: str) -> str:
