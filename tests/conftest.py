@@ -10,12 +10,21 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-import httpx
-import numpy as np
-import pytest
+# One native thread per test process and per process it starts (set before NumPy loads:
+# OpenMP and BLAS read these once, when they load). The suite runs one xdist worker per core
+# and each worker's trainings, servers and containers are busy at once: OpenMP threads that
+# spin while their partner waits for a core cost CPU the other worker needs. `shipml serve`
+# sets its own per worker (serving/sizing.py), so the services under test size as they would
+# anywhere. A variable set outside the suite wins.
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
 
-from tests import forkserver, trained
-from tests.ports import free_port
+import httpx  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from tests import forkserver, trained  # noqa: E402
+from tests.ports import free_port  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 # The installed console script, run for real: tests about the process itself (its imports,
