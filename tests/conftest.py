@@ -39,6 +39,13 @@ SHIPML = str(
         REPO / ".cache" / "forkserver" / "shipml", sys.executable, REAL_SHIPML, FORKSERVER_VARIABLE
     )
 )
+# The children's sys.executable: what they start with it (train.py under `shipml train`,
+# pip under `shipml build`) forks from the same server instead of importing everything again.
+FORKED_PYTHON = str(
+    forkserver.wrapper(
+        REPO / ".cache" / "forkserver" / "python", sys.executable, None, FORKSERVER_VARIABLE
+    )
+)
 # Third-party libraries only, none reading a setting or the working directory at import
 # (gunicorn does: its default chdir is the importing process's; see tests/forkserver.py).
 PRELOAD = [
@@ -99,7 +106,7 @@ def _start_forkserver(session: pytest.Session) -> None:
     unit = REPO / "tests" / "unit"
     if all(unit in item.path.parents for item in session.items):
         return
-    server = forkserver.ForkServer(sys.executable, PRELOAD)
+    server = forkserver.ForkServer(sys.executable, PRELOAD, executable=FORKED_PYTHON)
     _FORKSERVERS.append(server)
     os.environ[FORKSERVER_VARIABLE] = server.socket
 

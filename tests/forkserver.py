@@ -22,6 +22,13 @@ at import: shipml's own modules, typer, rich, fsspec and prometheus_client (whic
 set up before it is imported) are imported by each child as they would be. Tests about the
 import itself (start time, the OpenMP pools, ``make demo``, the images) run real processes.
 
+A server started with ``executable`` (a ``wrapper`` for ``python`` itself) gives its children
+that ``sys.executable``, so the Python programs they start the way shipml does (``shipml
+train`` runs ``sys.executable train.py``; ``shipml build`` runs ``sys.executable -m pip``)
+fork from it too. Anything a child of the server could not be runs for real: interpreter
+options other than ``-c`` and ``-m``, or descriptors handed over beyond the standard three
+(``pass_fds``, as multiprocessing's and joblib's workers get theirs).
+
 Stdlib only: it runs under the project's venv and Microsoft's server's venv alike.
 """
 
@@ -84,8 +91,10 @@ def child_pid(pid: int, socket_path: str | os.PathLike[str]) -> int:
 
 def _client(socket_path: str, python: str, argv: list[str]) -> None:
     """Run ``python *argv`` in a child of the server; exit as it exits. Never returns.
-    With no ``socket_path`` (no server), ``exec`` the interpreter itself."""
-    if not socket_path:
+    With no ``socket_path`` (no server), or descriptors beyond the standard three handed
+    over (``pass_fds``: a child of the server would not have them), ``exec`` the
+    interpreter itself."""
+    if not socket_path or _handed_descriptors():
         os.execv(python, [python, *argv])
     request = {
         "python": python,
@@ -133,6 +142,23 @@ def _client(socket_path: str, python: str, argv: list[str]) -> None:
         time.sleep(1)
         os._exit(128 + signum)
     os._exit(int(ended["status"]))
+
+
+def _handed_descriptors() -> bool:
+    """Whether this process holds a descriptor other than 0, 1 and 2 (the one listing
+    ``/proc/self/fd`` is closed by the time it is checked)."""
+    try:
+        listed = [int(entry.name) for entry in Path("/proc/self/fd").iterdir()]
+    except OSError:
+        return False
+    for fd in listed:
+        if fd > 2:
+            try:
+                os.fstat(fd)
+            except OSError:
+                continue
+            return True
+    return False
 
 
 def _privileges() -> list[str]:
@@ -201,15 +227,25 @@ class ForkServer:
     background, its socket in a fresh folder. Clients that connect while it still imports
     wait in the listen queue. ``stop()`` ends it and every program it still runs."""
 
-    def __init__(self, python: str, preload: list[str], env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        python: str,
+        preload: list[str],
+        env: dict[str, str] | None = None,
+        executable: str | None = None,
+    ) -> None:
+        """``executable``: the children's ``sys.executable`` (a ``wrapper`` with no script):
+        the Python programs a program starts with ``sys.executable`` (``shipml train``
+        running train.py, ``shipml build`` running pip) then fork from this server too."""
         import subprocess
         import tempfile
 
         self.python = python
         self.folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX))
         self.socket = str(self.folder / "server.sock")
+        options = ["--executable", executable] if executable else []
         self.process = subprocess.Popen(
-            [python, str(HERE), "--serve", self.socket, *preload],
+            [python, str(HERE), "--serve", self.socket, *options, *preload],
             env=env,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
@@ -239,7 +275,7 @@ class _Running:
         self.pid = 0
 
 
-def serve(socket_path: str, preload: list[str]) -> None:
+def serve(socket_path: str, preload: list[str], executable: str | None = None) -> None:
     """Listen at ``socket_path`` at once (clients queue), import ``preload``, then fork one
     child per request until SIGTERM or until the process that started it is gone; then kill
     every child still running."""
@@ -271,7 +307,7 @@ def serve(socket_path: str, preload: list[str]) -> None:
             _reap(by_pid, running)
         if listener in ready:
             connection, _ = listener.accept()
-            entry = _start(connection, listener, [wake_read, wake_write], running)
+            entry = _start(connection, listener, [wake_read, wake_write], running, executable)
             if entry is not None:
                 running[connection] = entry
                 by_pid[entry.pid] = entry
@@ -341,6 +377,7 @@ def _start(
     listener: socket.socket,
     own: list[int],
     running: dict[socket.socket, _Running],
+    executable: str | None,
 ) -> _Running | None:
     try:
         request, fds = _receive(connection)
@@ -365,7 +402,7 @@ def _start(
             for fd in own:
                 os.close(fd)
             connection.close()
-            _become(request, fds)
+            _become(request, fds, executable)
         except BaseException:  # setting the child up failed (_become exits itself)
             import traceback
 
@@ -384,6 +421,9 @@ def _start(
 
 def _can_reproduce(request: dict[str, Any]) -> bool:
     """Whether a child of this server is the interpreter the request asks for."""
+    argv = request["argv"]  # a script, -c CODE or -m MODULE: no interpreter option
+    if not argv or (argv[0].startswith("-") and (argv[0] not in ("-c", "-m") or len(argv) < 2)):
+        return False
     # The same venv (a venv's python is a link to the system's: compare the folders)
     if Path(request["python"]).absolute().parent != Path(sys.executable).absolute().parent:
         return False
@@ -398,7 +438,7 @@ def _can_reproduce(request: dict[str, Any]) -> bool:
     }
 
 
-def _become(request: dict[str, Any], fds: list[int]) -> None:
+def _become(request: dict[str, Any], fds: list[int], executable: str | None) -> None:
     """In the child: take the client's process state, then run its program as Python would."""
     signal.set_wakeup_fd(-1)
     for signum in (signal.SIGCHLD, signal.SIGTERM):
@@ -416,6 +456,8 @@ def _become(request: dict[str, Any], fds: list[int]) -> None:
     os.environ.clear()
     os.environ.update(request["env"])
     sys.dont_write_bytecode = bool(os.environ.get("PYTHONDONTWRITEBYTECODE"))
+    if executable:
+        sys.executable = executable
     encoding = sys.__stdout__.encoding if sys.__stdout__ else "utf-8"
     sys.stdin = sys.__stdin__ = open(0, encoding=encoding, closefd=False)  # noqa: SIM115
     sys.stdout = sys.__stdout__ = open(  # noqa: SIM115 - the process's own, as Python's
@@ -428,7 +470,8 @@ def _become(request: dict[str, Any], fds: list[int]) -> None:
 
 
 def _run(argv: list[str]) -> int:
-    """Run ``python *argv`` (a script or ``-c CODE``) in this process; its exit status."""
+    """Run ``python *argv`` (a script, ``-c CODE`` or ``-m MODULE``) in this process; its
+    exit status."""
     import atexit
     import runpy
     import threading
@@ -444,6 +487,10 @@ def _run(argv: list[str]) -> int:
             main.__dict__["__builtins__"] = __builtins__
             sys.modules["__main__"] = main
             exec(compile(argv[1], "<string>", "exec"), main.__dict__)
+        elif argv[0] == "-m":
+            sys.argv = list(argv[1:])  # runpy puts the module's path first, as -m does
+            sys.path[0] = str(Path.cwd())
+            runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
         else:
             sys.argv = list(argv)
             sys.path[0] = str(Path(argv[0]).resolve().parent)
@@ -478,16 +525,17 @@ def _exit_status(code: object) -> int:
     return 1
 
 
-def wrapper(path: Path, python: str, script: str, variable: str) -> Path:
+def wrapper(path: Path, python: str, script: str | None, variable: str) -> Path:
     """Write an executable at ``path`` that runs ``python script ARGS`` through the fork
     server named by the environment variable ``variable`` (for real when it is unset): a
-    drop-in for a console script such as ``shipml``."""
+    drop-in for a console script such as ``shipml``; with no ``script``, for ``python``."""
+    first = [script] if script else []
     text = (
         f"#!{sys.executable} -S\n"
         "import os, sys\n"
         f"sys.path.insert(0, {str(HERE.parent)!r})\n"
         "import forkserver\n"
-        f"forkserver.run(os.environ.get({variable!r}, ''), {python!r}, [{script!r}, *sys.argv[1:]])\n"
+        f"forkserver.run(os.environ.get({variable!r}, ''), {python!r}, [*{first!r}, *sys.argv[1:]])\n"
     )
     if not path.exists() or path.read_text() != text:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -505,7 +553,11 @@ def run(socket_path: str, python: str, argv: list[str]) -> None:
 
 def main() -> None:
     if len(sys.argv) >= 3 and sys.argv[1] == "--serve":
-        serve(sys.argv[2], sys.argv[3:])
+        options = sys.argv[3:]
+        executable = None
+        if options[:1] == ["--executable"]:
+            executable, options = options[1], options[2:]
+        serve(sys.argv[2], options, executable)
         return
     run(sys.argv[1], sys.argv[2], sys.argv[3:])
 

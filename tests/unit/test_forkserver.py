@@ -118,3 +118,47 @@ def test_a_program_that_ends_at_once_still_gives_its_status(
         for _ in range(10)
     }
     assert statuses == {5}
+
+
+PROBE = (
+    "import os, sys\n"
+    "print(sys.argv, sys.path[0] == os.getcwd(), __name__, sys.executable == os.environ['EXE'])\n"
+)
+STARTS = (
+    "import os, subprocess, sys\n"
+    "def ppid(*argv, **options):\n"
+    "    code = 'import os; print(os.getppid())'\n"
+    "    done = subprocess.run([sys.executable, *argv, '-c', code], capture_output=True,\n"
+    "                          text=True, check=True, **options)\n"
+    "    return int(done.stdout)\n"
+    "reader, writer = os.pipe()\n"
+    "print(ppid(), ppid('-u'), ppid(pass_fds=(writer,)))\n"
+)
+
+
+def test_programs_started_with_sys_executable_fork_from_the_server_too(tmp_path: Path) -> None:
+    """``shipml train`` runs ``sys.executable train.py``, ``shipml build`` runs
+    ``sys.executable -m pip``: with ``executable`` those fork from the server as well, and
+    behave as the interpreter itself would run them."""
+    python = forkserver.wrapper(tmp_path / "python", sys.executable, None, "PROBE_SOCKET")
+    running = forkserver.ForkServer(sys.executable, ["json"], executable=str(python))
+    try:
+        (tmp_path / "probe.py").write_text(PROBE)
+        env = {**os.environ, "PROBE_SOCKET": running.socket, "EXE": str(python)}
+        outputs = []
+        for command in (running.command("-m", "probe", "a"), [sys.executable, "-m", "probe", "a"]):
+            done = subprocess.run(
+                command, capture_output=True, text=True, cwd=tmp_path, env=env, check=True
+            )
+            outputs.append(done.stdout)
+        assert outputs[0] == f"[{str(tmp_path / 'probe.py')!r}, 'a'] True __main__ True\n"
+        assert outputs[1] == outputs[0].replace("True\n", "False\n")  # the real sys.executable
+        done = subprocess.run(
+            running.command("-c", STARTS), capture_output=True, text=True, env=env, check=True
+        )
+        plain, with_option, with_descriptor = (int(pid) for pid in done.stdout.split())
+        assert plain == running.process.pid
+        # an interpreter option, or a descriptor handed over: the interpreter itself
+        assert running.process.pid not in (with_option, with_descriptor)
+    finally:
+        running.stop()
