@@ -309,3 +309,58 @@ def test_api_keys_guard_model_data_but_not_the_probes() -> None:
     assert call(app, "POST", "/v2/models/keyed/infer", json=body).status_code == 401
     keyed = call(app, "POST", "/v2/models/keyed/infer", json=body, headers={"X-API-Key": "s3cret"})
     assert keyed.status_code == 200 and keyed.json()["outputs"][0]["name"] == "prediction"
+
+
+def infer_schema(app: App) -> Any:
+    """A validator of infer requests, from the service's own OpenAPI document."""
+    import jsonschema
+
+    document = call(app, "GET", "/openapi.json").json()
+    body = document["paths"]["/v2/models/{name}/infer"]["post"]["requestBody"]
+    root = {**body["content"]["application/json"]["schema"], "components": document["components"]}
+    return jsonschema.Draft202012Validator(root)
+
+
+def test_the_documented_infer_request_accepts_what_the_service_does(app: App) -> None:
+    """Differential: tritonclient's requests in both tensor forms, and requests the service
+    refuses, against the document's InferRequest and against the service itself."""
+    schema = infer_schema(app)
+    per_feature = [tensor(name, ROWS[:1, [i]].reshape(1), binary=False) for i, name in
+                   enumerate(["a", "b"])]  # fmt: skip
+    for inputs in ([tensor("input", ROWS[:1], binary=False)], per_feature):
+        body, _ = triton.InferenceServerClient.generate_request_body(inputs)
+        request = orjson.loads(body)
+        assert schema.is_valid(request), list(schema.iter_errors(request))[:1]
+        assert call(app, "POST", "/v2/models/reg/infer", content=body).status_code == 200
+    refused = [
+        {"name": "a", "shape": [1, 2], "datatype": "FP64", "data": [1.0, 2.0]},  # a feature's name
+        {"name": "input", "shape": [1, 2], "datatype": "FP64", "data": [1.0, 2.0, 3.0]},
+        {"name": "input", "shape": [1, 2], "datatype": "BYTES", "data": ["1", "2"]},
+    ]
+    for item in refused:
+        request = {"inputs": [item]}
+        assert not schema.is_valid(request), item
+        assert call(app, "POST", "/v2/models/reg/infer", json=request).status_code == 400, item
+
+
+def test_a_wide_table_is_described_in_a_document_linear_in_its_columns() -> None:
+    """784 pixel columns once made an 8.7 MB document (every feature's tensor spelled out
+    per datatype, twice); it must grow with the columns, not with their product."""
+    sizes = {}
+    for width in (50, 400):
+        names = [f"pixel{i}" for i in range(width)]
+        x = np.random.default_rng(0).integers(0, 256, (40, width))
+        model = LinearRegression().fit(x, x[:, 0])
+        ref = shipml.save_model(model, training_data=x, feature_names=names, name=f"w{width}")
+        app = make_app(ref)
+        sizes[width] = len(call(app, "GET", "/openapi.json").content)
+        request = {
+            "inputs": [
+                {"name": n, "shape": [1], "datatype": "INT64", "data": [int(v)]}
+                for n, v in zip(names, x[0], strict=True)
+            ]
+        }
+        assert infer_schema(app).is_valid(request)
+        answer = call(app, "POST", f"/v2/models/w{width}/infer", json=request)
+        assert answer.status_code == 200, answer.text
+    assert sizes[400] < 10 * sizes[50] and sizes[400] < 400_000, sizes

@@ -86,7 +86,7 @@ def build_openapi(facts: Facts) -> dict[str, Any]:
             components["Record"] = record
         paths.update(_score_routes(facts))
     paths.update(_service_routes(facts))
-    paths.update(_oip_routes(facts, None if azureml else components.get("Record")))
+    paths.update(_oip_routes(facts, None if azureml else components.get("Record"), components))
     if facts.cors:
         for path, operations in paths.items():
             operations.setdefault("options", _preflight(facts, path))
@@ -437,9 +437,14 @@ def _page_routes(facts: Facts) -> dict[str, Any]:
     }
 
 
-def _oip_routes(facts: Facts, record: dict[str, Any] | None) -> dict[str, Any]:
-    """The Open Inference Protocol (errors as ``{"error": "..."}``)."""
+def _oip_routes(
+    facts: Facts, record: dict[str, Any] | None, components: dict[str, Any]
+) -> dict[str, Any]:
+    """The Open Inference Protocol (errors as ``{"error": "..."}``). Both infer routes refer
+    to one ``InferRequest`` component."""
     info = facts.info
+    outputs = output_metadata(info.get("output_schema"))
+    components["InferRequest"] = schemas.infer_request(record, outputs, components)
     name = {"name": "name", "in": "path", "required": True, "schema": {"enum": [info["name"]]}}
     version = {
         "name": "version",
@@ -452,7 +457,7 @@ def _oip_routes(facts: Facts, record: dict[str, Any] | None) -> dict[str, Any]:
         ("/v2/models/{name}", [name], ""),
         ("/v2/models/{name}/versions/{version}", [name, version], "_version"),
     ):
-        routes |= _oip_model_routes(facts, record, base, parameters, suffix)
+        routes |= _oip_model_routes(facts, base, parameters, suffix)
     return routes
 
 
@@ -538,7 +543,6 @@ def _oip_model_schemas(info: dict[str, Any]) -> tuple[dict[str, Any], dict[str, 
 
 def _oip_model_routes(
     facts: Facts,
-    record: dict[str, Any] | None,
     base: str,
     parameters: list[dict[str, Any]],
     suffix: str,
@@ -548,7 +552,6 @@ def _oip_model_routes(
     style = "OipError"
     flag = {"type": "object", "properties": {}, "required": []}
     metadata, answer = _oip_model_schemas(info)
-    outputs = output_metadata(info.get("output_schema"))
     routes: dict[str, Any] = {}
     routes[base] = {
         "get": _operation(
@@ -607,7 +610,7 @@ def _oip_model_routes(
             ("404", "413"),
             style=style,
             parameters=parameters,
-            requestBody=_body(schemas.infer_request(record, outputs)),
+            requestBody=_body({"$ref": "#/components/schemas/InferRequest"}),
         )
     }
     return routes
