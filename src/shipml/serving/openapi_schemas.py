@@ -246,7 +246,7 @@ def infer_request(
     shared: dict[str, str] = {}
 
     def feature(name: str, element: Element) -> dict[str, Any]:
-        key = json.dumps(element, sort_keys=True)
+        key = json.dumps(element, sort_keys=True, default=repr)
         if key not in shared:
             shared[key] = f"OipFeatureTensor{len(shared) + 1}"
             components[shared[key]] = _tensor({"type": "string"}, [1], [element])
