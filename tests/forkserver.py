@@ -27,7 +27,7 @@ that ``sys.executable``, so the Python programs they start the way shipml does (
 train`` runs ``sys.executable train.py``; ``shipml build`` runs ``sys.executable -m pip``)
 fork from it too. Anything a child of the server could not be runs for real: interpreter
 options other than ``-c`` and ``-m``, or descriptors handed over beyond the standard three
-(``pass_fds``, as multiprocessing's and joblib's workers get theirs).
+(``pass_fds``, as joblib's loky workers get theirs).
 
 Stdlib only: it runs under the project's venv and Microsoft's server's venv alike.
 """
