@@ -402,6 +402,23 @@ def test_swagger_describes_run_as_microsofts_does(servers: dict[str, Pair], case
             assert close(a[name], b[name]) is None, f"{label} {name}: {a[name]} != {b[name]}"
 
 
+@pytest.mark.parametrize("case", [c.name for c in CASES])
+def test_head_answers_as_under_microsofts_server(servers: dict[str, Pair], case: str) -> None:
+    """HEAD (uptime monitors, ``curl -I``): Flask answers it on every GET route, /score
+    included, where run() or the input parser sees the method HEAD. The same status and
+    content type, and no body."""
+    pair = servers[case]
+    assert pair.error is None, pair.error
+    for path in ("/", "/score", "/swagger.json"):
+        ref_status, ref_headers, _ = reference.send(f"{pair.reference_url}{path}", HEAD)
+        status, headers, body = reference.send(f"{pair.shipml_url}{path}", HEAD)
+        label = f"{case} HEAD {path}"
+        assert status == ref_status, f"{label}: {status}, Microsoft {ref_status}"
+        assert headers.get("content-type") == ref_headers.get("content-type"), label
+        assert body == b"", label
+
+
+HEAD = {"method": "HEAD"}
 # The documents a user may put in the code folder, which Microsoft's server answers as
 # they are (server/swagger.py), by the query that asks for them.
 USER_SWAGGER = {

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import shutil
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -53,6 +54,20 @@ def test_iris_seed_request_single_and_lists(iris_model: str, serve: Callable[...
             == "virginica"
         )
         assert client.post("/predict", json=[]).json() == []
+    # HEAD: GET's status and headers, no body, and the connection goes on (a body sent
+    # after it would be read by the client as the start of the next answer)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(
+            b"HEAD /info HTTP/1.1\r\nHost: t\r\n\r\nGET /health/live HTTP/1.1\r\nHost: t\r\n\r\n"
+        )
+        received = b""
+        while received.count(b"HTTP/1.1 ") < 2 or not received.endswith(b"}"):
+            chunk = sock.recv(65536)
+            assert chunk, received
+            received += chunk
+    head, live = received.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 200 ") and b"content-length: 0" not in head, head
+    assert live.startswith(b"HTTP/1.1 200 ") and live.endswith(b'{"status":"alive"}'), live
 
 
 def test_bad_requests_get_clear_errors(iris_model: str, serve: Callable[..., Server]) -> None:

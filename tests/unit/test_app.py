@@ -78,6 +78,22 @@ def test_every_response_has_a_request_id(app: App) -> None:
     assert unsafe.headers["x-request-id"] != "bad id\twith tab"
 
 
+def test_head_answers_every_get_route_as_get_does(app: App) -> None:
+    # RFC 9110 §9.3.2; the server drops the body (tests/integration/test_serve.py)
+    gets = [route.path for route in app.endpoints.routes() if route.method == "GET"]
+    assert "/metrics" in gets  # its length moves with every request: checked for its type
+    for path in (p.replace("{file}", "playground.css") for p in gets):
+        get, head = call(app, "GET", path), call(app, "HEAD", path)
+        assert head.status_code == get.status_code, path
+        same = ("content-type",) if path == "/metrics" else ("content-type", "content-length")
+        assert [head.headers.get(n) for n in same] == [get.headers.get(n) for n in same], path
+    post_only = call(app, "HEAD", "/predict")
+    assert post_only.status_code == 405 and post_only.headers["allow"] == "POST"
+    get_only = call(app, "POST", "/info")
+    assert get_only.status_code == 405 and get_only.headers["allow"] == "GET, HEAD"
+    assert "use GET, HEAD" in get_only.json()["error"]["message"]
+
+
 def test_body_limit_is_checked_before_reading(regressor: str) -> None:
     app = make_app(regressor, max_body_bytes=10)
     answer = call(app, "POST", "/predict", content=b"x" * 11)

@@ -123,8 +123,15 @@ class App:
     def _match(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
         methods, params = self._routes_at(path)
         route = methods.get(method)
+        if route is None and method == "HEAD":
+            # RFC 9110 §9.3.2: HEAD is GET without the body (the server drops it), and every
+            # general-purpose server must answer it; uptime monitors and `curl -I` send it.
+            # The request keeps its method: a @rawhttp score.py sees HEAD, as under Flask.
+            route = methods.get("GET")
         if route is None:
             allowed = tuple(methods)
+            if "GET" in allowed:
+                allowed = (*allowed, "HEAD")
             if self.cors is not None and "OPTIONS" not in allowed:  # preflights
                 allowed = (*allowed, "OPTIONS")
             raise MethodNotAllowed(method, path, allowed)
