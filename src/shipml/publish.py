@@ -17,7 +17,7 @@ import orjson
 
 from shipml.code_files import code_files
 from shipml.errors import TrainingError
-from shipml.flavours.base import PICKLE_FILE
+from shipml.flavours.pickling import PICKLE_FILE
 from shipml.model_files import RESERVED, check_project_paths, collect, copy_into
 from shipml.project import Project, find_project, load_project, read_requirements, store_url
 from shipml.scoring.azureml.script_check import check_script

@@ -23,7 +23,8 @@ import orjson
 
 from shipml import flavours, model_files
 from shipml.errors import ProjectError, TrainingError
-from shipml.flavours.base import PICKLE_FILE, Flavour, dump_pickle, is_frame
+from shipml.flavours.base import Flavour, is_frame
+from shipml.flavours.pickling import PICKLE_FILE, dump_pickle
 from shipml.monitoring import profile
 from shipml.project import find_project, load_project
 from shipml.publish import NO_MODEL, STAGED, publish_staged

@@ -13,7 +13,8 @@ from typing import Any
 
 from shipml.errors import ProjectError
 from shipml.flavours import catboost, lightgbm, onnx, sklearn, statsmodels, xgboost
-from shipml.flavours.base import Flavour, Loaded, Package, Saved, load_pickle
+from shipml.flavours.base import Flavour, Loaded, Package, Saved
+from shipml.flavours.pickling import load_pickle
 from shipml.store.manifest import Manifest
 
 REGISTRY: tuple[Flavour, ...] = (

@@ -14,27 +14,17 @@ never makes shipml import another.
 
 from __future__ import annotations
 
-import functools
-import importlib.util
-import io
-import logging
-import pickle
-import sys
-import warnings
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
 from shipml.errors import IntegrityError
+from shipml.flavours.pickling import dump_pickle, load_pickle
 from shipml.store.manifest import Manifest
 from shipml.store.paths import inside
 
-PICKLE_FILE = "model.joblib"
-PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle", ".skops")
 # Exceptions by which a library says "this input is wrong" (Python's convention for a bad
 # argument value or type). Anything else raised by a model is a failure of the model.
 INPUT_ERRORS: tuple[type[BaseException], ...] = (ValueError, TypeError)
@@ -209,94 +199,3 @@ def model_path(folder: Path, manifest: Manifest) -> Path:
     """Where the model file sits in ``folder``, through the store's path rule."""
 
     return inside(folder, model_file(manifest), f"manifest {manifest.ref}")
-
-
-def dump_pickle(model: Any, folder: Path) -> str:
-    import joblib  # on use: a worker serving a native-format or ONNX model never loads joblib
-
-    joblib.dump(model, folder / PICKLE_FILE)
-    return PICKLE_FILE
-
-
-def load_pickle(path: Path) -> Any:
-    """Unpickle a model file, logging (not raising) the library's version warnings."""
-
-    log = logging.getLogger("shipml")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        if path.suffix == ".skops":
-            import skops.io  # type: ignore[import-not-found]
-
-            model = skops.io.load(path, trusted=skops.io.get_untrusted_types(file=path))
-        else:
-            # on use: a worker serving a native-format or ONNX model never loads joblib
-            import joblib
-
-            model = joblib.load(path)
-    for warning in caught:
-        log.warning("loading %s: %s", path.name, warning.message)
-    return model
-
-
-class _ModuleRecorder(pickle.Pickler):
-    """Pickles into nothing, noting the module of every object and class on the way."""
-
-    def __init__(self) -> None:
-        super().__init__(_Sink(), protocol=pickle.HIGHEST_PROTOCOL)
-        self.modules: set[str] = set()
-
-    def persistent_id(self, obj: Any) -> None:
-        module = obj.__module__ if isinstance(obj, type) else type(obj).__module__
-        if isinstance(module, str):
-            self.modules.add(module.split(".")[0])
-
-
-class _Sink(io.RawIOBase):
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        return len(data)
-
-
-@functools.cache
-def _distributions() -> Mapping[str, list[str]]:
-    return metadata.packages_distributions()
-
-
-def _owners(module: str) -> list[str]:
-    """The distributions providing ``module``. Scanning every installed distribution costs
-    ~0.7 s, so it is done once per process, and again only for a module it did not know
-    (installed since, e.g. in a notebook) and that lives where installed packages do."""
-    if module not in _distributions() and _installed(module):
-        _distributions.cache_clear()
-    return _distributions().get(module, [])
-
-
-def _installed(module: str) -> bool:
-
-    try:
-        spec = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        return False
-    origin = str(spec.origin or "") if spec else ""
-    return "site-packages" in origin or "dist-packages" in origin
-
-
-def pickled_libraries(model: Any) -> list[str]:
-    """The installed distributions a pickle of ``model`` refers to, e.g. a LightGBM step
-    inside a scikit-learn pipeline: an image without them could not unpickle it."""
-    recorder = _ModuleRecorder()
-    try:
-        recorder.dump(model)
-    except Exception:  # a model pickle cannot hold: saving will say so
-        return []
-    found: list[str] = []
-    for module in sorted(recorder.modules):
-        if module in sys.stdlib_module_names or module in ("builtins", "shipml", "__main__"):
-            continue
-        for distribution in _owners(module):
-            name = distribution.lower().replace("_", "-")
-            if name not in found:
-                found.append(name)
-    return found

@@ -26,15 +26,14 @@ import numpy as np
 
 from shipml.errors import IntegrityError
 from shipml.flavours.base import (
-    PICKLE_SUFFIXES,
     Flavour,
     Loaded,
     Package,
     Saved,
     first_line,
-    load_pickle,
     model_path,
 )
+from shipml.flavours.pickling import PICKLE_SUFFIXES, load_pickle
 from shipml.store.manifest import Manifest
 
 FILE = "model.cbm"

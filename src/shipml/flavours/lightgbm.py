@@ -23,15 +23,13 @@ from typing import Any
 import numpy as np
 
 from shipml.flavours.base import (
-    PICKLE_SUFFIXES,
     Flavour,
     Loaded,
     Package,
     Saved,
-    dump_pickle,
-    load_pickle,
     model_path,
 )
+from shipml.flavours.pickling import PICKLE_SUFFIXES, dump_pickle, load_pickle
 from shipml.store.manifest import Manifest
 
 FILE = "model.txt"

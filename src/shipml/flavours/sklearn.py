@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from shipml.flavours.base import Flavour, Loaded, Saved, dump_pickle, pickled_libraries
+from shipml.flavours.base import Flavour, Loaded, Saved
+from shipml.flavours.pickling import dump_pickle, pickled_libraries
 from shipml.flavours.sklearn_forest import Proba, agrees, forest_proba
 from shipml.store.manifest import Manifest
 

@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 
 from shipml.errors import TrainingError
-from shipml.flavours.base import Flavour, Loaded, Saved, dump_pickle, first_line, is_frame
+from shipml.flavours.base import Flavour, Loaded, Saved, first_line, is_frame
+from shipml.flavours.pickling import dump_pickle
 from shipml.store.manifest import Manifest
 
 

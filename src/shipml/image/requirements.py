@@ -41,6 +41,7 @@ RUNTIME = (
     "prometheus-client",
     "packaging",
     "threadpoolctl",  # serving/sizing.py caps the native thread pools at worker start
+    "cloudpickle",  # unpickles a model's own code, stored inside it (flavours/pickling.py)
 )
 # conda package names whose PyPI name differs.
 CONDA_TO_PYPI = {"pytorch": "torch", "py-xgboost": "xgboost", "pyyaml": "pyyaml"}

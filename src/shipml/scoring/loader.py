@@ -17,7 +17,7 @@ from typing import Any
 
 from shipml import flavours
 from shipml.errors import ProjectError, ShipmlError
-from shipml.flavours.base import PICKLE_SUFFIXES, load_pickle
+from shipml.flavours.pickling import PICKLE_SUFFIXES, load_pickle
 from shipml.scoring.azureml import AzureMLScorer
 from shipml.scoring.base import Scorer
 from shipml.scoring.model import ModelScorer
