@@ -109,6 +109,8 @@ def save_model(
         example = example[0] if example else None
     if example is None and schema is not None and data is not None:
         example = example_record(schema, data)
+    if flavour is not None and not frame and is_frame(data) and not own_code:
+        frame = _takes_frame_only(flavour, model, schema, example)
     if flavour is not None and not own_code and input_example is None and schema is not None:
         schema = _with_nulls(
             flavour, model=model, frame=frame, schema=schema, data=data, example=example
@@ -162,6 +164,17 @@ def _flavour_of(model: Any, own_code: bool) -> Flavour | None:
             "score.py' to shipml.yaml, or save the fitted model object itself"
         )
     return flavour
+
+
+def _takes_frame_only(flavour: Flavour, model: Any, schema: Any, example: Any) -> bool:
+    """Whether a model fitted on a DataFrame that keeps no column names of its own takes
+    only the DataFrame: one whose first step is code of the user's that selects columns
+    by name (the ``DataFrameSelector`` of many notebooks) fails on plain rows."""
+    if not isinstance(example, dict) or schema is None:
+        return False
+    if example_refusal(flavour.wrap(model, False), schema, example) is None:
+        return False
+    return example_refusal(flavour.wrap(model, True), schema, example) is None
 
 
 def _check_example(loaded: Any, schema: dict[str, Any], example: dict[str, Any]) -> None:

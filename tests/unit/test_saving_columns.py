@@ -7,11 +7,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
 
 import shipml
 from shipml.errors import TrainingError
 from shipml.store import Store, parse_reference
+from tests.flavour_support import app_for, post
 
 FRAME = pd.DataFrame({"a": np.linspace(-1, 1, 40), "b": np.tile([0.0, 1.0], 20)})
 LABELS = (FRAME["a"] > 0).astype(int)
@@ -156,3 +159,29 @@ def test_lightgbm_keeps_the_frames_own_column_names() -> None:
     model.fit(frame, LABELS)  # its feature_names_in_ says "a_b"
     ref = shipml.save_model(model, training_data=frame, name="spaces")
     assert schema_of(ref) == ["a b", "b"]
+
+
+class Selector(BaseEstimator, TransformerMixin):  # the notebooks' DataFrameSelector
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+
+    def fit(self, frame: pd.DataFrame, y: object = None) -> Selector:
+        return self
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        return frame[self.names].to_numpy()
+
+
+def test_a_pipeline_that_selects_columns_by_name_gets_the_frame_it_was_fitted_on() -> None:
+    # its first step keeps no column names (no feature_names_in_): only plain rows fail
+    model = make_pipeline(Selector(["b", "a"]), LogisticRegression()).fit(FRAME, LABELS)
+    assert not hasattr(model, "feature_names_in_")
+    ref = shipml.save_model(model, training_data=FRAME, name="selected")
+    loaded = Store().fetch(parse_reference(ref))
+    assert loaded.manifest.flavour["frame"] is True
+    (answer,) = post(app_for(Store(), ref), [FRAME.iloc[:3].to_dict(orient="records")])
+    expected = model.predict_proba(FRAME.iloc[:3])[:, 1].tolist()
+    assert [row["probabilities"]["1"] for row in answer.json()] == expected
+    plain = LogisticRegression().fit(FRAME.to_numpy(), LABELS)  # rows answer: no frame
+    rows = Store().fetch(parse_reference(shipml.save_model(plain, training_data=FRAME, name="r")))
+    assert rows.manifest.flavour["frame"] is False
