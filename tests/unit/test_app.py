@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -69,6 +70,27 @@ def test_numbers_a_double_cannot_hold_are_refused_before_the_model(app: App, num
     assert answer.status_code == 400
     assert answer.json()["error"]["code"] == "invalid_json"
     assert call(app, "POST", "/predict", json={"a": 1e308, "b": 1}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "encoding", ["utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-be"]
+)
+def test_bodies_python_reads_are_read_alike(app: App, encoding: str) -> None:
+    # what json.loads(bytes) (Flask's get_json, FastAPI) takes: a BOM, UTF-16/32
+    text = '[{"a": 1.5, "b": 2}, {"a": -1, "b": 0.25}]'
+    body = text.encode(encoding)
+    assert json.loads(body) == json.loads(text)  # the reference reads it
+    answer = call(app, "POST", "/predict", content=body)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == call(app, "POST", "/predict", content=text.encode()).json()
+
+
+@pytest.mark.parametrize("body", [b"\xef\xbb\xbf", b"\xff\xfe{\x00", b'{"a"\x00: 1}', b"\x00\x00"])
+def test_what_no_encoding_makes_json_is_400(app: App, body: bytes) -> None:
+    with pytest.raises(ValueError):
+        json.loads(body)  # nor does the reference
+    answer = call(app, "POST", "/predict", content=body)
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "invalid_json"
 
 
 def test_every_response_has_a_request_id(app: App) -> None:

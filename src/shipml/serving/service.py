@@ -20,10 +20,11 @@ import numpy as np
 import orjson
 
 from shipml import __version__
-from shipml.errors import InvalidJSON, LoadFailed, ModelError, NotFound, NotReady, ShipmlError
+from shipml.errors import LoadFailed, ModelError, NotFound, NotReady, ShipmlError
 from shipml.monitoring.recorder import BODY, RECORDS, TABLE, Monitor, monitor_for
 from shipml.scoring import InputSchema, Prepared, Scorer, load_scorer
 from shipml.scoring.azureml import AzureMLScorer, ScoreAnswer, ScoreCall
+from shipml.serving import json_body
 from shipml.serving.batching import Batcher
 from shipml.serving.contract import closed_fields
 from shipml.serving.costs import LARGE_BODY_BYTES, Cost, measure
@@ -350,10 +351,7 @@ class Service:
     @staticmethod
     def _parse(scorer: Scorer, body: bytes) -> tuple[Any, Prepared]:
         """The body's JSON (what monitoring logs) and the scorer's model input from it."""
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise InvalidJSON(f"the body is not valid JSON: {exc}") from None
+        payload = json_body.loads(body)
         return payload, scorer.prepare(payload, body)
 
     async def predict_payload(self, payload: Any, body: bytes, request_id: str) -> Any:
