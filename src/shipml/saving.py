@@ -163,6 +163,9 @@ def _flavour_of(model: Any, own_code: bool) -> Flavour | None:
             f"({', '.join(f.name for f in flavours.REGISTRY)}) knows it. Add 'scoring: "
             "score.py' to shipml.yaml, or save the fitted model object itself"
         )
+    problem = flavour.unservable(model) if flavour is not None and not own_code else None
+    if problem is not None:
+        raise TrainingError(f"shipml cannot serve this model: {problem}")
     return flavour
 
 

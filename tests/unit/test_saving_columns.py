@@ -185,3 +185,19 @@ def test_a_pipeline_that_selects_columns_by_name_gets_the_frame_it_was_fitted_on
     plain = LogisticRegression().fit(FRAME.to_numpy(), LABELS)  # rows answer: no frame
     rows = Store().fetch(parse_reference(shipml.save_model(plain, training_data=FRAME, name="r")))
     assert rows.manifest.flavour["frame"] is False
+
+
+@pytest.mark.parametrize("kind", ["PCA", "Pipeline", "DBSCAN"])
+def test_a_model_that_predicts_nothing_is_refused_saying_so(kind: str) -> None:
+    from sklearn.cluster import DBSCAN
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import StandardScaler
+
+    model = {
+        "PCA": lambda: PCA(1),
+        "Pipeline": lambda: make_pipeline(StandardScaler()),
+        "DBSCAN": DBSCAN,
+    }[kind]().fit(FRAME)
+    with pytest.raises(TrainingError, match=f"cannot serve this model: a {kind} has no predict"):
+        shipml.save_model(model, training_data=FRAME, name="nothing")
+    assert Store().models() == []

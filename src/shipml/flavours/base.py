@@ -102,6 +102,11 @@ class Flavour:
         """Whether ``model`` is this flavour's (by module name: nothing is imported)."""
         return any(klass.__module__.split(".")[0] in self.modules for klass in type(model).__mro__)
 
+    def unservable(self, model: Any) -> str | None:
+        """Why this flavour's ``model`` cannot answer requests at all (None: it can),
+        said at save instead of by a service that never becomes ready."""
+        return None
+
     def feature_names(self, model: Any) -> list[str] | None:
         """The model's input columns when no training data says them."""
         names = getattr(model, "feature_names_in_", None)

@@ -109,6 +109,17 @@ class SklearnFlavour(Flavour):
         # Last in the registry: whatever has a scikit-learn style predict is served so.
         return super().detect(model) or callable(getattr(model, "predict", None))
 
+    def unservable(self, model: Any) -> str | None:
+        if callable(getattr(model, "predict", None)):
+            return None
+        return (
+            f"a {type(model).__name__} has no predict(): a transformer (PCA, a pipeline "
+            "ending in a scaler or an encoder) or a clustering that cannot place new rows "
+            "(DBSCAN) answers nothing for a request by itself. End the pipeline with an "
+            "estimator, or serve it with code of your own: a predictor class whose predict "
+            "calls transform (docs/scoring.md, the batch class)"
+        )
+
     def libraries(self, model: Any) -> list[str]:
         found = [name for name in pickled_libraries(model) if name not in COMMON]
         own = [self.library] if self.library in found or super().detect(model) else []
