@@ -10,11 +10,13 @@ import shutil
 import tarfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import docker
 import httpx
 import pytest
 
+from shipml.image import engine
 from tests.conftest import BUILD_CACHE, REPO, SEED_IRIS_RECORD, run_shipml
 
 pytestmark = pytest.mark.docker
@@ -129,6 +131,29 @@ def test_image_is_non_root_labelled_and_clean(
                 handle = archive.extractfile(member)
                 assert handle is not None
                 assert SECRET.encode() not in handle.read(), member.name
+
+
+@pytest.mark.parametrize(
+    "hardened",
+    [
+        {"read_only": True},  # docker run --read-only: no writable /tmp, only /dev/shm
+        {"read_only": True, "user": "12345:0", "cap_drop": ["ALL"]},  # OpenShift's any-UID
+    ],
+)
+def test_image_serves_on_a_read_only_root_as_any_user(
+    iris_image: str, client: docker.DockerClient, hardened: dict[str, Any]
+) -> None:
+    container = client.containers.run(
+        iris_image, detach=True, ports={"8000/tcp": ("127.0.0.1", None)}, **hardened
+    )
+    try:
+        url = engine.published_url(container)
+        engine.wait_ready(container, url)
+        answer = httpx.post(f"{url}/predict", json=SEED_IRIS_RECORD, timeout=30)
+        assert answer.json()["label"] == "virginica", answer.text
+        assert "temporary files: /dev/shm" in container.logs().decode()
+    finally:
+        container.remove(force=True)
 
 
 def test_model_only_rebuild_changes_only_the_model_layer(

@@ -95,13 +95,14 @@ def _serve_or_explain(settings: ServeSettings, stack: contextlib.ExitStack) -> N
     by ``SHIPML_LOAD_ERROR_FILE`` and exits with gunicorn's boot-error status, which
     stops the server (its traceback is in the log above).
     """
-    from shipml.serving.server import run_server  # the server stack, only when serving
+    from shipml.serving.server import run_server, scratch_dir  # the server stack, when serving
 
+    scratch = scratch_dir()
     try:
-        report = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "load-error"
-    except OSError as exc:  # a read-only or full /tmp: say so, not a traceback
+        report = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=scratch))) / "load-error"
+    except OSError as exc:  # a full /tmp: say so, not a traceback
         raise ShipmlError(
-            f"cannot create a temporary folder in {tempfile.gettempdir()}: {exc.strerror}; "
+            f"cannot create a temporary folder in {scratch}: {exc.strerror}; "
             "set TMPDIR to a writable folder"
         ) from None
     os.environ["SHIPML_LOAD_ERROR_FILE"] = str(report)

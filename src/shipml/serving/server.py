@@ -32,6 +32,7 @@ from shipml.serving.sizing import decided, settle
 from shipml.serving.worker import keepalive_seconds
 from shipml.store import LocalModel, Store, open_folder, parse_reference
 
+SHM = "/dev/shm"  # Docker's and Kubernetes' per-container tmpfs (scratch_dir)
 LOG_FORMAT = "%(asctime)s shipml[%(process)d] %(levelname)s %(message)s"
 
 
@@ -166,9 +167,11 @@ def run_server(settings: ServeSettings) -> None:
         _fork_and_run(settings, listener)
         return
     try:
-        metrics = tempfile.TemporaryDirectory(prefix="shipml-metrics-")
-    except OSError as exc:  # a read-only or full /tmp: say so, not a traceback
+        metrics = tempfile.TemporaryDirectory(prefix="shipml-metrics-", dir=scratch_dir())
+    except (OSError, ListenError) as exc:  # a full /tmp, or none: say so, not a traceback
         listener.close()
+        if isinstance(exc, ListenError):
+            raise
         raise ListenError(
             f"cannot create the metrics folder in {tempfile.gettempdir()}: {exc.strerror}; "
             "give the service a writable TMPDIR (an emptyDir on /tmp in Kubernetes)"
@@ -176,6 +179,29 @@ def run_server(settings: ServeSettings) -> None:
     with metrics as folder:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
         _fork_and_run(settings, listener)
+
+
+def scratch_dir() -> str:
+    """A writable temporary folder, for the metrics files and gunicorn's heartbeats.
+
+    Under ``docker run --read-only`` (or a read-only root filesystem without a volume on
+    /tmp) there is none where Python looks, but Docker and Kubernetes mount a writable
+    tmpfs on /dev/shm in every container; gunicorn advises it for its heartbeats anyway.
+    It becomes this process's and its workers' temporary folder (``TMPDIR``).
+    """
+    try:
+        return tempfile.gettempdir()
+    except FileNotFoundError:  # none of TMPDIR, /tmp, /var/tmp, /usr/tmp, the cwd is writable
+        pass
+    if os.access(SHM, os.W_OK | os.X_OK):
+        tempfile.tempdir = os.environ["TMPDIR"] = SHM
+        logging.getLogger("shipml").info("temporary files: %s (/tmp is not writable)", SHM)
+        return SHM
+    raise ListenError(
+        "no writable temporary folder (TMPDIR, /tmp, /var/tmp, /dev/shm): the service keeps "
+        "its metrics files there. Mount one (docker run --tmpfs /tmp, an emptyDir on /tmp in "
+        "Kubernetes) or set TMPDIR to a writable folder"
+    )
 
 
 def _fork_and_run(settings: ServeSettings, listener: socket.socket) -> None:
