@@ -64,3 +64,34 @@ def test_shipml_serve_a_bare_onnx_file(published: dict[str, Any], serve: Any) ->
     row = dict(zip(["f0", "f1", "f2", "f3"], map(float, x[100]), strict=True))
     answer = httpx.post(f"{server.url}/predict", json=row, timeout=10).json()
     assert answer["label"] == model.predict(x[100:101])[0]
+
+
+@pytest.mark.parametrize("fixed", [1, 3])
+def test_a_graph_exported_for_a_fixed_batch_size_answers_any_number_of_rows(
+    tmp_path: Path, fixed: int
+) -> None:
+    # e.g. skl2onnx's initial_types=[("input", FloatTensorType([1, 4]))]: a graph that
+    # takes exactly `fixed` rows per run, while a request (or a batch of them) has any
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    iris = load_iris()
+    x = iris.data.astype(np.float32)
+    model = LogisticRegression(max_iter=500).fit(x, iris.target)
+    graph = convert_sklearn(model, initial_types=[("input", FloatTensorType([fixed, 4]))])
+    path = tmp_path / "fixed.onnx"
+    path.write_bytes(graph.SerializeToString())
+    with using_store(tmp_path / "store") as store:
+        shipml.save_model(str(path), name="fixed")
+    app = app_for(store, "fixed:1")
+    rows = x[::30]  # 5 rows: runs of 1, or of 3 with the last one padded
+    records = [dict(zip(["f0", "f1", "f2", "f3"], map(float, r), strict=True)) for r in rows]
+    (listed,) = post(app, [records])  # one request of 5 rows
+    together = post(app, records)  # 5 requests at once: batched into one model call
+    for answers in (listed.json(), [a.json() for a in together]):
+        np.testing.assert_allclose(
+            probabilities(answers, [0, 1, 2]), model.predict_proba(rows), atol=1e-5
+        )
+        assert [a["label"] for a in answers] == model.predict(rows).tolist()

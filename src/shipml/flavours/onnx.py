@@ -96,6 +96,12 @@ class OnnxModel:
         self._inputs = [
             (i.name, _NUMPY.get(i.type, np.float32), i.shape) for i in self.session.get_inputs()
         ]
+        first = self.session.get_inputs()[0].shape
+        # A graph exported with a fixed batch size (``[1, 4]``, common in exports made for
+        # one request at a time) takes exactly that many rows per run; None: any number.
+        self._rows: int | None = (
+            first[0] if first and isinstance(first[0], int) and first[0] > 0 else None
+        )
         outputs = self.session.get_outputs()
         probability = next((i for i, o in enumerate(outputs) if i > 0 and _is_probability(o)), None)
         self._output = outputs[probability].name if probability is not None else outputs[0].name
@@ -105,7 +111,7 @@ class OnnxModel:
         if self._maps and not self.classes:  # the maps' keys are the classes
             zeros = np.zeros(
                 (
-                    1,
+                    self._rows or 1,
                     len(self._inputs)
                     if len(self._inputs) > 1
                     else _width(self.session.get_inputs()[0]),
@@ -117,6 +123,18 @@ class OnnxModel:
         self.task = "classification" if self.probabilities else "regression"
 
     def predict(self, data: Any) -> np.ndarray:
+        rows = self._rows
+        if rows is None or len(data) in (0, rows):
+            return self._run(data)
+        # in runs of the graph's fixed batch size, the last one padded with its last row
+        matrix, parts = np.asarray(data), []
+        for start in range(0, len(matrix), rows):
+            chunk = matrix[start : start + rows]
+            padded = np.concatenate([chunk, np.repeat(chunk[-1:], rows - len(chunk), axis=0)])
+            parts.append(self._run(padded)[: len(chunk)])
+        return np.concatenate(parts)
+
+    def _run(self, data: Any) -> np.ndarray:
         output = self.session.run([self._output], self.feeds(data))[0]
         if self._maps:  # ZipMap: one {class: p} per row, in the classes' order
             return np.array([[row[c] for c in self.classes] for row in output], dtype=np.float64)
