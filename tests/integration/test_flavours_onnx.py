@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import shipml
+from shipml.errors import TrainingError
 from tests.conftest import Server
 from tests.flavour_support import app_for, error, post, probabilities, using_store
 
@@ -95,3 +96,41 @@ def test_a_graph_exported_for_a_fixed_batch_size_answers_any_number_of_rows(
             probabilities(answers, [0, 1, 2]), model.predict_proba(rows), atol=1e-5
         )
         assert [a["label"] for a in answers] == model.predict(rows).tolist()
+
+
+def graph(path: Path, shape: list[Any], out_shape: list[Any], op: str) -> str:
+    """A one-node float graph ``y = op(x)`` written to ``path``."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, out_shape)
+    if op == "double":
+        two = helper.make_tensor("two", TensorProto.FLOAT, [], [2.0])
+        nodes, constants = [helper.make_node("Mul", ["x", "two"], ["y"])], [two]
+    else:  # the sum over every axis but the first
+        axes = helper.make_tensor("axes", TensorProto.INT64, [2], [1, 2])
+        nodes = [helper.make_node("ReduceSum", ["x", "axes"], ["y"], keepdims=0)]
+        constants = [axes]
+    made = helper.make_graph(nodes, "g", [x], [y], initializer=constants)
+    model = helper.make_model(made, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    onnx.save(model, path)
+    return str(path)
+
+
+def test_a_graph_of_one_value_per_row_takes_one_field(tmp_path: Path) -> None:
+    with using_store(tmp_path / "store") as store:
+        shipml.save_model(graph(tmp_path / "v.onnx", ["N"], ["N"], "double"), name="vector")
+    answers = post(app_for(store, "vector:1"), [[{"f0": 1.5}, {"f0": -2.0}]])[0].json()
+    assert answers == [{"prediction": 3.0}, {"prediction": -4.0}]
+
+
+def test_a_graph_that_takes_no_table_is_refused_at_save(tmp_path: Path) -> None:
+    # an image or a sequence model: every request would be refused by ONNX Runtime
+    cube = graph(tmp_path / "cube.onnx", ["N", 2, 3], ["N"], "sum")
+    with using_store(tmp_path / "store") as store, pytest.raises(TrainingError) as refused:
+        shipml.save_model(cube, name="cube")
+    assert "'x' has the shape ['N', 2, 3]" in str(refused.value)
+    assert "score.py or a predictor class" in str(refused.value)
+    assert store.models() == []

@@ -146,7 +146,9 @@ class OnnxModel:
     def feeds(self, data: Any) -> dict[str, Any]:
         matrix = np.asarray(data)
         if len(self._inputs) == 1:
-            name, dtype, _ = self._inputs[0]
+            name, dtype, shape = self._inputs[0]
+            if len(shape) == 1 and matrix.ndim == 2:  # one value per row: a [N] tensor
+                matrix = matrix[:, 0]
             return {name: np.ascontiguousarray(matrix, dtype=dtype)}
         feeds = {}
         for i, (name, dtype, shape) in enumerate(self._inputs):
@@ -179,6 +181,22 @@ class OnnxFlavour(Flavour):
         if isinstance(model, str | os.PathLike):
             return Path(model).suffix == ".onnx"
         return type(model).__name__ == "ModelProto" and super().detect(model)
+
+    def unservable(self, model: Any) -> str | None:
+        inputs = _session(model).get_inputs()
+        for tensor in inputs:
+            shape = list(tensor.shape)
+            # one field per input: [N], or [N, 1] (a width of its own is a second table)
+            wide = len(inputs) > 1 and len(shape) == 2 and isinstance(shape[1], int)
+            if len(shape) > 2 or (wide and shape[1] != 1):
+                return (
+                    f"its input {tensor.name!r} has the shape {shape}: shipml serves graphs "
+                    "that take a table (one [N, F] tensor, or one [N] tensor per field), "
+                    "as requests of fields. An image or a sequence model needs code of your "
+                    "own that builds its tensor from a request: a score.py or a predictor "
+                    "class (docs/scoring.md)"
+                )
+        return None
 
     def feature_types(self, model: Any) -> dict[str, str] | None:
         inputs = _session(model).get_inputs()
