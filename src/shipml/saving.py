@@ -90,6 +90,7 @@ def save_model(
                           metrics={"accuracy": 0.97})
     """
     own_code = _served_by_own_code()
+    model = _opened(model)
     flavour = _flavour_of(model, own_code)
     data = flavour.schema_data(model, training_data) if flavour else training_data
     vector = False
@@ -150,6 +151,26 @@ def save_model(
         _stage(Path(folder), model, writer, staged=staged, name=name, **extra)
         manifest, _ = publish_staged(Path(folder), project_root=None)
         return manifest.ref
+
+
+def _opened(model: Any) -> Any:
+    """The model in a file given by its path: XGBoost's ``model.json``, LightGBM's
+    ``model.txt``, CatBoost's ``model.cbm``, as each library's docs save them, or a
+    pickle. An ``.onnx`` path is the ONNX flavour's own; anything else is the model."""
+    if not isinstance(model, str | os.PathLike) or flavours.detect(model) is not None:
+        return model
+    path = Path(model)
+    if not path.is_file():
+        raise TrainingError(f"{path}: no such model file")
+    try:
+        return flavours.from_file(path)[1]
+    except Exception as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise TrainingError(
+            f"{path} is not a model file shipml can read ({type(exc).__name__}: {reason}): "
+            "pass the fitted model object, or a file its library saved (model.json or "
+            "model.ubj for XGBoost, model.txt for LightGBM, model.cbm for CatBoost, .onnx)"
+        ) from None
 
 
 def _flavour_of(model: Any, own_code: bool) -> Flavour | None:

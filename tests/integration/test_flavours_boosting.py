@@ -233,3 +233,52 @@ def test_images_get_xgboost_without_nvidia_and_the_pins(
     assert {"numpy", "scipy", "six"} <= set(image_requirements(cat, None)) | {
         line.split("==")[0] for line in image_requirements(cat, None)
     }
+
+
+def native_files(folder: Path) -> dict[str, tuple[Path, Callable[[np.ndarray], np.ndarray]]]:
+    """Each library's own model file, saved as its docs say, and its own prediction."""
+    import catboost
+    import lightgbm
+    import xgboost
+
+    x, y = FRAME[NUMBERS].to_numpy(), LABELS
+    booster = xgboost.XGBClassifier(n_estimators=8).fit(x, y).get_booster()
+    booster.save_model(folder / "model.json")
+    booster.save_model(folder / "model.ubj")
+    lgbm = lightgbm.LGBMClassifier(n_estimators=8, verbose=-1).fit(x, y).booster_
+    lgbm.save_model(folder / "model.txt")
+    cat = catboost.CatBoostClassifier(iterations=8, verbose=False).fit(x, y)
+    cat.save_model(str(folder / "model.cbm"))
+    matrix = xgboost.DMatrix
+    return {
+        "model.json": (folder / "model.json", lambda q: booster.predict(matrix(q))),
+        "model.ubj": (folder / "model.ubj", lambda q: booster.predict(matrix(q))),
+        "model.txt": (folder / "model.txt", lgbm.predict),
+        "model.cbm": (folder / "model.cbm", lambda q: cat.predict(q, "Probability")),
+    }
+
+
+NUMBERS = ["x0", "x1", "x2", "x3", "x4"]
+
+
+@pytest.mark.parametrize("file", ["model.json", "model.ubj", "model.txt", "model.cbm"])
+def test_a_libraries_own_model_file_is_saved_and_served_as_a_model(
+    tmp_path: Path, file: str
+) -> None:
+    from shipml.scoring.loader import open_model_file
+    from shipml.serving.app import create_app
+    from shipml.serving.settings import ServeSettings
+
+    path, predicted = native_files(tmp_path)[file]
+    # a file says no more than its feature count: no missing values without training data
+    query = QUERY[NUMBERS].dropna().to_numpy()
+    with using_store(tmp_path / "store") as store:
+        reference = shipml.save_model(str(path), name="native")
+    bare = create_app(ServeSettings(model=str(path)), lambda: open_model_file(path))
+    bare.service.load_now()  # `shipml serve model.json`: the file itself, no store
+    for app in (app_for(store, reference), bare):
+        names = app.service.model.manifest.input_schema["required"]  # type: ignore[union-attr]
+        rows = [dict(zip(names, map(float, row), strict=True)) for row in query]
+        answers = [r.json() for r in post(app, rows)]
+        got = probabilities(answers, [0, 1, 2])
+        np.testing.assert_allclose(got, predicted(query), rtol=1e-6, atol=1e-7)

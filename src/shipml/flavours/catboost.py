@@ -80,6 +80,7 @@ class CatBoostFlavour(Flavour):
     library = "catboost"
     modules = ("catboost", "_catboost")
     runtime = ("catboost",)
+    file_suffixes = (".cbm",)  # what save_model writes by default
 
     def feature_names(self, model: Any) -> list[str] | None:
         names = model.feature_names_
@@ -88,6 +89,11 @@ class CatBoostFlavour(Flavour):
     def save(self, model: Any, folder: Path) -> Saved:
         model.save_model(str(folder / FILE), format="cbm")
         return Saved([FILE], "cbm", {"class": _kind(model)})
+
+    def read_file(self, path: Path) -> Any:
+        import catboost  # on use: the library is installed only where its models are
+
+        return catboost.CatBoost().load_model(str(path), format="cbm")
 
     def load_model(self, folder: Path, manifest: Manifest) -> Any:
         path = model_path(folder, manifest)

@@ -73,6 +73,7 @@ class LightGBMFlavour(Flavour):
     name = "lightgbm"
     library = "lightgbm"
     modules = ("lightgbm",)
+    file_suffixes = (".txt",)  # what Booster.save_model writes
 
     def feature_names(self, model: Any) -> list[str] | None:
         booster = model.booster_ if hasattr(model, "booster_") else model
@@ -100,6 +101,11 @@ class LightGBMFlavour(Flavour):
             details["classes"] = np.asarray(model.classes_).tolist()
         details["estimator"] = "classifier" if hasattr(model, "classes_") else "regressor"
         return Saved([FILE], "text", details)
+
+    def read_file(self, path: Path) -> Any:
+        import lightgbm  # on use: the library is installed only where its models are
+
+        return lightgbm.Booster(model_file=str(path))
 
     def load_model(self, folder: Path, manifest: Manifest) -> Any:
         path = model_path(folder, manifest)

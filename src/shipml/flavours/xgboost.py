@@ -88,6 +88,12 @@ class XGBoostFlavour(Flavour):
     name = "xgboost"
     library = "xgboost"
     modules = ("xgboost",)
+    file_suffixes = (".json", ".ubj")  # what Booster.save_model writes, as XGBoost advises
+
+    def read_file(self, path: Path) -> Any:
+        import xgboost  # on use: the library is installed only where its models are
+
+        return xgboost.Booster(model_file=str(path))
 
     def feature_names(self, model: Any) -> list[str] | None:
         booster = model.get_booster() if hasattr(model, "get_booster") else model
