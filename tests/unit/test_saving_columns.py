@@ -201,3 +201,28 @@ def test_a_model_that_predicts_nothing_is_refused_saying_so(kind: str) -> None:
     with pytest.raises(TrainingError, match=f"cannot serve this model: a {kind} has no predict"):
         shipml.save_model(model, training_data=FRAME, name="nothing")
     assert Store().models() == []
+
+
+def test_scikit_learns_pandas_output_setting_goes_with_the_model() -> None:
+    # set_config(transform_output="pandas") atop a notebook: a step of the user's own then
+    # relies on DataFrames between steps, which a service's process never set up itself
+    import sklearn
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    def with_difference(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.assign(difference=frame["scaled__a"] - frame["scaled__b"])
+
+    query = FRAME.iloc[:5]
+    with sklearn.config_context(transform_output="pandas"):
+        scaled = ColumnTransformer([("scaled", StandardScaler(), ["a", "b"])])
+        model = make_pipeline(scaled, FunctionTransformer(with_difference), LogisticRegression())
+        model.fit(FRAME, LABELS)
+        ref = shipml.save_model(model, training_data=FRAME, name="pandas_output")
+        expected = model.predict_proba(query)[:, 1].tolist()
+    manifest = Store().fetch(parse_reference(ref)).manifest
+    assert manifest.flavour["config"] == {"transform_output": "pandas"}
+    (answer,) = post(app_for(Store(), ref), [query.to_dict(orient="records")])
+    assert [row["probabilities"]["1"] for row in answer.json()] == expected
+    plain = Store().fetch(parse_reference(shipml.save_model(MODEL, name="plain")))
+    assert plain.manifest.flavour["config"] == {}

@@ -49,9 +49,10 @@ def _trust_finite_input() -> None:
 class SklearnModel:
     """A scikit-learn estimator (or pipeline) as the zero-code scorer calls it."""
 
-    def __init__(self, model: Any, frame: bool) -> None:
+    def __init__(self, model: Any, frame: bool, config: dict[str, Any] | None = None) -> None:
         self.model = model
         self.frame = frame
+        self.config = config or {}  # scikit-learn's settings when it was saved (_settings)
         classes = getattr(model, "classes_", None)
         if isinstance(classes, list):  # one array per output (MultiOutputClassifier …)
             classes = None  # answered by predict: a label per output
@@ -74,6 +75,14 @@ class SklearnModel:
         return self._call(data)
 
     def _call(self, data: Any) -> np.ndarray:
+        if self.config:
+            import sklearn  # on use: the library is installed only where its models are
+
+            with sklearn.config_context(**self.config):
+                return self._answer(data)
+        return self._answer(data)
+
+    def _answer(self, data: Any) -> np.ndarray:
         if self.probabilities:
             return np.asarray(self.model.predict_proba(data))
         return np.asarray(self.model.predict(data))
@@ -92,6 +101,18 @@ class SklearnModel:
             self.frame = False  # the trees take the plain matrix: no DataFrame per call
         else:
             log.warning("the fast forest path disagrees with scikit-learn; not used")
+
+
+def _settings() -> dict[str, Any]:
+    """scikit-learn's global settings that change what a fitted model computes, where they
+    differ from the defaults: ``set_config(transform_output="pandas")`` at the top of a
+    notebook makes every step hand the next a DataFrame, and a step of the user's own may
+    rely on it (``df.assign(...)``). It is kept with the version and set again around
+    every call where the model is served; a worker's own process never had it."""
+    import sklearn  # on use: the library is installed only where its models are
+
+    output = sklearn.get_config().get("transform_output", "default")
+    return {} if output == "default" else {"transform_output": output}
 
 
 def _no_missing(data: Any) -> bool:
@@ -126,7 +147,13 @@ class SklearnFlavour(Flavour):
         return [*own, *(name for name in found if name != self.library)]
 
     def save(self, model: Any, folder: Path) -> Saved:
-        return Saved([dump_pickle(model, folder)], "joblib", {"class": _class_name(model)})
+        details = {"class": _class_name(model), "config": _settings()}
+        return Saved([dump_pickle(model, folder)], "joblib", details)
+
+    def load(self, folder: Path, manifest: Manifest) -> Loaded:
+        model = self.load_model(folder, manifest)
+        config = manifest.flavour.get("config") or {}
+        return SklearnModel(model, self.frame_of(model, manifest), dict(config))
 
     def frame_of(self, model: Any, manifest: Manifest) -> bool:
         recorded = manifest.flavour.get("frame")
