@@ -184,17 +184,31 @@ def test_the_pod_spec_really_runs_the_serve_image(
         container.remove(force=True)
 
 
-def test_without_the_tmp_volume_the_server_cannot_start(
+def test_without_the_tmp_volume_the_server_uses_dev_shm_and_without_both_says_so(
     client: docker.DockerClient, serve_image: str, tmp_path: Path
 ) -> None:
-    """Why the Deployment mounts an emptyDir on /tmp: a read-only root alone fails."""
+    """The Deployment mounts a sized emptyDir on /tmp. A read-only root without it still
+    serves, from the container's /dev/shm; with no /dev/shm either (``--ipc none``) the
+    server stops with one line saying what to mount."""
     out = tmp_path / "k8s"
     run_shipml("deploy", "kubernetes", serve_image, "--out", str(out))
     args = container_args(yaml.safe_load((out / "deployment.yaml").read_text()))
     del args["tmpfs"]
     container = client.containers.run(serve_image, detach=True, name=f"{PREFIX}-no-tmp", **args)
     try:
-        assert container.wait(timeout=60)["StatusCode"] != 0
-        assert b"No usable temporary directory" in container.logs()
+        deadline = time.monotonic() + 60
+        while b"ready and listening" not in container.logs() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        logs = container.logs()
+        assert b"ready and listening" in logs and b"temporary files: /dev/shm" in logs, logs
     finally:
         container.remove(force=True)
+    bare = client.containers.run(
+        serve_image, detach=True, name=f"{PREFIX}-no-shm", ipc_mode="none", **args
+    )
+    try:
+        assert bare.wait(timeout=60)["StatusCode"] != 0
+        logs = bare.logs()
+        assert b"no writable temporary folder" in logs and b"Traceback" not in logs, logs
+    finally:
+        bare.remove(force=True)
