@@ -1,5 +1,9 @@
 """The ceiling: a constant JSON answer from a bare ASGI app on uvicorn (uvloop, httptools,
-no access log), two workers. Model-independent: one run serves both tables."""
+no access log), two workers. Model-independent: one run serves both tables.
+
+``ceiling-raw`` is the same answer from an asyncio protocol on httptools with no ASGI server
+(apps/raw_protocol_app.py): how much of the ceiling is uvicorn's own per-request work, the
+measurement issue 16 asks for before any lower-level handler is chosen."""
 
 from __future__ import annotations
 
@@ -39,6 +43,16 @@ def launch(ws: Workspace, model: ModelInfo, port: int) -> Launch:
     )
 
 
+def launch_raw(ws: Workspace, model: ModelInfo, port: int) -> Launch:
+    app = str(APPS / "raw_protocol_app.py")
+    argv = [str(ws.tool("ceiling", "python")), app, "--port", str(port)]
+    return Launch(
+        argv=[*argv, "--workers", str(WORKERS)],
+        url=f"http://127.0.0.1:{port}/predict",
+        body=b"{}",
+    )
+
+
 def answer(body: Any, model: ModelInfo) -> str:
     """The constant answer stands for any model's (it runs first whichever model that is)."""
     return model.label if body["label"] == "virginica" else str(body["label"])
@@ -53,5 +67,14 @@ PEERS = [
         launch=launch,
         answer=answer,
         per_model=False,
-    )
+    ),
+    Peer(
+        name="ceiling-raw",
+        title="constant JSON, asyncio protocol on httptools, no ASGI server",
+        kind="ceiling",
+        venv="ceiling",
+        launch=launch_raw,
+        answer=answer,
+        per_model=False,
+    ),
 ]
