@@ -4,6 +4,7 @@ tests/integration/test_own_code.py."""
 
 from __future__ import annotations
 
+import pickle
 import sys
 import types
 from collections.abc import Iterator
@@ -19,7 +20,13 @@ from sklearn.preprocessing import FunctionTransformer
 
 import shipml
 from shipml.errors import ModelDefinitionError
-from shipml.flavours.pickling import dump_pickle, load_pickle, own_modules, pickled_modules
+from shipml.flavours.pickling import (
+    dump_pickle,
+    is_pickle_file,
+    load_pickle,
+    own_modules,
+    pickled_modules,
+)
 from shipml.store import Store
 
 X = np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 2.0], [3.0, 1.0]])
@@ -117,3 +124,31 @@ def test_an_old_pickle_of_a_scripts_class_says_what_to_do(tmp_path: Path) -> Non
     pickled_as_if_in("features_gone", tmp_path / "gone.pkl")
     with pytest.raises(ModelDefinitionError, match="a module of its own .features_gone"):
         load_pickle(tmp_path / "gone.pkl")
+
+
+@pytest.mark.parametrize(
+    "name", ["finalized_model.sav", "model.pkl.gz", "model.joblib.xz", "m.pickle.bz2", "m.PKL"]
+)
+def test_pickles_as_tutorials_and_joblib_name_them_are_model_files(
+    tmp_path: Path, name: str
+) -> None:
+    from shipml.scoring.loader import open_model_file
+    from shipml.serving.metrics import Metrics
+    from shipml.serving.service import Service
+
+    model = LinearRegression().fit(X, X.sum(axis=1))
+    path = tmp_path / name
+    if name.endswith(".sav"):  # pickle.dump(model, open("finalized_model.sav", "wb"))
+        path.write_bytes(pickle.dumps(model))
+    else:
+        joblib.dump(model, path)  # compressed by its extension
+    service = Service(lambda: open_model_file(path), Metrics())
+    service.load_now()
+    assert service.scorer is not None
+    answers = service.scorer.predict(X)  # type: ignore[attr-defined]
+    assert answers == [{"prediction": value} for value in model.predict(X).tolist()]
+
+
+@pytest.mark.parametrize("name", ["model.gz", "notes.txt.gz", "model.skops.gz", "model"])
+def test_other_names_are_not_taken_for_pickles(name: str) -> None:
+    assert not is_pickle_file(Path(name))

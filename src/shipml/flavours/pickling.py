@@ -34,7 +34,10 @@ from typing import Any
 from shipml.errors import ModelDefinitionError
 
 PICKLE_FILE = "model.joblib"
-PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle", ".skops")
+# .sav: pickle.dump(model, open("finalized_model.sav", "wb")), as many tutorials save one
+PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle", ".skops", ".sav")
+# joblib.dump compresses by these extensions (model.pkl.gz); joblib.load finds it by itself
+COMPRESSED_SUFFIXES = (".z", ".gz", ".bz2", ".xz", ".lzma")
 # Modules never the user's own: pickled by reference whatever else holds.
 NOT_OWN = frozenset({"builtins", "shipml"})
 STDLIB = sysconfig.get_paths()["stdlib"]
@@ -82,6 +85,14 @@ def _dump_by_value(model: Any, path: Path, referred: list[str], own: list[str]) 
         for module in added:
             cloudpickle.unregister_pickle_by_value(module)
     log.info("the model's own code (%s) is stored inside it", ", ".join(referred))
+
+
+def is_pickle_file(path: Path) -> bool:
+    """Whether ``path`` is named as a pickle is: ``model.pkl``, or compressed ``model.pkl.gz``."""
+    suffixes = [suffix.lower() for suffix in path.suffixes]
+    if len(suffixes) > 1 and suffixes[-1] in COMPRESSED_SUFFIXES and suffixes[-2] != ".skops":
+        suffixes.pop()
+    return bool(suffixes) and suffixes[-1] in PICKLE_SUFFIXES
 
 
 def load_pickle(path: Path) -> Any:

@@ -17,7 +17,7 @@ from typing import Any
 
 from shipml import flavours
 from shipml.errors import ProjectError, ShipmlError
-from shipml.flavours.pickling import PICKLE_SUFFIXES, load_pickle
+from shipml.flavours.pickling import is_pickle_file, load_pickle
 from shipml.scoring.azureml import AzureMLScorer
 from shipml.scoring.base import Scorer
 from shipml.scoring.model import ModelScorer
@@ -137,10 +137,10 @@ def open_model_file(path: Path) -> LocalModel:
     own = sorted({suffix for flavour in flavours.REGISTRY for suffix in flavour.file_suffixes})
     what = (
         "a model file is a fitted model saved with joblib.dump or pickle (.joblib, .pkl, "
-        f".pickle), skops (.skops) or a format a flavour reads ({', '.join(own)}); a model "
-        "in the store is named NAME, NAME:N or NAME@ALIAS"
+        f".pickle, .sav, or compressed: .pkl.gz …), skops (.skops) or a format a flavour "
+        f"reads ({', '.join(own)}); a model in the store is named NAME, NAME:N or NAME@ALIAS"
     )
-    if path.suffix not in (*PICKLE_SUFFIXES, *own):
+    if not is_pickle_file(path) and path.suffix not in own:
         raise ShipmlError(f"{path} is not a model file: {what}")
     try:
         return model_from_file(path)

@@ -16,7 +16,7 @@ from shipml.errors import ModelReferenceError
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
 ALIAS_PATTERN = re.compile(r"^[a-z][a-z0-9._-]{0,63}$")
 LATEST = "latest"
-PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle", ".skops")
+PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle", ".skops", ".sav")  # flavours/pickling.py
 
 
 @dataclass(frozen=True)
