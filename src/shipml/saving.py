@@ -90,7 +90,7 @@ def save_model(
                           metrics={"accuracy": 0.97})
     """
     own_code = _served_by_own_code()
-    model = _opened(model)
+    model = model if own_code else _opened(model)  # own scoring code loads its own files
     flavour = _flavour_of(model, own_code)
     data = flavour.schema_data(model, training_data) if flavour else training_data
     vector = False

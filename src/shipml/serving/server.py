@@ -167,13 +167,15 @@ def run_server(settings: ServeSettings) -> None:
         _fork_and_run(settings, listener)
         return
     try:
-        metrics = tempfile.TemporaryDirectory(prefix="shipml-metrics-", dir=scratch_dir())
-    except (OSError, ListenError) as exc:  # a full /tmp, or none: say so, not a traceback
+        folder = scratch_dir()
+        metrics = tempfile.TemporaryDirectory(prefix="shipml-metrics-", dir=folder)
+    except ListenError:  # no writable folder at all
         listener.close()
-        if isinstance(exc, ListenError):
-            raise
+        raise
+    except OSError as exc:  # a full /tmp: say so, not a traceback
+        listener.close()
         raise ListenError(
-            f"cannot create the metrics folder in {tempfile.gettempdir()}: {exc.strerror}; "
+            f"cannot create the metrics folder in {folder}: {exc.strerror}; "
             "give the service a writable TMPDIR (an emptyDir on /tmp in Kubernetes)"
         ) from None
     with metrics as folder:
