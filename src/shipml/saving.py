@@ -91,6 +91,7 @@ def save_model(
     """
     own_code = _served_by_own_code()
     model = model if own_code else _opened(model)  # own scoring code loads its own files
+    training_data = _dense(training_data)
     flavour = _flavour_of(model, own_code)
     data = flavour.schema_data(model, training_data) if flavour else training_data
     vector = False
@@ -171,6 +172,26 @@ def _opened(model: Any) -> Any:
             "pass the fitted model object, or a file its library saved (model.json or "
             "model.ubj for XGBoost, model.txt for LightGBM, model.cbm for CatBoost, .onnx)"
         ) from None
+
+
+# A sparse training matrix is made dense up to this many values (80 MB of float64).
+DENSE_LIMIT = 10_000_000
+
+
+def _dense(training_data: Any) -> Any:
+    """A scipy sparse matrix as the dense rows a request sends (it describes the fields,
+    their types and the reference sample: a sample of the rows does as well)."""
+    if not type(training_data).__module__.startswith("scipy.sparse"):
+        return training_data
+    rows, columns = training_data.shape
+    if rows * columns > DENSE_LIMIT:
+        raise TrainingError(
+            f"training_data is a sparse matrix of {rows} rows x {columns} columns, too "
+            "large to make dense here: pass a sample of its rows as dense ones, "
+            "e.g. training_data=X[:1000].toarray(). For texts, put the vectorizer in a "
+            "Pipeline with the model and pass the texts"
+        )
+    return training_data.toarray()
 
 
 def _flavour_of(model: Any, own_code: bool) -> Flavour | None:

@@ -226,3 +226,21 @@ def test_scikit_learns_pandas_output_setting_goes_with_the_model() -> None:
     assert [row["probabilities"]["1"] for row in answer.json()] == expected
     plain = Store().fetch(parse_reference(shipml.save_model(MODEL, name="plain")))
     assert plain.manifest.flavour["config"] == {}
+
+
+def test_a_model_fitted_on_a_sparse_matrix_is_described_by_its_dense_rows() -> None:
+    import scipy.sparse
+
+    matrix = scipy.sparse.random(60, 12, density=0.2, format="csr", random_state=0)
+    target = np.arange(60) % 2
+    model = LogisticRegression().fit(matrix, target)
+    ref = shipml.save_model(model, training_data=matrix, name="sparse")
+    assert schema_of(ref) == [f"f{i}" for i in range(12)]
+    names = schema_of(ref)
+    records = [dict(zip(names, row, strict=True)) for row in matrix[:4].toarray().tolist()]
+    (answer,) = post(app_for(Store(), ref), [records])
+    expected = model.predict_proba(matrix[:4])[:, 1].tolist()
+    assert [row["probabilities"]["1"] for row in answer.json()] == pytest.approx(expected)
+    huge = scipy.sparse.random(200_000, 100, density=0.001, format="csr", random_state=0)
+    with pytest.raises(TrainingError, match=r"X\[:1000\].toarray\(\)"):
+        shipml.save_model(model, training_data=huge, name="huge")
