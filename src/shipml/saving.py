@@ -98,6 +98,8 @@ def save_model(
     if flavour is not None and flavour.feature_names(model) is None:
         # A model that knows no columns of its own fitted on 1-D data: a text pipeline.
         data, feature_names, vector = one_column(data, feature_names)
+    elif flavour is not None:  # 1-D data of a model fitted on one column: that column
+        data, feature_names, _ = one_column(data, feature_names)
     if flavour is not None and data is not None and input_example is None:
         data, feature_names = _fitted_columns(flavour, model, data, feature_names)
     model_fields = flavour.feature_types(model) if flavour else None
@@ -179,8 +181,14 @@ DENSE_LIMIT = 10_000_000
 
 
 def _dense(training_data: Any) -> Any:
-    """A scipy sparse matrix as the dense rows a request sends (it describes the fields,
-    their types and the reference sample: a sample of the rows does as well)."""
+    """Training data as a table the schema reads: records (a list of dicts, as requests
+    send them) as columns, and a scipy sparse matrix as the dense rows a request sends
+    (it describes the fields, their types and the reference sample: a sample of the rows
+    does as well)."""
+    records = isinstance(training_data, list) and training_data
+    if records and all(isinstance(record, dict) for record in training_data):
+        names = list(dict.fromkeys(key for record in training_data for key in record))
+        return {name: [record.get(name) for record in training_data] for name in names}
     if not type(training_data).__module__.startswith("scipy.sparse"):
         return training_data
     rows, columns = training_data.shape

@@ -244,3 +244,24 @@ def test_a_model_fitted_on_a_sparse_matrix_is_described_by_its_dense_rows() -> N
     huge = scipy.sparse.random(200_000, 100, density=0.001, format="csr", random_state=0)
     with pytest.raises(TrainingError, match=r"X\[:1000\].toarray\(\)"):
         shipml.save_model(model, training_data=huge, name="huge")
+
+
+def test_training_data_as_records_is_read_as_its_columns() -> None:
+    records = FRAME.to_dict(orient="records")  # what requests send
+    ref = shipml.save_model(MODEL, training_data=records, name="records")
+    assert schema_of(ref) == ["a", "b"]
+    (answer,) = post(app_for(Store(), ref), [records[:3]])
+    expected = MODEL.predict_proba(FRAME.iloc[:3])[:, 1].tolist()
+    assert [row["probabilities"]["1"] for row in answer.json()] == expected
+
+
+@pytest.mark.parametrize("kind", ["Series", "array", "list"])
+def test_1d_training_data_of_a_model_fitted_on_one_column_is_that_column(kind: str) -> None:
+    model = LogisticRegression().fit(FRAME[["a"]].to_numpy(), LABELS)  # 2-D, one column
+    column = {"Series": FRAME["a"], "array": FRAME["a"].to_numpy(), "list": list(FRAME["a"])}
+    ref = shipml.save_model(model, training_data=column[kind], name=f"one-{kind.lower()}")
+    (name,) = schema_of(ref)
+    assert name == ("a" if kind == "Series" else "input")
+    (answer,) = post(app_for(Store(), ref), [[{name: 0.25}, {name: -0.5}]])
+    expected = model.predict_proba([[0.25], [-0.5]])[:, 1].tolist()
+    assert [row["probabilities"]["1"] for row in answer.json()] == expected
