@@ -66,8 +66,10 @@ def save_model(
             statsmodels, an ``.onnx`` file), or ``None`` in a project whose ``score.py``
             (or predictor class) loads its own files from ``files``: then no model file
             is written.
-        training_data: the features it was fitted on (2-D array, dict of columns or
-            DataFrame): gives the input schema, a warm-up example and a fingerprint.
+        training_data: the features it was fitted on (a DataFrame, a 2-D array, a dict
+            of columns, records as a list of dicts, a scipy sparse matrix, or 1-D data
+            for one column or a text pipeline): gives the input schema, a warm-up
+            example and a fingerprint.
         feature_names: the column names of a 2-D array ``training_data``.
         input_example: one record, e.g. ``{"text": "I love it"}``, for models whose
             input is not a feature table (a ``score.py`` model).
