@@ -76,7 +76,7 @@ def test_numbers_a_double_cannot_hold_are_refused_before_the_model(app: App, num
     "encoding", ["utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-be"]
 )
 def test_bodies_python_reads_are_read_alike(app: App, encoding: str) -> None:
-    # what json.loads(bytes) (Flask's get_json, FastAPI) takes: a BOM, UTF-16/32
+    # what json.loads(bytes) (Flask's get_json) takes: a BOM, UTF-16/32
     text = '[{"a": 1.5, "b": 2}, {"a": -1, "b": 0.25}]'
     body = text.encode(encoding)
     assert json.loads(body) == json.loads(text)  # the reference reads it

@@ -1,11 +1,12 @@
-"""A request's JSON body, read as the Python web frameworks read it.
+"""A request's JSON body, read as Flask reads it.
 
 orjson takes UTF-8 only, and refuses a byte order mark. Python's ``json.loads(bytes)``,
-which Flask's ``get_json()`` and FastAPI use, also takes UTF-16 and UTF-32 and skips a
-UTF-8 byte order mark: what Windows tools write (Notepad's "UTF-8 with BOM", PowerShell 5's
+which Flask's ``get_json()`` uses, also takes UTF-16 and UTF-32 and skips a UTF-8 byte
+order mark: what Windows tools write (Notepad's "UTF-8 with BOM", PowerShell 5's
 ``Out-File``), and what a client sending such a file as it is (``curl --data-binary
-@request.json``) gets answered by those servers. shipml answers it too. Only a body that
-orjson refused is looked at again, so UTF-8 bodies cost nothing more.
+@request.json``) gets answered by a Flask service.
+shipml answers it too (tests/integration/test_json_bodies.py sends both the same bytes).
+Only a body that orjson refused is looked at again, so UTF-8 bodies cost nothing more.
 """
 
 from __future__ import annotations
