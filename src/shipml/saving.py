@@ -23,7 +23,7 @@ import orjson
 
 from shipml import flavours, model_files
 from shipml.errors import ProjectError, TrainingError
-from shipml.flavours.base import Flavour, is_frame
+from shipml.flavours.base import Flavour, first_line, is_frame
 from shipml.flavours.pickling import PICKLE_FILE, dump_pickle
 from shipml.monitoring import profile
 from shipml.project import find_project, load_project
@@ -93,7 +93,7 @@ def save_model(
     """
     own_code = _served_by_own_code()
     model = model if own_code else _opened(model)  # own scoring code loads its own files
-    training_data = _dense(training_data)
+    training_data = _tabular(training_data)
     flavour = _flavour_of(model, own_code)
     data = flavour.schema_data(model, training_data) if flavour else training_data
     vector = False
@@ -170,11 +170,12 @@ def _opened(model: Any) -> Any:
     try:
         return flavours.from_file(path)[1]
     except Exception as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        readers = (f for f in flavours.REGISTRY if f.file_suffixes)
+        own = ", ".join(f"{f.library} {' '.join(f.file_suffixes)}" for f in readers)
         raise TrainingError(
-            f"{path} is not a model file shipml can read ({type(exc).__name__}: {reason}): "
-            "pass the fitted model object, or a file its library saved (model.json or "
-            "model.ubj for XGBoost, model.txt for LightGBM, model.cbm for CatBoost, .onnx)"
+            f"{path} is not a model file shipml can read ({type(exc).__name__}: "
+            f"{first_line(exc)}): pass the fitted model object, or a pickle, or a file its "
+            f"library saved ({own})"
         ) from None
 
 
@@ -182,7 +183,7 @@ def _opened(model: Any) -> Any:
 DENSE_LIMIT = 10_000_000
 
 
-def _dense(training_data: Any) -> Any:
+def _tabular(training_data: Any) -> Any:
     """Training data as a table the schema reads: records (a list of dicts, as requests
     send them) as columns, and a scipy sparse matrix as the dense rows a request sends
     (it describes the fields, their types and the reference sample: a sample of the rows

@@ -96,7 +96,7 @@ class OnnxModel:
         self._inputs = [
             (i.name, _NUMPY.get(i.type, np.float32), i.shape) for i in self.session.get_inputs()
         ]
-        first = self.session.get_inputs()[0].shape
+        first = self._inputs[0][2]
         # A graph exported with a fixed batch size (``[1, 4]``, common in exports made for
         # one request at a time) takes exactly that many rows per run; None: any number.
         self._rows: int | None = (

@@ -161,7 +161,7 @@ def _user_source(module: types.ModuleType) -> bool:
 
 
 def _library_place(path: str) -> bool:
-    return "site-packages" in path or "dist-packages" in path or path.startswith(STDLIB)
+    return _site_packages(path) or path.startswith(STDLIB)
 
 
 class _ModuleRecorder(pickle.Pickler):
@@ -224,8 +224,11 @@ def _installed(module: str) -> bool:
         spec = importlib.util.find_spec(module)
     except (ImportError, ValueError):
         return False
-    origin = str(spec.origin or "") if spec else ""
-    return "site-packages" in origin or "dist-packages" in origin
+    return _site_packages(str(spec.origin or "") if spec else "")
+
+
+def _site_packages(path: str) -> bool:
+    return "site-packages" in path or "dist-packages" in path
 
 
 def pickled_libraries(model: Any) -> list[str]:
