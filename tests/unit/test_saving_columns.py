@@ -204,7 +204,9 @@ def test_a_model_that_predicts_nothing_is_refused_saying_so(kind: str) -> None:
 
 
 def test_scikit_learns_pandas_output_setting_goes_with_the_model() -> None:
-    # set_config(transform_output="pandas") atop a notebook: a step of the user's own then
+    # set_config(transform_output="pandas") set globally (scikit-learn's plot_set_output
+    # example; e.g. logan-heydt/Kaggle_competitions@6dfa15f:Wine_Quality/src/pipeline.py
+    # sets it at import): a step of the user's own then
     # relies on DataFrames between steps, which a service's process never set up itself
     import sklearn
     from sklearn.compose import ColumnTransformer

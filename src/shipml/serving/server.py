@@ -32,7 +32,7 @@ from shipml.serving.sizing import decided, settle
 from shipml.serving.worker import keepalive_seconds
 from shipml.store import LocalModel, Store, open_folder, parse_reference
 
-SHM = "/dev/shm"  # Docker's and Kubernetes' per-container tmpfs (scratch_dir)
+SHM = "/dev/shm"  # Docker's per-container tmpfs (scratch_dir)
 LOG_FORMAT = "%(asctime)s shipml[%(process)d] %(levelname)s %(message)s"
 
 
@@ -187,8 +187,9 @@ def scratch_dir() -> str:
     """A writable temporary folder, for the metrics files and gunicorn's heartbeats.
 
     Under ``docker run --read-only`` (or a read-only root filesystem without a volume on
-    /tmp) there is none where Python looks, but Docker and Kubernetes mount a writable
-    tmpfs on /dev/shm in every container; gunicorn advises it for its heartbeats anyway.
+    /tmp) there is none where Python looks, but Docker mounts a writable tmpfs on /dev/shm
+    in every container (tests/integration/test_image.py); gunicorn's docs advise it for
+    the heartbeats anyway.
     It becomes this process's and its workers' temporary folder (``TMPDIR``).
     """
     try:
