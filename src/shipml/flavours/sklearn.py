@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from shipml.flavours import sklearn_checks
 from shipml.flavours.base import Flavour, Loaded, Saved
 from shipml.flavours.pickling import dump_pickle, pickled_libraries
 from shipml.flavours.sklearn_forest import Proba, agrees, forest_proba
@@ -93,6 +94,7 @@ class SklearnModel:
         may get a missing value, only when it takes a matrix: a batch with NaN then goes
         to scikit-learn, which routes missing values down the trees)."""
         self._finite = finite
+        sklearn_checks.install()  # a serving process: plain arrays skip the frame checks
         fast = forest_proba(self.model)
         if fast is None or data is None or (self.frame and not finite):
             return
