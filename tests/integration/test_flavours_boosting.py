@@ -247,7 +247,9 @@ def native_files(folder: Path) -> dict[str, tuple[Path, Callable[[np.ndarray], n
     booster.save_model(folder / "model.ubj")
     lgbm = lightgbm.LGBMClassifier(n_estimators=8, verbose=-1).fit(x, y).booster_
     lgbm.save_model(folder / "model.txt")
-    cat = catboost.CatBoostClassifier(iterations=8, verbose=False).fit(x, y)
+    # allow_writing_files=False: no catboost_info/ folder in the working directory
+    cat = catboost.CatBoostClassifier(iterations=8, verbose=False, allow_writing_files=False)
+    cat.fit(x, y)
     cat.save_model(str(folder / "model.cbm"))
     matrix = xgboost.DMatrix
     return {
