@@ -133,6 +133,25 @@ def test_image_is_non_root_labelled_and_clean(
                 assert SECRET.encode() not in handle.read(), member.name
 
 
+# Every module a serve container imports at start, from the standard library to the
+# model's library, has its bytecode in the image: none is compiled at each start
+# (PYTHONDONTWRITEBYTECODE is set, and the official python images ship no stdlib .pyc).
+UNCOMPILED = """
+import importlib.util, os, sys
+import shipml.serving.__main__, shipml.serving.app, sklearn.svm
+print([m.__file__ for m in list(sys.modules.values())
+       if (getattr(m, "__file__", None) or "").endswith(".py")
+       and not os.path.exists(importlib.util.cache_from_source(m.__file__))])
+"""
+
+
+def test_a_container_compiles_nothing_it_imports_at_start(
+    iris_image: str, client: docker.DockerClient
+) -> None:
+    shown = client.containers.run(iris_image, entrypoint=["python3", "-c", UNCOMPILED], remove=True)
+    assert shown.decode().strip() == "[]"
+
+
 @pytest.mark.parametrize(
     "hardened",
     [
