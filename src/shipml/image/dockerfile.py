@@ -18,9 +18,9 @@ PORT = 8000
 SITE = "/opt/shipml/site-packages"
 LIB = "/opt/shipml/lib"
 
-# Parts of the standard library a server never imports, left uncompiled (tests hold
-# files that do not compile on purpose).
-STDLIB_SKIP = "/(test|tests|idle_test|idlelib|tkinter|turtledemo|lib2to3|ensurepip)/"
+# Left uncompiled: parts of the standard library a server never imports (tests hold files
+# that do not compile on purpose), and the base image's own packages (pip).
+STDLIB_SKIP = "/(test|tests|idle_test|idlelib|tkinter|turtledemo|lib2to3|ensurepip|site-packages)/"
 # A HEALTHCHECK runs the probe as a Python process (python3 -m shipml.serving.probe), which
 # takes 1-2 s to start on a busy host before it waits its own 3 s (deploy/probes.py).
 HEALTHCHECK_TIMEOUT = 5
