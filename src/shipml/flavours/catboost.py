@@ -33,8 +33,9 @@ from shipml.flavours.base import (
     first_line,
     model_path,
 )
-from shipml.flavours.pickling import PICKLE_SUFFIXES, load_pickle
+from shipml.flavours.pickling import load_pickle
 from shipml.store.manifest import Manifest
+from shipml.store.reference import PICKLE_SUFFIXES
 
 FILE = "model.cbm"
 CLASSES = ("CatBoostClassifier", "CatBoostRegressor", "CatBoostRanker", "CatBoost")

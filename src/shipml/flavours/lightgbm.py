@@ -29,8 +29,9 @@ from shipml.flavours.base import (
     Saved,
     model_path,
 )
-from shipml.flavours.pickling import PICKLE_SUFFIXES, dump_pickle, load_pickle
+from shipml.flavours.pickling import dump_pickle, load_pickle
 from shipml.store.manifest import Manifest
+from shipml.store.reference import PICKLE_SUFFIXES
 
 FILE = "model.txt"
 MULTICLASS = ("multiclass", "softmax", "multiclassova", "multiclass_ova", "ova", "ovr")

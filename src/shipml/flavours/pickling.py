@@ -32,10 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from shipml.errors import ModelDefinitionError
+from shipml.store.reference import PICKLE_SUFFIXES
 
 PICKLE_FILE = "model.joblib"
-# .sav: pickle.dump(model, open("finalized_model.sav", "wb")), as many tutorials save one
-PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle", ".skops", ".sav")
 # joblib.dump compresses by these extensions (model.pkl.gz); joblib.load finds it by itself
 COMPRESSED_SUFFIXES = (".z", ".gz", ".bz2", ".xz", ".lzma")
 # Modules never the user's own: pickled by reference whatever else holds.

@@ -32,8 +32,9 @@ from shipml.flavours.base import (
     Saved,
     model_path,
 )
-from shipml.flavours.pickling import PICKLE_SUFFIXES, load_pickle
+from shipml.flavours.pickling import load_pickle
 from shipml.store.manifest import Manifest
+from shipml.store.reference import PICKLE_SUFFIXES
 
 FILE = "model.ubj"
 CLASSES = ("XGBClassifier", "XGBRegressor", "XGBRFClassifier", "XGBRFRegressor", "XGBRanker")

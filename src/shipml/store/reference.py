@@ -16,7 +16,10 @@ from shipml.errors import ModelReferenceError
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
 ALIAS_PATTERN = re.compile(r"^[a-z][a-z0-9._-]{0,63}$")
 LATEST = "latest"
-PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle", ".skops", ".sav")  # flavours/pickling.py
+# A path with one of these suffixes is a model file, not a store name. Defined here, the
+# lowest layer that needs them; flavours/pickling.py reads and writes by them too.
+# .sav: pickle.dump(model, open("finalized_model.sav", "wb")), as many tutorials save one
+PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle", ".skops", ".sav")
 
 
 @dataclass(frozen=True)
