@@ -128,6 +128,7 @@ def label_of_probabilities(
 def load_peers() -> list[tuple[Callable[[Workspace], Venv], list[Peer]]]:
     """Every server module, in sweep order."""
     from bench.peers import (
+        asgi_servers,
         azureml,
         bentoml,
         ceiling,
@@ -140,6 +141,7 @@ def load_peers() -> list[tuple[Callable[[Workspace], Venv], list[Peer]]]:
 
     modules: list[Any] = [
         ceiling,
+        asgi_servers,
         starlette_app,
         flask_app,
         azureml,
