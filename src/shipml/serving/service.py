@@ -430,6 +430,8 @@ class Service:
         batcher = self._batcher
         if batcher is None or batcher.loop is not asyncio.get_running_loop():
             settings, cost = self.settings, self.current().cost
+            # A score.py's SCORING_TIMEOUT_MS: its client is answered at the deadline.
+            script = scorer if isinstance(scorer, AzureMLScorer) else None
             batcher = self._batcher = Batcher(
                 scorer,
                 coalesce=scorer.batchable and settings.batching,
@@ -440,6 +442,8 @@ class Service:
                 inline_rows=cost.inline_rows if scorer.batchable else int(cost.inline),
                 chunk_rows=cost.chunk_rows if scorer.batchable else 0,
                 metrics=self.metrics,
+                call_timeout=script.call_timeout if script else None,
+                timeout_error=script.timed_out if script else TimeoutError,
             )
         return batcher
 

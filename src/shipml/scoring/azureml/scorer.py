@@ -9,7 +9,8 @@ call it through here.
 A failure inside an ``@input_schema`` decorator, before the script's own ``run`` was
 entered (the body does not convert to the declared type), is the client's: a 422 with
 the decorator's message. Anything raised once ``run`` itself is running is the model's:
-a 500, its traceback in the log.
+a 500, its traceback in the log. A ``run()`` that takes longer than ``SCORING_TIMEOUT_MS``
+is stopped (:mod:`.deadline`): a 500 with Microsoft's message.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 import orjson
 
 from shipml.errors import InvalidInput, InvalidJSON, LoadFailed, ProjectError
-from shipml.scoring.azureml import raw, runtime
+from shipml.scoring.azureml import deadline, raw, runtime
 from shipml.scoring.azureml.answers import ScoreAnswer, answer
 from shipml.scoring.azureml.call import ScoreCall
 from shipml.scoring.azureml.inputs import REQUEST_HEADERS, ObjectInput, analyse_run
@@ -43,6 +44,9 @@ class AzureMLScorer:
     output_schema: dict[str, Any] | None = None
 
     def __init__(self, model_dir: Path, manifest: Manifest) -> None:
+        # Read first: a bad value is reported before the script's init() runs.
+        self.timeout_ms = deadline.timeout_ms()
+        self.call_timeout = self.timeout_ms / 1000  # the batcher answers at this deadline
         try:
             self._load(model_dir, manifest)
         except ProjectError as exc:  # the script as written cannot be served: final too
@@ -128,7 +132,10 @@ class AzureMLScorer:
 
     def predict(self, data: Any) -> Any:
         try:
-            return self._run(**data)
+            with deadline.WATCHDOG.limit(self.call_timeout):
+                return self._run(**data)
+        except deadline.Expired:
+            raise self.timed_out() from None
         except Exception as exc:
             if self.decorated and not _entered(exc.__traceback__, self._user_code):
                 message = str(exc) or type(exc).__name__
@@ -136,6 +143,10 @@ class AzureMLScorer:
                     f"the body does not fit run()'s @input_schema: {message}"
                 ) from None
             raise
+
+    def timed_out(self) -> deadline.ScoringTimeout:
+        """What a client of a ``run()`` past ``SCORING_TIMEOUT_MS`` is answered."""
+        return deadline.ScoringTimeout(self.timeout_ms)
 
     def answer(self, output: Any) -> ScoreAnswer:
         return answer(output)
