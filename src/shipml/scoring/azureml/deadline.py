@@ -4,7 +4,8 @@ stops it.
 Microsoft's server arms ``SIGALRM`` around ``run()`` (it calls ``run()`` on the main
 thread of a sync gunicorn worker); the alarm's handler raises, and the client gets a 500
 ``{"message": "Scoring timeout after N ms"}``. A shipml worker calls ``run()`` on its
-event loop (a quick script) or on its model thread, where no signal can be delivered.
+model thread (or on its event loop, were it timed quick at warm-up), and a signal's
+handler runs on the main thread only.
 So one watchdog thread per process keeps the deadlines of the calls under way and, when
 one passes, raises :class:`Expired` inside the thread running that call
 (``PyThreadState_SetAsyncExc``). Like the alarm's exception, it lands at the next line of
@@ -15,8 +16,8 @@ deadline (serving/batching.py, ``call_timeout``).
 
 :class:`Expired` derives from ``BaseException``, so a script's own ``except Exception``
 cannot swallow it. A deadline is armed and disarmed under one lock, and an exception
-raised for a call that has just returned is withdrawn before :meth:`Watchdog.limit`
-exits, so it never lands in shipml's own code.
+raised for a call that has just returned is withdrawn before the ``with`` block ends
+(:class:`Limit`), so it never lands in shipml's own code.
 """
 
 from __future__ import annotations
