@@ -37,7 +37,7 @@ DEFAULT_PROFILE = "shipml,shipml-onnx"  # what bounds shipml goes into the READM
 SHOWN_PACKAGES = (
     "scikit-learn", "numpy", "uvicorn", "starlette", "flask", "gunicorn", "mlflow", "bentoml",
     "azureml-inference-server-http", "mlserver", "mlserver-sklearn", "shipml", "onnxruntime",
-    "skl2onnx",
+    "skl2onnx", "granian", "hypercorn", "uvloop",
 )  # fmt: skip
 
 
