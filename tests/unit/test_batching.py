@@ -328,28 +328,6 @@ def test_slow_models_run_in_the_executor_while_requests_queue() -> None:
     run(go)
 
 
-def test_a_batcher_knows_whether_the_caller_runs_on_its_loop() -> None:
-    """Service makes one batcher per loop: a later loop (a new asyncio.run) or another
-    thread's must get its own."""
-
-    async def made() -> Batcher:
-        batcher = make(FakeModel())
-        assert batcher.on_running_loop()
-        return batcher
-
-    first = run(made)
-    seen: list[bool] = []
-
-    async def elsewhere() -> None:
-        seen.append(first.on_running_loop())
-
-    run(elsewhere)  # a later loop on the same thread
-    thread = threading.Thread(target=run, args=(elsewhere,))
-    thread.start()
-    thread.join(10)
-    assert seen == [False, False]
-
-
 class TimedOut(Exception):
     pass
 

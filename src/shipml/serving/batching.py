@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -157,7 +156,6 @@ class Batcher:
         self.call_timeout = call_timeout
         self.timeout_error = timeout_error
         self.loop = asyncio.get_running_loop()
-        self.thread = threading.get_ident()  # the loop's
         self.clock: Clock = clock or LoopClock(self.loop)
         self._queue: deque[Job] = deque()
         self._big: deque[Job] = deque()  # jobs of more than chunk_rows rows, called in chunks
@@ -173,16 +171,6 @@ class Batcher:
         self._call_seconds = 0.0  # the last model call's duration
         self._recent: deque[int] = deque(maxlen=2)  # jobs in each of the last two batches
         self._overrun: asyncio.Future[Any] | None = None  # a call past call_timeout, running
-
-    def on_running_loop(self) -> bool:
-        """Whether the caller runs on this batcher's loop (it must, to submit).
-
-        A thread runs one loop at a time, so this loop running on the caller's thread
-        says so. Cheaper than comparing with ``asyncio.get_running_loop()``, which on
-        Python 3.11 makes a ``getpid`` system call each time (to notice a fork): once
-        per request, 8-10 % of a worker's busy samples at c=32 in ``make bench``.
-        """
-        return self.thread == threading.get_ident() and self.loop.is_running()
 
     # -- the request side ------------------------------------------------------------------
 

@@ -428,7 +428,7 @@ class Service:
     def _batcher_for(self, scorer: Scorer) -> Batcher:
         """This loop's batcher, made on first use (the model loads in a thread)."""
         batcher = self._batcher
-        if batcher is None or not batcher.on_running_loop():
+        if batcher is None or batcher.loop is not asyncio.get_running_loop():
             settings, cost = self.settings, self.current().cost
             # A score.py's SCORING_TIMEOUT_MS: its client is answered at the deadline.
             script = scorer if isinstance(scorer, AzureMLScorer) else None
