@@ -175,6 +175,40 @@ def test_not_ready_before_load(regressor: str) -> None:
     assert call(app, "GET", "/health/live").status_code == 200
 
 
+def test_the_ready_hook_runs_on_the_loop_as_the_service_turns_ready(regressor: str) -> None:
+    """A worker joins the ready board in on_ready: it must run on the event loop, in the
+    very step that makes ``ready`` True, so no request handled on that loop can see the
+    worker ready before the other workers do (a loading worker would still take
+    connections and answer 503)."""
+    app = create_app(
+        ServeSettings(model=regressor), lambda: Store().fetch(parse_reference(regressor))
+    )
+    service = app.service
+    seen: list[tuple[bool, bool]] = []
+    polled: list[bool] = []
+
+    async def go() -> None:
+        loop = asyncio.get_running_loop()
+        loop_thread = threading.get_ident()
+        service.on_ready = lambda: seen.append(
+            (service.ready, threading.get_ident() == loop_thread)
+        )
+        service.start()
+
+        async def poll() -> None:  # what a request on this loop would see, step by step
+            while not service.ready:
+                polled.append(False)
+                await asyncio.sleep(0)
+            polled.append(bool(seen))  # the first step that sees `ready` sees the hook done
+
+        await asyncio.wait_for(asyncio.gather(poll(), service.wait_ready()), 60)
+        assert loop is asyncio.get_running_loop()
+
+    asyncio.run(go())
+    assert seen == [(True, True)]
+    assert polled[-1] is True
+
+
 def test_openapi_document_is_valid(app: App) -> None:
     from openapi_spec_validator import validate
 

@@ -136,6 +136,9 @@ class Service:
         self._loader: asyncio.Task[None] | None = None
         self._batcher: Batcher | None = None
         self.monitor: Monitor | None = None  # payload logging (settings.monitor)
+        # Called on the event loop in the same step that makes the service ready: a worker
+        # joins the ready board before any request can see `ready` (serving/worker.py).
+        self.on_ready: Callable[[], None] | None = None
 
     @property
     def ready(self) -> bool:
@@ -191,7 +194,7 @@ class Service:
             self.attempt_started, self.retry_at = time.monotonic(), None
             log.info("loading %s (attempt %d)", self.description, attempt)
             try:
-                await loop.run_in_executor(self._executor, self._load)
+                loaded = await loop.run_in_executor(self._executor, self._build)
             except LoadFailed as exc:  # the same code would fail the same way: no retry
                 self._failed_for_good(exc)
                 return
@@ -205,6 +208,9 @@ class Service:
                 )
                 await asyncio.sleep(delay)
             else:
+                self._install(loaded)
+                if self.on_ready is not None:
+                    self.on_ready()
                 if self._loaded is not None:
                     self._loaded.set()
                 return
@@ -233,6 +239,10 @@ class Service:
             os._exit(WORKER_BOOT_ERROR)
 
     def _load(self) -> None:
+        self._install(self._build())
+
+    def _build(self) -> Loaded:
+        """Fetch, load and warm the model (on the model thread); nothing is served yet."""
         started = time.perf_counter()
         model = self._source()
         runtime = library_versions(model.manifest.libraries)
@@ -242,20 +252,24 @@ class Service:
         closed = closed_fields(scorer, model.manifest.example, model.manifest.input_schema)
         if self.monitor is None:
             self.monitor = monitor_for(self.settings, model, scorer, self.metrics.registry)
-        self._batcher = None
         sizing = sizing_report(self.settings)  # read on the thread that runs the model
-        self.loaded = Loaded(model, scorer, cost, example_output, closed, runtime, sizing)
-        manifest = model.manifest
-        self.metrics.model_info.labels(manifest.name, str(manifest.version), model.digest).set(1)
-        self.metrics.ready.set(1)
-        self.load_error = None
         log.info(
             "serving %s (%s) loaded in %.2fs; a prediction takes %.2f ms",
-            manifest.ref,
+            model.manifest.ref,
             model.digest[:19],
             time.perf_counter() - started,
             cost.call * 1000,
         )
+        return Loaded(model, scorer, cost, example_output, closed, runtime, sizing)
+
+    def _install(self, loaded: Loaded) -> None:
+        """Serve ``loaded`` from now on (``ready`` turns True here)."""
+        self._batcher = None
+        self.loaded = loaded
+        manifest, digest = loaded.model.manifest, loaded.model.digest
+        self.metrics.model_info.labels(manifest.name, str(manifest.version), digest).set(1)
+        self.metrics.ready.set(1)
+        self.load_error = None
 
     # -- requests --------------------------------------------------------------------------
 

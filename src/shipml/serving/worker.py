@@ -120,6 +120,7 @@ class WorkerServer(Server):
         self._own_listener = own_listener
         self._grace = grace
         self._ready = False
+        self._stopping = False
         self._listening: list[tuple[Any, socket.socket]] = []  # (uvloop server, its socket)
         self._acceptor: SharedAcceptor | None = None
         self._when_ready: asyncio.Task[None] | None = None
@@ -128,6 +129,7 @@ class WorkerServer(Server):
     # -- start -------------------------------------------------------------------------------
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        self._app.service.on_ready = self._joined  # before the lifespan starts the load
         await self.lifespan.startup()
         if self.lifespan.should_exit:
             sys.exit(STARTUP_FAILURE)
@@ -151,6 +153,15 @@ class WorkerServer(Server):
 
     def _is_ready(self) -> bool:
         return self._ready
+
+    def _joined(self) -> None:
+        """On the ready board in the loop step that makes the service ready: from the
+        first request that can see this worker ready, no loading worker takes a
+        connection (listeners.py). Not once the worker is stopping."""
+        if self._stopping:
+            return
+        self._ready = True
+        self._board.mark(self._slot, True)
 
     def _protocol(self) -> asyncio.Protocol:
         protocol: Any = self.config.http_protocol_class
@@ -180,8 +191,6 @@ class WorkerServer(Server):
         await self._app.service.wait_ready()
         # The event loop's thread runs one-row calls inline: its OpenMP pool is its own.
         limit_threads(decided(self._app.service.settings).threads)
-        self._ready = True
-        self._board.mark(self._slot, True)
         loop = asyncio.get_running_loop()
         shared = self._shared
         if shared is None:
@@ -204,6 +213,7 @@ class WorkerServer(Server):
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         started = time.monotonic()
+        self._stopping = True
         self._board.mark(self._slot, False)
         if self._when_ready is not None:
             self._when_ready.cancel()
