@@ -160,6 +160,8 @@ class WorkerServer(Server):
         connection (listeners.py). Not once the worker is stopping."""
         if self._stopping:
             return
+        # The event loop's thread runs one-row calls inline: its OpenMP pool is its own.
+        limit_threads(decided(self._app.service.settings).threads)
         self._ready = True
         self._board.mark(self._slot, True)
 
@@ -189,8 +191,6 @@ class WorkerServer(Server):
 
     async def _listen_when_ready(self) -> None:
         await self._app.service.wait_ready()
-        # The event loop's thread runs one-row calls inline: its OpenMP pool is its own.
-        limit_threads(decided(self._app.service.settings).threads)
         loop = asyncio.get_running_loop()
         shared = self._shared
         if shared is None:
