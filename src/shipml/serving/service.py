@@ -174,7 +174,7 @@ class Service:
 
     def load_now(self) -> None:
         """Load synchronously, raising the first error (for the command line)."""
-        self._load()
+        self._install(self._build())
 
     async def stop(self) -> None:
         if self._loader is not None and not self._loader.done():
@@ -237,9 +237,6 @@ class Service:
             )
         if report:
             os._exit(WORKER_BOOT_ERROR)
-
-    def _load(self) -> None:
-        self._install(self._build())
 
     def _build(self) -> Loaded:
         """Fetch, load and warm the model (on the model thread); nothing is served yet."""

@@ -46,7 +46,6 @@ class AzureMLScorer:
     def __init__(self, model_dir: Path, manifest: Manifest) -> None:
         # Read first: a bad value is reported before the script's init() runs.
         self.timeout_ms = deadline.timeout_ms()
-        self.call_timeout = self.timeout_ms / 1000  # the batcher answers at this deadline
         try:
             self._load(model_dir, manifest)
         except ProjectError as exc:  # the script as written cannot be served: final too
@@ -143,6 +142,11 @@ class AzureMLScorer:
                     f"the body does not fit run()'s @input_schema: {message}"
                 ) from None
             raise
+
+    @property
+    def call_timeout(self) -> float:
+        """``SCORING_TIMEOUT_MS`` in seconds: the batcher answers the client then."""
+        return self.timeout_ms / 1000
 
     def timed_out(self) -> deadline.ScoringTimeout:
         """What a client of a ``run()`` past ``SCORING_TIMEOUT_MS`` is answered."""
