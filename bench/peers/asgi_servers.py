@@ -10,8 +10,8 @@ server. ``ceiling-raw`` (peers/ceiling.py) is the third alternative: no ASGI ser
 
 from __future__ import annotations
 
-from bench.peers import WORKERS, Launch, ModelInfo, Peer, Venv
-from bench.peers.ceiling import APPS, answer
+from bench.peers import WORKERS, Launch, ModelInfo, Venv
+from bench.peers.ceiling import APPS, ceiling_peer
 from bench.workspace import Workspace
 
 VENV = "asgi-servers"
@@ -52,22 +52,13 @@ def launch_hypercorn(ws: Workspace, model: ModelInfo, port: int) -> Launch:
 
 
 PEERS = [
-    Peer(
-        name="ceiling-granian",
-        title="constant JSON, the same ASGI app on Granian",
-        kind="ceiling",
-        venv=VENV,
-        launch=launch_granian,
-        answer=answer,
-        per_model=False,
+    ceiling_peer(
+        "ceiling-granian", "constant JSON, the same ASGI app on Granian", VENV, launch_granian
     ),
-    Peer(
-        name="ceiling-hypercorn",
-        title="constant JSON, the same ASGI app on Hypercorn (uvloop)",
-        kind="ceiling",
-        venv=VENV,
-        launch=launch_hypercorn,
-        answer=answer,
-        per_model=False,
+    ceiling_peer(
+        "ceiling-hypercorn",
+        "constant JSON, the same ASGI app on Hypercorn (uvloop)",
+        VENV,
+        launch_hypercorn,
     ),
 ]

@@ -58,23 +58,20 @@ def answer(body: Any, model: ModelInfo) -> str:
     return model.label if body["label"] == "virginica" else str(body["label"])
 
 
+def ceiling_peer(name: str, title: str, venv: str, launch: Any) -> Peer:
+    """A row that serves the constant answer: one run stands for every model."""
+    return Peer(
+        name=name, title=title, kind="ceiling", venv=venv, launch=launch, answer=answer,
+        per_model=False,
+    )  # fmt: skip
+
+
 PEERS = [
-    Peer(
-        name="ceiling",
-        title="constant JSON, bare ASGI on uvicorn (the ceiling)",
-        kind="ceiling",
-        venv="ceiling",
-        launch=launch,
-        answer=answer,
-        per_model=False,
-    ),
-    Peer(
-        name="ceiling-raw",
-        title="constant JSON, asyncio protocol on httptools, no ASGI server",
-        kind="ceiling",
-        venv="ceiling",
-        launch=launch_raw,
-        answer=answer,
-        per_model=False,
+    ceiling_peer("ceiling", "constant JSON, bare ASGI on uvicorn (the ceiling)", "ceiling", launch),
+    ceiling_peer(
+        "ceiling-raw",
+        "constant JSON, asyncio protocol on httptools, no ASGI server",
+        "ceiling",
+        launch_raw,
     ),
 ]
