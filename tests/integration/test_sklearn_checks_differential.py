@@ -1,6 +1,6 @@
-"""scikit-learn's frame checks answered at once for plain arrays (flavours/sklearn_checks.py):
-models answer, warn and fail exactly as under scikit-learn's own checks, and a user's
-process that saves a model is left alone."""
+"""scikit-learn's frame checks answered at once for plain arrays, and "fitted" and the tags
+remembered per estimator (flavours/sklearn_checks.py): models answer, warn and fail exactly
+as under scikit-learn's own checks, and a user's process that saves a model is left alone."""
 
 from __future__ import annotations
 
@@ -70,14 +70,33 @@ def run():
         answers.append(["probe", type(data).__name__, names, bool(validation._nw_into_df_or_series(data))])
     return answers
 
+def fitted_late():
+    # asked before it is fitted, then fitted: errors first, then answers (a remembered
+    # "not fitted" would keep failing)
+    model, out = LogisticRegression(), []
+    for step in ("unfitted", "unfitted again", "fit", "fitted"):
+        if step == "fit":
+            model.fit(X, y)
+            continue
+        try:
+            out.append(np.asarray(model.predict_proba(X[:2])).tolist())
+        except Exception as exc:
+            out.append(f"{type(exc).__name__}: {exc}")
+    return out
+
 import shipml
 shipml.save_model(models["logistic"], training_data=X, name="plain")  # the user's process
 saved = validation._get_feature_names.__module__
-before = run()
+before, late_before = run(), fitted_late()
 from shipml.flavours import sklearn_checks
 installed = sklearn_checks.install()
-print(json.dumps({"installed": installed, "before": before, "after": run(), "saved": saved,
-                  "wrapped": validation._get_feature_names.__module__}))
+after = run()
+after_again = run()  # now answered from what the first run remembered
+print(json.dumps({"installed": installed, "before": before, "after": after,
+                  "after_again": after_again, "saved": saved,
+                  "late_before": late_before, "late_after": fitted_late(),
+                  "wrapped": [f.__module__ for f in (validation._get_feature_names,
+                              validation._is_fitted, validation.get_tags)]}))
 """
 
 
@@ -98,8 +117,14 @@ def test_answers_warnings_and_errors_are_scikit_learns_own() -> None:
     result = differential()
     assert result["saved"] == "sklearn.utils.validation"  # save_model changed nothing
     assert result["installed"] is True
-    assert result["wrapped"] == "shipml.flavours.sklearn_checks"
+    assert result["wrapped"] == ["shipml.flavours.sklearn_checks"] * 3
     assert result["after"] == result["before"]  # exact: floats compared as JSON, bit for bit
+    assert result["after_again"] == result["before"]  # with "fitted" and tags remembered
+    # an estimator asked before it is fitted fails each time, then answers once fitted
+    late = result["late_after"]
+    assert late == result["late_before"]
+    assert late[0] == late[1] and late[0].startswith("NotFittedError")
+    assert isinstance(late[2], list)
     by_call = {(name, what): (out, caught) for name, what, out, caught in result["after"]}
     # the checks that matter still fire: a frame's names are still checked and warned of
     assert any("feature names" in w for w in by_call[("ridge-on-frame", "rows")][1])

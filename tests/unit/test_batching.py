@@ -106,6 +106,29 @@ def test_a_lone_request_runs_at_once_without_any_timer() -> None:
     run(go)
 
 
+def test_a_lone_client_is_answered_within_its_submit_and_a_crowd_still_coalesces() -> None:
+    async def go() -> None:
+        clock = FakeClock()
+        model = FakeModel(clock, cost=0.0001)
+        batcher = make(model, clock)
+        answered_at_once = []
+        for row in range(6):  # one client: each request after its answer, 1 ms apart
+            job = batcher.submit([row], 1, "r")
+            answered_at_once.append(job.done())
+            assert await job == [row * 10]
+            await tick()  # the next request comes in a later turn of the loop
+            clock.advance(0.001)
+        # the first two are batches like any other; then the batcher knows it is alone
+        assert answered_at_once == [False, False, True, True, True, True]
+        # a crowd arrives in one tick: the first runs at once, the rest share one call
+        crowd = [batcher.submit([row], 1, "r") for row in (7, 8, 9)]
+        assert [job.done() for job in crowd] == [True, False, False]
+        assert await asyncio.gather(*crowd) == [[70], [80], [90]]
+        assert model.calls[-2:] == [[7], [8, 9]]
+
+    run(go)
+
+
 def test_requests_of_the_same_tick_share_one_call_and_get_their_own_rows() -> None:
     async def go() -> None:
         model = FakeModel()
