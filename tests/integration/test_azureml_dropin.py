@@ -318,9 +318,66 @@ def test_valid_requests_answer_as_under_microsofts_server(
         assert ref_status == expected, f"{label}: Microsoft answered {ref_status} {ref_body!r}"
         assert status == expected, f"{label}: shipml answered {status} {body!r}\n{pair.log()}"
         assert headers.get("content-type") == ref_headers.get("content-type"), label
+        assert microsofts(headers) == microsofts(ref_headers), label
         if body != ref_body:
             difference = close(parsed(ref_body), parsed(body))
             assert difference is None, f"{label}: {difference}\n{ref_body!r}\n{body!r}"
+
+
+def microsofts(headers: dict[str, str]) -> dict[str, str]:
+    """Microsoft's own headers of an answer (request ids, run() failed, run()'s time), with
+    what differs by nature made comparable: an id the server drew itself, run()'s duration
+    (its format only), and the server's name and version (``x-ms-server-version``)."""
+    view = {k: v for k, v in headers.items() if k.startswith("x-ms-") or k == "traceid"}
+    view.pop("x-ms-server-version", None)
+    if "x-ms-run-fn-exec-ms" in view:
+        elapsed = view["x-ms-run-fn-exec-ms"]
+        view["x-ms-run-fn-exec-ms"] = "<ms>" if re.fullmatch(r"\d+\.\d{3}", elapsed) else elapsed
+    if "x-ms-request-id" in view and view["x-ms-request-id"] == headers.get("x-request-id"):
+        view["x-ms-request-id"] = "<the request's x-request-id>"
+    return view
+
+
+def with_headers(request: dict[str, Any], **headers: str) -> dict[str, Any]:
+    return {**request, "headers": {**request.get("headers", {}), **headers}}
+
+
+@pytest.mark.parametrize("case", [c.name for c in CASES])
+def test_request_ids_and_run_headers_are_microsofts(servers: dict[str, Pair], case: str) -> None:
+    """The tracing ids Microsoft's server answers with (x-ms-request-id, x-ms-client-request-id,
+    TraceId, and its 431 for ids over 100 characters) and its headers about run()
+    (x-ms-run-function-failed, x-ms-run-fn-exec-ms), on /score and /swagger.json."""
+    pair = servers[case]
+    assert pair.error is None, pair.error
+    valid = reference.valid_requests(pair.case)[0]
+    probes = {
+        "client id, trace id": with_headers(
+            valid, **{"x-ms-client-request-id": "client-1", "TraceId": "trace-9"}
+        ),
+        "own x-request-id": with_headers(valid, **{"x-request-id": "request-7"}),
+        "legacy x-ms-request-id": with_headers(valid, **{"x-ms-request-id": "legacy-3"}),
+        "both ids": with_headers(
+            valid, **{"x-ms-request-id": "legacy-3", "x-ms-client-request-id": "client-1"}
+        ),
+        "client id too long": with_headers(valid, **{"x-ms-client-request-id": "c" * 101}),
+        "request id too long": with_headers(valid, **{"x-request-id": "r" * 101}),
+        "client id at the limit": with_headers(valid, **{"x-ms-client-request-id": "c" * 100}),
+        "options": {"method": "OPTIONS"},
+        "put": {"method": "PUT", "body_text": "{}"},
+    }
+    for name, request in probes.items():
+        label = f"{case} {name}"
+        ref_status, ref_headers, ref_body = reference.send(f"{pair.reference_url}/score", request)
+        status, headers, body = reference.send(f"{pair.shipml_url}/score", request)
+        assert status == ref_status, f"{label}: {status} {body!r}, Microsoft {ref_status}"
+        assert microsofts(headers) == microsofts(ref_headers), label
+        if status == 431:
+            assert json.loads(body) == json.loads(ref_body), label
+    for path in ("/swagger.json", "/swagger.json?version=3"):
+        request = {"method": "GET", "headers": {"x-ms-client-request-id": "client-2"}}
+        _, ref_headers, _ = reference.send(f"{pair.reference_url}{path}", request)
+        _, headers, _ = reference.send(f"{pair.shipml_url}{path}", request)
+        assert microsofts(headers) == microsofts(ref_headers), f"{case} {path}"
 
 
 ANSWERS: dict[tuple[str, str], tuple[int, dict[str, str], bytes]] = {}
@@ -350,7 +407,7 @@ def test_invalid_requests_get_a_json_error_and_never_crash_the_script_silently(
     entry = reference.source(pair.case)["entry_script"]
     for request in reference.invalid_requests(pair.case):
         status, headers, body = reference.send(f"{pair.shipml_url}/score", request)
-        ref_status, _, ref_body = reference.send(f"{pair.reference_url}/score", request)
+        ref_status, ref_headers, ref_body = reference.send(f"{pair.reference_url}/score", request)
         label = f"{case} invalid {request['name']}"
         if status == ref_status < 500 and (status == 200 or body == ref_body):
             # The script answers this request itself (an error string it returns with 200,
@@ -360,6 +417,8 @@ def test_invalid_requests_get_a_json_error_and_never_crash_the_script_silently(
         assert headers.get("content-type", "").startswith("application/json"), label
         error = json.loads(body)
         assert isinstance(error, dict) and isinstance(error.get("message"), str), label
+        if status == ref_status:
+            assert microsofts(headers) == microsofts(ref_headers), label
         if 400 <= status < 500:
             continue
         assert status == 500, f"{label}: shipml answered {status} {body!r}"

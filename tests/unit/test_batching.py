@@ -351,54 +351,6 @@ def test_slow_models_run_in_the_executor_while_requests_queue() -> None:
     run(go)
 
 
-class TimedOut(Exception):
-    pass
-
-
-def test_a_call_past_call_timeout_fails_its_job_and_the_next_waits_for_the_thread() -> None:
-    """A score.py's SCORING_TIMEOUT_MS: the client is answered at the deadline; the thread
-    may still be busy (a C call), so the next job waits for it and then gets its own
-    full allowance, as behind a busy worker."""
-
-    class Stuck(FakeModel):
-        def __init__(self) -> None:
-            super().__init__()
-            self.release = threading.Event()
-
-        def predict(self, data: list[int]) -> list[int]:
-            if data == [0]:
-                self.release.wait(10)  # blocked, as in a C call
-            if data == [-1]:
-                raise TimeoutError("the model's own")  # within the limit: its own error
-            return super().predict(data)
-
-    async def go() -> None:
-        model = Stuck()
-        loop = asyncio.get_running_loop()
-        with ThreadPoolExecutor(max_workers=1) as executor:
-            batcher = Batcher(
-                model,
-                coalesce=False,
-                executor=executor,
-                call_timeout=0.2,
-                timeout_error=lambda: TimedOut("late"),
-            )
-            started = loop.time()
-            stuck = batcher.submit([0], 1, "stuck")
-            with pytest.raises(TimedOut):
-                await stuck
-            assert 0.2 <= loop.time() - started < 1.0
-            after = batcher.submit([2], 1, "after")
-            await asyncio.sleep(0.4)  # twice its allowance, all spent behind the stuck call
-            assert not after.done()
-            model.release.set()
-            assert await after == [20]
-            with pytest.raises(TimeoutError, match="the model's own"):
-                await batcher.submit([-1], 1, "own")
-
-    run(go)
-
-
 def test_close_fails_what_is_still_queued() -> None:
     async def go() -> None:
         batcher = make(FakeModel())

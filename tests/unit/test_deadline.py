@@ -8,7 +8,13 @@ import time
 import pytest
 
 from shipml.errors import LoadFailed
-from shipml.scoring.azureml.deadline import DEFAULT_MS, Expired, Watchdog, timeout_ms
+from shipml.scoring.azureml.deadline import (
+    DEFAULT_MS,
+    Expired,
+    Watchdog,
+    timeout_ms,
+    worker_timeout_s,
+)
 
 
 def spin(seconds: float) -> int:
@@ -110,4 +116,17 @@ def test_the_limit_comes_from_scoring_timeout_ms() -> None:
 def test_a_bad_limit_is_refused_naming_the_variable(value: str) -> None:
     with pytest.raises(LoadFailed, match="SCORING_TIMEOUT_MS must be a whole number") as error:
         timeout_ms({"SCORING_TIMEOUT_MS": value})
+    assert repr(value) in error.value.message
+
+
+def test_the_worker_timeout_comes_from_worker_timeout() -> None:
+    assert worker_timeout_s({}) == 300
+    assert worker_timeout_s({"WORKER_TIMEOUT": "45"}) == 45
+    assert worker_timeout_s({"WORKER_TIMEOUT": "0"}) == 0  # gunicorn's "no limit"
+
+
+@pytest.mark.parametrize("value", ["soon", "-5", "1.5"])
+def test_a_bad_worker_timeout_is_refused_naming_the_variable(value: str) -> None:
+    with pytest.raises(LoadFailed, match="WORKER_TIMEOUT must be a whole number") as error:
+        worker_timeout_s({"WORKER_TIMEOUT": value})
     assert repr(value) in error.value.message

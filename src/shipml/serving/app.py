@@ -30,6 +30,7 @@ from shipml.errors import (
 )
 from shipml.scoring.azureml import AzureMLScorer
 from shipml.serving.auth import ApiKeys
+from shipml.serving.azureml_headers import run_failed, tracing
 from shipml.serving.cors import Cors, parse_origins
 from shipml.serving.endpoints import Endpoints, Request, Response, Route
 from shipml.serving.metrics import Metrics
@@ -157,14 +158,16 @@ class App:
             elif name == b"origin":  # a browser page's (CORS)
                 origin = value
         request_id = request_id or self._new_id()
-        where = (request_id, method, path)
         label, metrics = "unmatched", self.metrics
         metrics.in_flight_now += 1
         azureml = path in self._azureml_paths
         cors = self.cors if not self._aml_origins else self._cors_of_model()
         preflight = None
+        traced: list[tuple[bytes, bytes]] = []  # Microsoft's request ids, on its routes
         try:  # the gauge comes down whatever happens, a client gone mid-send included
             try:
+                if azureml:
+                    traced = tracing(scope["headers"], request_id)
                 if method == "OPTIONS" and cors is not None and origin is not None:
                     preflight = self._preflight(scope, path, origin, cors)
                 if preflight is not None:
@@ -187,10 +190,10 @@ class App:
             except ClientGone:
                 return
             except Exception as exc:
-                response = self._failed(exc, where, azureml)
-            headers = self._headers(response, request_id)
-            if cors is not None and preflight is None:
-                headers.extend(cors.answer_headers(origin))
+                response = self._failed(exc, (request_id, method, path), azureml)
+            headers = self._headers(
+                response, request_id, traced, cors if preflight is None else None, origin
+            )
             await send(
                 {"type": "http.response.start", "status": response.status, "headers": headers}
             )
@@ -212,7 +215,16 @@ class App:
         failure = ShipmlError("internal error; see the service log")
         return self._error(failure, request_id, path, azureml)
 
-    def _headers(self, response: Response, request_id: str) -> list[tuple[bytes, bytes]]:
+    def _headers(
+        self,
+        response: Response,
+        request_id: str,
+        traced: list[tuple[bytes, bytes]],
+        cors: Cors | None,
+        origin: bytes | None,
+    ) -> list[tuple[bytes, bytes]]:
+        """The answer's headers: its own, the request id, Microsoft's ids on its routes
+        (``traced``; not on a 405, which Microsoft answers before it reads them), CORS."""
         headers = [
             (b"content-length", str(len(response.body)).encode()),
             (b"x-request-id", request_id.encode()),
@@ -224,6 +236,10 @@ class App:
             # a worker still loading answers only while no other worker is ready
             # (serving/listeners.py); the client's next request may find one
             headers.append((b"connection", b"close"))
+        if traced and response.status != 405:
+            headers.extend(traced)
+        if cors is not None:
+            headers.extend(cors.answer_headers(origin))
         return headers
 
     def _cors_of_model(self) -> Cors | None:
@@ -334,8 +350,10 @@ class App:
         ``{"error": "..."}``, which its clients print; on Azure ML's routes, Microsoft's
         ``{"message": ...}``."""
         status = exc.status
+        headers: list[tuple[bytes, bytes]] = []
         if azureml:
             body = orjson.dumps({"message": exc.message})
+            headers.append(run_failed(exc))
         elif path.startswith("/v2") and (len(path) == 3 or path[3] == "/"):
             status, body = oip_error_body(exc)
         else:
@@ -346,7 +364,6 @@ class App:
             }
             error.update(getattr(exc, "detail", None) or {})  # a load failure's traceback
             body = orjson.dumps({"error": error})
-        headers: list[tuple[bytes, bytes]] = []
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:
             headers.append((b"retry-after", str(retry_after).encode()))

@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from shipml.errors import ModelError, Overloaded
+from shipml.serving.deadlines import Deadlines
 from shipml.serving.metrics import Metrics
 
 # How fast the in-flight estimate forgets, in seconds: long enough to span many batches,
@@ -125,10 +126,8 @@ class Batcher:
     metrics and the dropping of abandoned jobs. Without an ``executor`` every call is
     inline; with one, a batch runs inline only up to ``inline_rows`` rows, and big jobs
     are split when ``chunk_rows`` is set (batchable models only: their results split and
-    join by row). With ``call_timeout``, a call on the executor that has not returned
-    after that many seconds fails its jobs with ``timeout_error()``: their clients are
-    answered then, whatever the thread is still doing (a score.py's
-    ``SCORING_TIMEOUT_MS``; the thread itself is stopped by scoring/azureml/deadline.py).
+    join by row). With ``deadlines`` (a score.py's ``SCORING_TIMEOUT_MS`` and
+    ``WORKER_TIMEOUT``: serving/deadlines.py), calls on the executor go through them.
     """
 
     def __init__(
@@ -144,8 +143,7 @@ class Batcher:
         chunk_rows: int = 0,
         metrics: Metrics | None = None,
         clock: Clock | None = None,
-        call_timeout: float | None = None,
-        timeout_error: Callable[[], Exception] = TimeoutError,
+        deadlines: Deadlines | None = None,
     ) -> None:
         self.model = model
         self.coalesce = coalesce
@@ -156,8 +154,7 @@ class Batcher:
         self.inline_rows = inline_rows if executor is not None else math.inf
         self.chunk_rows = max(chunk_rows, self.max_batch_size) if chunk_rows > 0 else 0
         self.metrics = metrics
-        self.call_timeout = call_timeout
-        self.timeout_error = timeout_error
+        self.deadlines = deadlines
         self.loop = asyncio.get_running_loop()
         self.clock: Clock = clock or LoopClock(self.loop)
         self._queue: deque[Job] = deque()
@@ -173,7 +170,6 @@ class Batcher:
         self._changed = self.clock.now()
         self._call_seconds = 0.0  # the last model call's duration
         self._recent: deque[int] = deque(maxlen=2)  # jobs in each of the last two batches
-        self._overrun: asyncio.Future[Any] | None = None  # a call past call_timeout, running
         self._ran_at_once = False  # a lone job ran within its submit in this loop turn
 
     # -- the request side ------------------------------------------------------------------
@@ -416,39 +412,16 @@ class Batcher:
     async def _call_in_executor(self, batch: Batch) -> None:
         started = self.clock.now()
         try:
-            if self.call_timeout is None:
+            if self.deadlines is None:
                 results = await self.loop.run_in_executor(self.executor, self._call, batch)
             else:
-                results = await self._call_within(self.call_timeout, batch)
+                results = await self.deadlines.call(self._call, batch)
         except Exception as exc:
             halves = self._failed(batch, started, exc)
         else:
             halves = self._settled(batch, started, results)
         for half in halves:
             await self._call_in_executor(half)
-
-    async def _call_within(self, seconds: float, batch: Batch) -> Any:
-        """The call on the executor; its jobs fail with ``timeout_error()`` once it has run
-        for ``seconds``, whether or not its thread has stopped.
-
-        A call that went past its deadline may still hold the thread (blocked in C code,
-        which nothing can interrupt): the next call waits for it to end, and its own
-        deadline counts from its own start, as under a server whose worker is busy.
-        """
-        if self._overrun is not None:
-            await asyncio.wait([self._overrun])
-            self._overrun = None
-        call = self.loop.run_in_executor(self.executor, self._call, batch)
-        limit = asyncio.timeout(seconds)
-        try:
-            async with limit:
-                return await asyncio.shield(call)
-        except TimeoutError:
-            if not limit.expired():  # the model's own
-                raise
-        self._overrun = call
-        call.add_done_callback(_retrieved)  # its late result or error is nobody's
-        raise self.timeout_error()
 
     def _settled(self, batch: Batch, started: float, results: list[Any]) -> list[Batch]:
         self._call_seconds = self.clock.now() - started
@@ -503,9 +476,3 @@ class Batcher:
                 self._rows -= with_rest
         job.parts = []
         self._track(self.clock.now(), -1)
-
-
-def _retrieved(future: asyncio.Future[Any]) -> None:
-    """Mark an abandoned call's outcome as seen (asyncio logs unseen exceptions)."""
-    if not future.cancelled():
-        future.exception()

@@ -17,6 +17,7 @@ import orjson
 
 from shipml.errors import ModelError, NotFound
 from shipml.scoring.azureml import AzureMLScorer, ScoreCall
+from shipml.serving.azureml_headers import NOT_FAILED
 from shipml.serving.costs import LARGE_BODY_BYTES
 from shipml.serving.metrics import Metrics
 from shipml.serving.oip import OpenInference
@@ -184,7 +185,8 @@ class Endpoints:
             )
         )
         document = scorer.swagger(query.get("version"), info["name"], str(info["version"]))
-        return Response(200, json.dumps(document).encode())
+        # Microsoft's AMLResponse: the header is on every answer of its own
+        return Response(200, json.dumps(document).encode(), headers=[NOT_FAILED])
 
     async def info(self, request: Request) -> Response:
         return json_response(self.service.info())

@@ -24,10 +24,12 @@ from shipml.errors import LoadFailed, ModelError, NotFound, NotReady, ShipmlErro
 from shipml.monitoring.recorder import BODY, RECORDS, TABLE, Monitor, monitor_for
 from shipml.scoring import InputSchema, Prepared, Scorer, load_scorer
 from shipml.scoring.azureml import AzureMLScorer, ScoreAnswer, ScoreCall
+from shipml.scoring.azureml.answers import RUN_FAILED
 from shipml.serving import json_body
 from shipml.serving.batching import Batcher
 from shipml.serving.contract import closed_fields
 from shipml.serving.costs import LARGE_BODY_BYTES, Cost, measure
+from shipml.serving.deadlines import Deadlines
 from shipml.serving.metrics import Metrics
 from shipml.serving.settings import ServeSettings
 from shipml.serving.sizing import decided, limit_threads
@@ -139,6 +141,7 @@ class Service:
         # Called on the event loop in the same step that makes the service ready: a worker
         # joins the ready board before any request can see `ready` (serving/worker.py).
         self.on_ready: Callable[[], None] | None = None
+        self.on_stuck: Callable[[], None] | None = None  # the worker's restart (deadlines.py)
 
     @property
     def ready(self) -> bool:
@@ -320,7 +323,8 @@ class Service:
         """One request to a ``score.py`` model, as Microsoft's server would answer it."""
         scorer = self.score_script()
         if call.method == "OPTIONS" and not scorer.raw:
-            return ScoreAnswer(200, b"", "text/html; charset=utf-8")  # Microsoft's answer
+            # Microsoft's answer
+            return ScoreAnswer(200, b"", "text/html; charset=utf-8", [(RUN_FAILED, "False")])
         large = len(call.body) > LARGE_BODY_BYTES
         prepared = await self.off_loop(scorer.parse, call) if large else scorer.parse(call)
         monitor = self.monitor
@@ -441,8 +445,6 @@ class Service:
         batcher = self._batcher
         if batcher is None or batcher.loop is not asyncio.get_running_loop():
             settings, cost = self.settings, self.current().cost
-            # A score.py's SCORING_TIMEOUT_MS: its client is answered at the deadline.
-            script = scorer if isinstance(scorer, AzureMLScorer) else None
             batcher = self._batcher = Batcher(
                 scorer,
                 coalesce=scorer.batchable and settings.batching,
@@ -453,10 +455,28 @@ class Service:
                 inline_rows=cost.inline_rows if scorer.batchable else int(cost.inline),
                 chunk_rows=cost.chunk_rows if scorer.batchable else 0,
                 metrics=self.metrics,
-                call_timeout=script.call_timeout if script else None,
-                timeout_error=script.timed_out if script else TimeoutError,
+                deadlines=self._deadlines(scorer),
             )
         return batcher
+
+    def _deadlines(self, scorer: Scorer) -> Deadlines | None:
+        """A score.py's ``SCORING_TIMEOUT_MS`` and ``WORKER_TIMEOUT`` (serving/deadlines.py)."""
+        if not isinstance(scorer, AzureMLScorer):
+            return None
+        return Deadlines(
+            asyncio.get_running_loop(),
+            self._executor,
+            answer_within=scorer.call_timeout,
+            timeout_error=scorer.timed_out,
+            restart_after=scorer.restart_after,
+            restart_error=scorer.worker_timed_out,
+            on_stuck=self._stuck,
+        )
+
+    def _stuck(self) -> None:
+        """A ``run()`` outlived ``WORKER_TIMEOUT``: the worker restarts."""
+        if self.on_stuck is not None:
+            self.on_stuck()
 
     def input_fields(self) -> dict[str, str]:
         """Field name → JSON type, in feature order (compiled once per loaded model)."""

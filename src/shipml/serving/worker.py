@@ -38,6 +38,9 @@ from shipml.serving.sizing import decided, limit_threads
 
 log = logging.getLogger("shipml")
 SHUTDOWN_MARGIN = 0.5  # seconds left to log and exit before gunicorn's kill
+# A worker restarting because a run() is stuck: any code but gunicorn's boot and load
+# errors (3, 4), which stop the whole server, makes gunicorn start a new worker.
+RESTART_EXIT = 1
 # How often a thread holding Python's lock is asked to let another run. The event loop
 # answers probes and small requests while the model and large-request threads run;
 # with Python's default (5 ms) each of its turns could wait that long per thread:
@@ -90,6 +93,11 @@ class Worker(UvicornWorker):  # type: ignore[misc]
         await server.serve(sockets=[])
         if not server.started:
             sys.exit(Arbiter.WORKER_BOOT_ERROR)
+        if server.restarting:
+            # Drained; the stuck model thread would hold the interpreter's exit forever
+            # (it joins its threads), so leave now: gunicorn starts a new worker.
+            logging.shutdown()
+            os._exit(RESTART_EXIT)
 
 
 class AccessLogWorker(Worker):
@@ -121,6 +129,7 @@ class WorkerServer(Server):
         self._grace = grace
         self._ready = False
         self._stopping = False
+        self.restarting = False  # a run() outlived WORKER_TIMEOUT (serving/deadlines.py)
         self._listening: list[tuple[Any, socket.socket]] = []  # (uvloop server, its socket)
         self._acceptor: SharedAcceptor | None = None
         self._when_ready: asyncio.Task[None] | None = None
@@ -130,6 +139,7 @@ class WorkerServer(Server):
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         self._app.service.on_ready = self._joined  # before the lifespan starts the load
+        self._app.service.on_stuck = self._restart
         await self.lifespan.startup()
         if self.lifespan.should_exit:
             sys.exit(STARTUP_FAILURE)
@@ -164,6 +174,12 @@ class WorkerServer(Server):
         limit_threads(decided(self._app.service.settings).threads)
         self._ready = True
         self._board.mark(self._slot, True)
+
+    def _restart(self) -> None:
+        """Leave the ready board, drain as at SIGTERM, then exit (gunicorn starts another)."""
+        self.restarting = True
+        self._board.mark(self._slot, False)
+        self.should_exit = True
 
     def _protocol(self) -> asyncio.Protocol:
         protocol: Any = self.config.http_protocol_class
@@ -253,11 +269,12 @@ class WorkerServer(Server):
             task.cancel(msg="the grace period (graceful_timeout) ended")
         answered = state.total_requests - answered_before
         log.info(
-            "worker %d stopped: answered %d request%s after SIGTERM (%d connection%s taken "
+            "worker %d stopped: answered %d request%s after %s (%d connection%s taken "
             "from the listen queue) in %.1f s%s",
             os.getpid(),
             answered,
             "" if answered == 1 else "s",
+            "its restart began" if self.restarting else "SIGTERM",
             queued,
             "" if queued == 1 else "s",
             time.monotonic() - started,

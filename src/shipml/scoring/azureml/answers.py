@@ -8,6 +8,12 @@ written as such, floats by ``repr``, a returned string JSON-encoded once more
 ``AMLResponse`` or any werkzeug/Flask ``Response``) is passed through as it is: status,
 headers and body.
 
+Every answer of ``run()`` also carries Microsoft's two headers about the call:
+``x-ms-run-fn-exec-ms`` (how long ``run()`` took, in milliseconds, three decimals) and
+``x-ms-run-function-failed``: ``False`` on a returned value, ``True`` on a returned
+response of status 500 or more, and a returned response's own otherwise (an
+``AMLResponse`` sets it; a plain Flask response has none).
+
 Where Microsoft's server fails with a 500 because ``json.dumps`` cannot write the value,
 shipml writes it as JSON instead: numpy arrays and scalars (``tolist()``/``item()``), a
 pandas ``DataFrame`` (a list of records), ``Series`` and ``Index`` (lists), dates and
@@ -25,6 +31,8 @@ from typing import Any
 from shipml.errors import ModelError
 
 JSON = "application/json"
+RUN_FAILED = "x-ms-run-function-failed"
+RUN_MS = "x-ms-run-fn-exec-ms"
 
 
 @dataclass(slots=True)
@@ -33,6 +41,14 @@ class ScoreAnswer:
     body: bytes
     content_type: str = JSON
     headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(slots=True, frozen=True)
+class Ran:
+    """What one ``run()`` returned, and how long it took (Microsoft's ``x-ms-run-fn-exec-ms``)."""
+
+    output: Any
+    milliseconds: float
 
 
 def _fallback(value: Any) -> Any:
@@ -65,11 +81,18 @@ def dumps(value: Any) -> bytes:
         ) from None
 
 
-def answer(value: Any) -> ScoreAnswer:
-    """The response for ``run()``'s return value."""
+def answer(ran: Ran) -> ScoreAnswer:
+    """The response for what ``run()`` returned, with Microsoft's headers about the call."""
+    value = ran.output
     if _is_response(value):
-        return _passed_through(value)
-    return ScoreAnswer(200, dumps(value))
+        written = _passed_through(value)
+        if written.status >= 500:
+            written.headers = [(n, v) for n, v in written.headers if n.lower() != RUN_FAILED]
+            written.headers.append((RUN_FAILED, "True"))
+    else:
+        written = ScoreAnswer(200, dumps(value), headers=[(RUN_FAILED, "False")])
+    written.headers.append((RUN_MS, f"{ran.milliseconds:.3f}"))
+    return written
 
 
 def _is_response(value: Any) -> bool:

@@ -31,6 +31,8 @@ from shipml.errors import LoadFailed, ShipmlError
 
 VARIABLE = "SCORING_TIMEOUT_MS"
 DEFAULT_MS = 3_600_000  # Microsoft's server's default: one hour
+WORKER_VARIABLE = "WORKER_TIMEOUT"
+WORKER_DEFAULT_S = 300  # Microsoft's server's default for gunicorn's --timeout
 
 _set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
 _set_async_exc.argtypes = (ctypes.c_ulong, ctypes.c_void_p)
@@ -49,6 +51,34 @@ class ScoringTimeout(ShipmlError):
 
     def __init__(self, milliseconds: int) -> None:
         super().__init__(f"Scoring timeout after {milliseconds} ms")
+
+
+class WorkerTimeout(ShipmlError):
+    """A ``run()`` outlived ``WORKER_TIMEOUT``: the worker restarts (serving/deadlines.py).
+    Microsoft's gunicorn kills the worker and its client gets no answer; this one gets
+    a 500 that says what happened."""
+
+    status = 500
+    code = "worker_timeout"
+
+    def __init__(self, seconds: int) -> None:
+        super().__init__(
+            f"run() did not return within {seconds} s (WORKER_TIMEOUT); the worker restarts"
+        )
+
+
+def worker_timeout_s(environ: dict[str, str] | None = None) -> int:
+    """``WORKER_TIMEOUT`` from the environment, in seconds (0: never), as Microsoft's
+    server passes it to gunicorn's ``--timeout`` (300 when unset)."""
+    raw = (os.environ if environ is None else environ).get(WORKER_VARIABLE, "").strip()
+    if not raw:
+        return WORKER_DEFAULT_S
+    if not raw.isdigit():
+        raise LoadFailed(
+            f"{WORKER_VARIABLE} must be a whole number of seconds (0: no limit), not {raw!r}; "
+            f"unset it for Microsoft's default ({WORKER_DEFAULT_S} s)"
+        )
+    return int(raw)
 
 
 def timeout_ms(environ: dict[str, str] | None = None) -> int:

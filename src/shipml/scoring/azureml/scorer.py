@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -27,7 +28,7 @@ import orjson
 
 from shipml.errors import InvalidInput, InvalidJSON, LoadFailed, ProjectError
 from shipml.scoring.azureml import deadline, raw, runtime
-from shipml.scoring.azureml.answers import ScoreAnswer, answer
+from shipml.scoring.azureml.answers import Ran, ScoreAnswer, answer
 from shipml.scoring.azureml.call import ScoreCall
 from shipml.scoring.azureml.inputs import REQUEST_HEADERS, ObjectInput, analyse_run
 from shipml.scoring.azureml.script_check import check_script
@@ -46,6 +47,7 @@ class AzureMLScorer:
     def __init__(self, model_dir: Path, manifest: Manifest) -> None:
         # Read first: a bad value is reported before the script's init() runs.
         self.timeout_ms = deadline.timeout_ms()
+        self.worker_timeout_s = deadline.worker_timeout_s()
         try:
             self._load(model_dir, manifest)
         except ProjectError as exc:  # the script as written cannot be served: final too
@@ -129,10 +131,13 @@ class AzureMLScorer:
         items, _, rows = split_payload(payload)
         schema.matrix(items, rows)  # validation only: run() gets the body as it came
 
-    def predict(self, data: Any) -> Any:
+    def predict(self, data: Any) -> Ran:
+        """``run()`` on one request's arguments: what it returned, and how long it took."""
         try:
             with deadline.WATCHDOG.limit(self.call_timeout):
-                return self._run(**data)
+                started = time.perf_counter()
+                output = self._run(**data)
+                return Ran(output, (time.perf_counter() - started) * 1000)
         except deadline.Expired:
             raise self.timed_out() from None
         except Exception as exc:
@@ -148,17 +153,27 @@ class AzureMLScorer:
         """``SCORING_TIMEOUT_MS`` in seconds: the batcher answers the client then."""
         return self.timeout_ms / 1000
 
+    @property
+    def restart_after(self) -> float | None:
+        """``WORKER_TIMEOUT`` in seconds (None: never): a ``run()`` still running then
+        restarts the worker (serving/deadlines.py)."""
+        return float(self.worker_timeout_s) if self.worker_timeout_s else None
+
+    def worker_timed_out(self) -> deadline.WorkerTimeout:
+        """What the client of a ``run()`` past ``WORKER_TIMEOUT`` is answered."""
+        return deadline.WorkerTimeout(self.worker_timeout_s)
+
     def timed_out(self) -> deadline.ScoringTimeout:
         """What a client of a ``run()`` past ``SCORING_TIMEOUT_MS`` is answered."""
         return deadline.ScoringTimeout(self.timeout_ms)
 
-    def answer(self, output: Any) -> ScoreAnswer:
-        return answer(output)
+    def answer(self, ran: Ran) -> ScoreAnswer:
+        return answer(ran)
 
-    def jsonable(self, output: Any) -> Any:
+    def jsonable(self, ran: Ran) -> Any:
         """The answer as a JSON value, for callers that write JSON themselves (the Open
         Inference Protocol, the OpenAPI example): what a client would parse."""
-        written = answer(output)
+        written = answer(ran)
         if written.content_type.startswith("application/json"):
             try:
                 return json.loads(written.body)
