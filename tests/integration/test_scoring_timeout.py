@@ -10,6 +10,7 @@ on answering afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -71,31 +72,32 @@ def shipml_server(folder: Path, name: str, env: dict[str, str]) -> Server:
     return launch((f"{name}@latest",), folder, env, cwd=folder)
 
 
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Server]]:
-    """Microsoft's server and shipml on SCRIPT (shipml calls run() on its model thread:
-    a score.py has no example to time it with at warm-up; tests/unit/test_deadline.py
-    stops a call on the main thread)."""
-    work = tmp_path_factory.mktemp("timeout")
+@contextlib.contextmanager
+def both_servers(
+    work: Path, name: str, script: str, limits: dict[str, str]
+) -> Iterator[tuple[str, Server]]:
+    """Microsoft's server and shipml (one worker each) on ``script``, with ``limits`` in
+    both environments; yields Microsoft's URL and shipml's server."""
     env = {
-        "SCORING_TIMEOUT_MS": str(TIMEOUT_MS),
+        **limits,
         "SHIPML_STORE": str(work / "store"),
         "SHIPML_CACHE": str(work / "cache"),
         "SHIPML_WORKERS": "1",
     }
-    case = project(work / "spin", "spin", SCRIPT)
+    case = project(work / name, name, script)
     (work / "model").mkdir()
     port = reference.free_port()
-    before = os.environ.get("SCORING_TIMEOUT_MS")
-    os.environ["SCORING_TIMEOUT_MS"] = str(TIMEOUT_MS)  # the reference reads os.environ
+    before = {variable: os.environ.get(variable) for variable in limits}
+    os.environ.update(limits)  # the reference reads os.environ
     try:
         microsoft = reference.start_reference(case, work / "model", port, work / "ref.log")
     finally:
-        if before is None:
-            del os.environ["SCORING_TIMEOUT_MS"]
-        else:
-            os.environ["SCORING_TIMEOUT_MS"] = before
-    ours = shipml_server(case, "spin", env)
+        for variable, value in before.items():
+            if value is None:
+                del os.environ[variable]
+            else:
+                os.environ[variable] = value
+    ours = shipml_server(case, name, env)
     try:
         reference.wait_ready(port, microsoft)
         ours.wait_ready(120)
@@ -103,6 +105,16 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Ser
     finally:
         reference.stop(microsoft)
         stop_all([ours])
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Server]]:
+    """Microsoft's server and shipml on SCRIPT (shipml calls run() on its model thread:
+    a score.py has no example to time it with at warm-up; tests/unit/test_deadline.py
+    stops a call on the main thread)."""
+    work = tmp_path_factory.mktemp("timeout")
+    with both_servers(work, "spin", SCRIPT, {"SCORING_TIMEOUT_MS": str(TIMEOUT_MS)}) as pair:
+        yield pair
 
 
 def score(url: str, work: str) -> tuple[int, object, float]:

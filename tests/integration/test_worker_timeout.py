@@ -10,7 +10,6 @@ answering afterwards, with init() run again.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -19,9 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests import azureml_reference as reference
 from tests.conftest import Server, stop_all
-from tests.integration.test_scoring_timeout import project, shipml_server
+from tests.integration.test_scoring_timeout import both_servers, project, shipml_server
 
 WORKER_TIMEOUT = 2
 
@@ -49,33 +47,8 @@ def run(raw_data):
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Server]]:
     work = tmp_path_factory.mktemp("worker-timeout")
     limits = {"WORKER_TIMEOUT": str(WORKER_TIMEOUT), "SCORING_TIMEOUT_MS": "60000"}
-    env = {
-        **limits,
-        "SHIPML_STORE": str(work / "store"),
-        "SHIPML_CACHE": str(work / "cache"),
-        "SHIPML_WORKERS": "1",
-    }
-    case = project(work / "hang", "hang", SCRIPT)
-    (work / "model").mkdir()
-    port = reference.free_port()
-    before = {name: os.environ.get(name) for name in limits}
-    os.environ.update(limits)  # the reference reads os.environ
-    try:
-        microsoft = reference.start_reference(case, work / "model", port, work / "ref.log")
-    finally:
-        for name, value in before.items():
-            if value is None:
-                del os.environ[name]
-            else:
-                os.environ[name] = value
-    ours = shipml_server(case, "hang", env)
-    try:
-        reference.wait_ready(port, microsoft)
-        ours.wait_ready(120)
-        yield f"http://127.0.0.1:{port}", ours
-    finally:
-        reference.stop(microsoft)
-        stop_all([ours])
+    with both_servers(work, "hang", SCRIPT, limits) as pair:
+        yield pair
 
 
 def score(url: str, work: str) -> tuple[int, dict[str, object], float]:

@@ -260,7 +260,8 @@ class Batcher:
         """Is this job, as far as anyone can tell, the only one coming?
 
         Yes when the in-flight average says one client (it counts this job), the last
-        two batches held one job each, and no job ran at once earlier in this tick. The
+        two batches held one job each, and no job ran at once earlier in this tick (a
+        yes notes that one did, until the loop's next turn). The
         lone client is then answered within its own submit, without the two loop turns
         of a batch (the flush, then the request's wake-up): ~5 µs of a ~80 µs request for
         a small model (docs/performance.md). When a crowd arrives after a lone client,

@@ -323,7 +323,7 @@ class Service:
         """One request to a ``score.py`` model, as Microsoft's server would answer it."""
         scorer = self.score_script()
         if call.method == "OPTIONS" and not scorer.raw:
-            # Microsoft's answer
+            # Microsoft's answer to OPTIONS for a script that does not take the request
             return ScoreAnswer(200, b"", "text/html; charset=utf-8", [(RUN_FAILED, "False")])
         large = len(call.body) > LARGE_BODY_BYTES
         prepared = await self.off_loop(scorer.parse, call) if large else scorer.parse(call)

@@ -55,8 +55,8 @@ class ScoringTimeout(ShipmlError):
 
 class WorkerTimeout(ShipmlError):
     """A ``run()`` outlived ``WORKER_TIMEOUT``: the worker restarts (serving/deadlines.py).
-    Microsoft's gunicorn kills the worker and its client gets no answer; this one gets
-    a 500 that says what happened."""
+    Under Microsoft's server gunicorn aborts the worker and its client gets gunicorn's
+    HTML 500 page; here it gets Microsoft's JSON error, saying what happened."""
 
     status = 500
     code = "worker_timeout"
