@@ -83,7 +83,7 @@ def test_a_run_that_outlives_worker_timeout_restarts_the_worker(
     # shipml: told at the timeout, with Microsoft's header for a failed run()
     started = time.monotonic()
     behind: list[httpx.Response] = []  # a request that waits for the stuck thread
-    waiter = threading.Timer(0.5, lambda: behind.append(post(ours.url)))
+    waiter = threading.Timer(1.0, lambda: behind.append(post(ours.url)))
     waiter.start()
     response = httpx.post(f"{ours.url}/score", json={"work": "hang"}, timeout=60)
     seconds = time.monotonic() - started
