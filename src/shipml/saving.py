@@ -28,11 +28,10 @@ from shipml.flavours.pickling import PICKLE_FILE, dump_pickle
 from shipml.monitoring import profile
 from shipml.project import find_project, load_project
 from shipml.publish import NO_MODEL, STAGED, publish_staged
-from shipml.scoring.nulls import example_refusal, nullable_fields
+from shipml.scoring.nulls import example_refusal, with_nulls
 from shipml.scoring.schema import (
     VECTOR,
     InputSchema,
-    allow_null,
     example_record,
     fingerprint,
     infer_schema,
@@ -296,21 +295,9 @@ def _with_nulls(
     example: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """``schema`` with ``null`` allowed where the model takes a missing value."""
-    properties = schema["properties"]
-    names = list(schema.get("required") or properties)
-    nullable = missing_columns(data, names) if data is not None else set()
-    if isinstance(example, dict):
-        probe_schema = {
-            **schema,
-            "properties": {n: allow_null(p) if n in nullable else p for n, p in properties.items()},
-        }
-        nullable |= nullable_fields(flavour.wrap(model, frame), probe_schema, example)
-    if not nullable:
-        return schema
-    return {
-        **schema,
-        "properties": {n: allow_null(p) if n in nullable else p for n, p in properties.items()},
-    }
+    names = list(schema.get("required") or schema["properties"])
+    known = missing_columns(data, names) if data is not None else set()
+    return with_nulls(flavour.wrap(model, frame), schema, example, known)
 
 
 def _packages(flavour: Flavour | None, model: Any, frame: bool) -> list[str]:

@@ -21,6 +21,7 @@ from shipml.flavours.pickling import is_pickle_file, load_pickle
 from shipml.scoring.azureml import AzureMLScorer
 from shipml.scoring.base import Scorer
 from shipml.scoring.model import ModelScorer
+from shipml.scoring.nulls import with_nulls
 from shipml.scoring.onnx import OnnxScorer, is_converted
 from shipml.scoring.predictor import PredictorScorer
 from shipml.scoring.schema import infer_schema
@@ -117,6 +118,8 @@ def model_from_file(path: Path) -> LocalModel:
             f"{path} does not say which features it takes (no feature_names_in_ or "
             "n_features_in_); register it with shipml.save_model(..., training_data=...)"
         )
+    # null where the model takes a missing value, as for a saved model (scoring/nulls.py)
+    schema = with_nulls(flavour.wrap(model, flavour.takes_frame(model, None)), schema, None)
 
     manifest = Manifest(
         name=path.stem.lower(),

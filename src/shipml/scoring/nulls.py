@@ -63,6 +63,44 @@ def nullable_fields(loaded: Loaded, schema: dict[str, Any], example: dict[str, A
     return found
 
 
+def with_nulls(
+    loaded: Loaded,
+    schema: dict[str, Any],
+    example: dict[str, Any] | None,
+    known: set[str] | None = None,
+) -> dict[str, Any]:
+    """``schema`` with ``null`` allowed in the ``known`` fields (missing in the training
+    data) and wherever ``loaded`` answers a missing value, probed on ``example``. Without
+    an example (a model saved or served without training data, which says no more than
+    its numeric features), the probe is a row of zeros: a library that takes NaN natively
+    (XGBoost, LightGBM, CatBoost, histogram gradient boosting) answers it, one that does
+    not refuses it, and its fields stay required."""
+    properties = schema["properties"]
+    nullable = set(known or ())
+    probe = example if isinstance(example, dict) else zero_record(schema)
+    if probe is not None:
+        relaxed = {
+            **schema,
+            "properties": {n: allow_null(p) if n in nullable else p for n, p in properties.items()},
+        }
+        nullable |= nullable_fields(loaded, relaxed, probe)
+    if not nullable:
+        return schema
+    return {
+        **schema,
+        "properties": {n: allow_null(p) if n in nullable else p for n, p in properties.items()},
+    }
+
+
+def zero_record(schema: dict[str, Any]) -> dict[str, Any] | None:
+    """A record of zeros for a schema of numbers only (None for any other)."""
+    properties = schema.get("properties") or {}
+    names = list(schema.get("required") or properties)
+    if not names or any(properties[n].get("type") not in ("number", "integer") for n in names):
+        return None
+    return dict.fromkeys(names, 0)
+
+
 def _answers(loaded: Loaded, schema: InputSchema, records: list[dict[str, Any]]) -> bool:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
