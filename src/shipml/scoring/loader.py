@@ -104,11 +104,14 @@ def load_model_file(path: Path) -> Any:
     return load_pickle(path)
 
 
-def model_from_file(path: Path) -> LocalModel:
+def model_from_file(path: Path, probe: bool = True) -> LocalModel:
     """A :class:`LocalModel` for a bare model file given on the command line.
 
     There is no store manifest to check it against, so the file is the user's explicit
-    choice: only pass files you trust (pickles run code when loaded).
+    choice: only pass files you trust (pickles run code when loaded). ``probe=False``
+    skips the calls that find the fields taking ``null``: for the check ``shipml serve``
+    makes before it forks its workers, where a model's first call would start OpenMP's
+    threads in the master (serving/preload.py says why that must not happen).
     """
     data = path.read_bytes()
     flavour, model = flavours.from_file(path)
@@ -118,8 +121,8 @@ def model_from_file(path: Path) -> LocalModel:
             f"{path} does not say which features it takes (no feature_names_in_ or "
             "n_features_in_); register it with shipml.save_model(..., training_data=...)"
         )
-    # null where the model takes a missing value, as for a saved model (scoring/nulls.py)
-    schema = with_nulls(flavour.wrap(model, flavour.takes_frame(model, None)), schema, None)
+    if probe:  # null where the model takes a missing value, as for a saved model
+        schema = with_nulls(flavour.wrap(model, flavour.takes_frame(model, None)), schema, None)
 
     manifest = Manifest(
         name=path.stem.lower(),
@@ -134,7 +137,7 @@ def model_from_file(path: Path) -> LocalModel:
     return LocalModel(folder=path.parent, manifest=manifest, digest=sha256_digest(data))
 
 
-def open_model_file(path: Path) -> LocalModel:
+def open_model_file(path: Path, probe: bool = True) -> LocalModel:
     """A bare model file (``shipml serve model.joblib``) loaded now, so that a file that
     is not a model is one clear error at once rather than one per worker."""
     own = sorted({suffix for flavour in flavours.REGISTRY for suffix in flavour.file_suffixes})
@@ -146,7 +149,7 @@ def open_model_file(path: Path) -> LocalModel:
     if not is_pickle_file(path) and path.suffix not in own:
         raise ShipmlError(f"{path} is not a model file: {what}")
     try:
-        return model_from_file(path)
+        return model_from_file(path, probe)
     except ShipmlError:
         raise
     except Exception as exc:

@@ -66,7 +66,9 @@ def serve(
         else:
             from shipml.scoring.loader import open_model_file  # numpy: after settle()
 
-            open_model_file(ref.path)  # a file that is not a model fails now, not per worker
+            # a file that is not a model fails now, not per worker; no call of the model
+            # here, in the master (its workers probe it: scoring/nulls.py)
+            open_model_file(ref.path, probe=False)
             settings = settings.with_overrides(model=str(ref.path))
             example = None
         url = f"http://{settings.host}:{settings.port}"
