@@ -75,21 +75,19 @@ def with_nulls(
     its numeric features), the probe is a row of zeros: a library that takes NaN natively
     (XGBoost, LightGBM, CatBoost, histogram gradient boosting) answers it, one that does
     not refuses it, and its fields stay required."""
-    properties = schema["properties"]
+
+    def relaxed(fields: set[str]) -> dict[str, Any]:
+        properties = schema["properties"]
+        return {
+            **schema,
+            "properties": {n: allow_null(p) if n in fields else p for n, p in properties.items()},
+        }
+
     nullable = set(known or ())
     probe = example if isinstance(example, dict) else zero_record(schema)
     if probe is not None:
-        relaxed = {
-            **schema,
-            "properties": {n: allow_null(p) if n in nullable else p for n, p in properties.items()},
-        }
-        nullable |= nullable_fields(loaded, relaxed, probe)
-    if not nullable:
-        return schema
-    return {
-        **schema,
-        "properties": {n: allow_null(p) if n in nullable else p for n, p in properties.items()},
-    }
+        nullable |= nullable_fields(loaded, relaxed(nullable), probe)
+    return relaxed(nullable) if nullable else schema
 
 
 def zero_record(schema: dict[str, Any]) -> dict[str, Any] | None:

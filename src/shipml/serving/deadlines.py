@@ -55,9 +55,14 @@ class Deadlines:
         self.restart_after = restart_after
         self.restart_error = restart_error
         self.on_stuck = on_stuck
-        self.stuck = False  # a call outlived restart_after: the worker is restarting
         self._overrun: asyncio.Future[Any] | None = None  # a call past its deadline, running
+        # done once a call outlived restart_after: the worker is restarting
         self._restarting: asyncio.Future[None] = loop.create_future()
+
+    @property
+    def stuck(self) -> bool:
+        """A call outlived ``restart_after``: the worker is restarting."""
+        return self._restarting.done()
 
     async def call(self, function: Callable[..., Any], *args: Any) -> Any:
         """``function(*args)`` on the executor; raises ``timeout_error()`` at the deadline,
@@ -89,7 +94,6 @@ class Deadlines:
         """``restart_after`` seconds since ``call`` started: restart if it is still running."""
         if call.done():
             return
-        self.stuck = True
         self._restarting.set_result(None)  # whatever waits for the thread: answered now
         if not limit.expired():
             with contextlib.suppress(RuntimeError):  # its client may be gone already

@@ -53,14 +53,12 @@ class CorkedTransport:
 
     def write(self, data: bytes) -> None:
         if not self._buffer:
-            self._loop.call_soon(self._flush)
+            self._loop.call_soon(self.flush)
         self._buffer.append(data)
 
     def flush(self) -> None:
-        """Send what was written so far now (a response is complete: nothing joins it)."""
-        self._flush()
-
-    def _flush(self) -> None:
+        """Send what was written so far (at the loop's next turn, or at once when the
+        protocol knows nothing else will join it)."""
         buffer = self._buffer
         if not buffer:
             return
@@ -69,12 +67,12 @@ class CorkedTransport:
             self._transport.write(buffer[0] if len(buffer) == 1 else b"".join(buffer))
 
     def write_eof(self) -> None:
-        self._flush()
+        self.flush()
         if not self._transport.is_closing():
             self._transport.write_eof()
 
     def close(self) -> None:
-        self._flush()  # what was written goes out before the FIN
+        self.flush()  # what was written goes out before the FIN
         self._transport.close()
 
     def is_closing(self) -> bool:
