@@ -232,6 +232,22 @@ def test_tritonclient_defaults_classifier(
     client.close()
 
 
+@pytest.mark.parametrize("algorithm", ["gzip", "deflate"])
+@pytest.mark.parametrize("binary", [True, False])
+def test_tritonclient_compressed_requests(
+    served: dict[str, Served], algorithm: str, binary: bool
+) -> None:
+    # request_compression_algorithm: the client compresses the body and says so in
+    # Content-Encoding, as Triton's server reads it (serving/encoding.py)
+    iris = served["iris"]
+    client = triton_client(iris)
+    result = client.infer(
+        "iris", [tensor("input", iris.x, binary)], request_compression_algorithm=algorithm
+    )
+    assert_classifier(result, predict(iris, iris_records(iris.x)), iris, iris.x)
+    client.close()
+
+
 def test_tritonclient_one_tensor_per_feature_and_integers(served: dict[str, Served]) -> None:
     iris = served["iris"]
     rows = np.round(iris.x)  # integral values: INT64 fits a number feature

@@ -545,3 +545,36 @@ def test_cors_origins_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SHIPML_CORS_ORIGINS", "a.example/path")
     with pytest.raises(ProjectError, match=r"'a.example/path' is not an origin"):
         load_settings()
+
+
+@pytest.mark.parametrize(
+    ("body", "whose"),
+    [
+        ({"instances": [{"a": 1, "b": 2}]}, "TensorFlow Serving's, KServe v1's"),
+        ({"instances": [[1, 2]]}, "TensorFlow Serving's"),
+        ({"dataframe_records": [{"a": 1, "b": 2}]}, "MLflow's"),
+        ({"dataframe_split": {"columns": ["a", "b"], "data": [[1, 2]]}}, "MLflow's"),
+        ({"input_data": {"columns": ["a", "b"], "data": [[1, 2]]}}, "Azure ML's"),
+    ],
+)
+def test_other_servers_request_formats_get_a_422_saying_what_to_send(
+    app: App, body: Any, whose: str
+) -> None:
+    # a client written for another model server: not "missing field 'a'"
+    answer = call(app, "POST", "/predict", json=body)
+    assert answer.status_code == 422
+    message = answer.json()["error"]["message"]
+    assert whose in message and 'send {"inputs": [...]}' in message, message
+    key = next(iter(body))
+    inputs = body[key] if isinstance(body[key], list) else body[key]["data"]
+    assert call(app, "POST", "/predict", json={"inputs": inputs}).status_code == 200  # as told
+
+
+def test_a_record_whose_field_is_named_like_an_envelope_is_a_record(tmp_path: Any) -> None:
+    x = np.array([[0.0], [1.0], [2.0]])
+    ref = shipml.save_model(
+        LinearRegression().fit(x, x[:, 0]), training_data=x, feature_names=["instances"], name="i"
+    )
+    answer = call(make_app(ref), "POST", "/predict", json={"instances": 2.0})
+    assert answer.status_code == 200
+    assert answer.json()["prediction"] == pytest.approx(2.0)

@@ -53,16 +53,50 @@ def split_payload(payload: Any) -> tuple[list[Any], bool, bool]:
     - ``{"inputs": [...]}`` with records, or rows in feature order → a list of results.
     """
     if isinstance(payload, dict):
-        if "inputs" in payload and len(payload) == 1:
-            inputs = payload["inputs"]
-            if isinstance(inputs, dict):
-                return [inputs], True, False
-            if not isinstance(inputs, list):
-                raise InvalidInput("'inputs' must be a list of records or of rows")
-            return inputs, False, bool(inputs) and isinstance(inputs[0], list)
+        if len(payload) == 1:
+            if "inputs" in payload:
+                inputs = payload["inputs"]
+                if isinstance(inputs, dict):
+                    return [inputs], True, False
+                if not isinstance(inputs, list):
+                    raise InvalidInput("'inputs' must be a list of records or of rows")
+                return inputs, False, bool(inputs) and isinstance(inputs[0], list)
+            _refuse_other_servers_envelope(payload)
         return [payload], True, False
     if isinstance(payload, list):
         return payload, False, bool(payload) and isinstance(payload[0], list)
     raise InvalidInput(
         'the body must be a JSON object (one record), a list of records, or {"inputs": [...]}'
     )
+
+
+# Other model servers' request envelopes, and what to send shipml instead. A record whose
+# one field has one of these names is still a record: a field's value is never a list or
+# an object.
+OTHER_ENVELOPES = {
+    "instances": (
+        "TensorFlow Serving's, KServe v1's and Vertex AI's",
+        'send {"inputs": [...]} with the same list',
+    ),
+    "dataframe_records": ("MLflow's", 'send {"inputs": [...]} with the same records'),
+    "dataframe_split": (
+        "MLflow's",
+        'send {"inputs": [...]} with its "data" rows, columns in the schema\'s order',
+    ),
+    "input_data": (
+        "Azure ML's for MLflow models",
+        'send {"inputs": [...]} with its "data" rows, columns in the schema\'s order',
+    ),
+}
+
+
+def _refuse_other_servers_envelope(payload: dict[str, Any]) -> None:
+    """A clear 422 for another server's request format, instead of "missing field …"."""
+    name, value = next(iter(payload.items()))
+    known = OTHER_ENVELOPES.get(name)
+    if known is not None and isinstance(value, list | dict):
+        whose, instead = known
+        raise InvalidInput(
+            f'{{"{name}": ...}} is {whose} request format; {instead}, a list of records, or '
+            "one record (docs/http-api.md)"
+        )

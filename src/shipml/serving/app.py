@@ -32,6 +32,7 @@ from shipml.scoring.azureml import AzureMLScorer
 from shipml.serving.auth import ApiKeys
 from shipml.serving.azureml_headers import run_failed, tracing
 from shipml.serving.cors import Cors, parse_origins
+from shipml.serving.encoding import ACCEPTED, UnsupportedEncoding, decoded
 from shipml.serving.endpoints import Endpoints, Request, Response, Route
 from shipml.serving.metrics import Metrics
 from shipml.serving.oip import error_body as oip_error_body
@@ -143,7 +144,7 @@ class App:
         method: str = scope["method"]
         path: str = scope["path"]
         request_id = content_length = authorization = api_key = inference_header = None
-        origin: bytes | None = None
+        origin = encoding = None  # a browser page's (CORS); a compressed body's coding
         for name, value in scope["headers"]:
             if name == b"content-length":
                 content_length = value
@@ -155,8 +156,10 @@ class App:
                 api_key = value
             elif name == b"inference-header-content-length":  # /v2 binary tensors
                 inference_header = value
-            elif name == b"origin":  # a browser page's (CORS)
+            elif name == b"origin":
                 origin = value
+            elif name == b"content-encoding":
+                encoding = value
         request_id = request_id or self._new_id()
         label, metrics = "unmatched", self.metrics
         metrics.in_flight_now += 1
@@ -168,8 +171,11 @@ class App:
             try:
                 if azureml:
                     traced = tracing(scope["headers"], request_id)
-                if method == "OPTIONS" and cors is not None and origin is not None:
-                    preflight = self._preflight(scope, path, origin, cors)
+                preflight = (
+                    self._preflight(scope, path, origin, cors)
+                    if method == "OPTIONS" and cors is not None and origin is not None
+                    else None
+                )
                 if preflight is not None:
                     label, response = "preflight", preflight
                 else:
@@ -184,6 +190,7 @@ class App:
                         request_id,
                         params,
                         inference_header_length=inference_header,
+                        content_encoding=encoding,
                         scope=scope,
                     )
                     response = await self._call(route, request, receive, content_length)
@@ -191,11 +198,14 @@ class App:
                 return
             except Exception as exc:
                 response = self._failed(exc, (request_id, method, path), azureml)
-            headers = self._headers(
-                response, request_id, traced, cors if preflight is None else None, origin
-            )
             await send(
-                {"type": "http.response.start", "status": response.status, "headers": headers}
+                {
+                    "type": "http.response.start",
+                    "status": response.status,
+                    "headers": self._headers(
+                        response, request_id, traced, cors if preflight is None else None, origin
+                    ),
+                }
             )
             await send({"type": "http.response.body", "body": response.body})
         finally:
@@ -279,7 +289,11 @@ class App:
     ) -> Response:
         if not route.reads_body:
             return await route.endpoint(request)
-        request.body = await self._read_body(receive, content_length)
+        body = await self._read_body(receive, content_length)
+        coding = request.content_encoding
+        if coding is not None and not route.azureml_errors:  # Microsoft's: as it came
+            body = decoded(body, coding, self.settings.max_body_bytes)
+        request.body = body
         if self.service.inline:
             return await route.endpoint(request)
         return await self._unless_gone(route, request, receive)
@@ -369,6 +383,8 @@ class App:
             headers.append((b"retry-after", str(retry_after).encode()))
         if isinstance(exc, MethodNotAllowed):
             headers.append((b"allow", ", ".join(exc.allowed).encode()))
+        if isinstance(exc, UnsupportedEncoding):
+            headers.append((b"accept-encoding", ACCEPTED))
         if exc.status == 401:
             headers.append((b"www-authenticate", b'Bearer realm="shipml"'))
         return Response(status, body, headers=headers)

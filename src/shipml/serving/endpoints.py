@@ -56,6 +56,7 @@ class Request:
     request_id: str
     params: dict[str, str]
     inference_header_length: bytes | None = None  # the binary tensor extension's header
+    content_encoding: bytes | None = None  # how the client compressed the body, if it did
     scope: Mapping[str, Any] = field(default_factory=dict)  # the ASGI scope, as received
 
 
