@@ -73,6 +73,7 @@ def test_a_body_over_the_limit_once_decoded_is_413_without_decoding_it_all() -> 
         (b"gzip", gzip.compress(BODY)[:-20], "cut short"),
         (b"deflate", zlib.compress(BODY)[:30], "cut short"),
         (b"gzip", gzip.compress(BODY) + b"garbage", "not valid gzip"),
+        (b"deflate", zlib.compress(BODY) + b"garbage", "data after its end"),
     ],
 )
 def test_a_body_that_does_not_decode_is_400(coding: bytes, packed: bytes, message: str) -> None:
@@ -141,3 +142,26 @@ def test_score_py_gets_the_body_as_the_client_sent_it(tmp_path: Path) -> None:
     answer = call(app, "POST", "/score", content=packed, headers={"Content-Encoding": "gzip"})
     assert answer.status_code == 200
     assert answer.text == f"{len(packed)} 1f8b"
+
+
+def test_a_body_that_decodes_large_is_decoded_off_the_loop_and_still_limited(
+    regressor: str,
+) -> None:
+    # 64 KiB decoded is where serving/costs.py moves a body's work off the event loop
+    big = json.dumps([{"a": i / 7, "b": 1} for i in range(8000)]).encode()
+    assert len(big) > 64 * 1024
+    app = make_app(regressor)
+    plain = call(app, "POST", "/predict", content=big)
+    packed = call(
+        app, "POST", "/predict", content=gzip.compress(big), headers={"Content-Encoding": "gzip"}
+    )
+    assert packed.status_code == 200 and packed.json() == plain.json()
+    small_limit = make_app(regressor, max_body_bytes=len(big) - 1)
+    refused = call(
+        small_limit,
+        "POST",
+        "/predict",
+        content=gzip.compress(big),
+        headers={"Content-Encoding": "gzip"},
+    )
+    assert refused.status_code == 413

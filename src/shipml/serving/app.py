@@ -32,6 +32,7 @@ from shipml.scoring.azureml import AzureMLScorer
 from shipml.serving.auth import ApiKeys
 from shipml.serving.azureml_headers import run_failed, tracing
 from shipml.serving.cors import Cors, parse_origins
+from shipml.serving.costs import LARGE_BODY_BYTES
 from shipml.serving.encoding import ACCEPTED, UnsupportedEncoding, decoded
 from shipml.serving.endpoints import Endpoints, Request, Response, Route
 from shipml.serving.metrics import Metrics
@@ -292,11 +293,24 @@ class App:
         body = await self._read_body(receive, content_length)
         coding = request.content_encoding
         if coding is not None and not route.azureml_errors:  # Microsoft's: as it came
-            body = decoded(body, coding, self.settings.max_body_bytes)
+            body = await self._decoded(body, coding)
         request.body = body
         if self.service.inline:
             return await route.endpoint(request)
         return await self._unless_gone(route, request, receive)
+
+    async def _decoded(self, body: bytes, coding: bytes) -> bytes:
+        """A compressed body, decoded on the event loop while it stays small, and on the
+        large-request thread once it decodes past ``LARGE_BODY_BYTES`` (serving/costs.py):
+        a few KiB can decode into the whole body limit."""
+        limit = self.settings.max_body_bytes
+        try:
+            return decoded(body, coding, min(limit, LARGE_BODY_BYTES))
+        except PayloadTooLarge:
+            if limit <= LARGE_BODY_BYTES:
+                raise
+        answer: bytes = await self.service.off_loop(decoded, body, coding, limit)
+        return answer
 
     @staticmethod
     async def _unless_gone(route: Route, request: Request, receive: Receive) -> Response:

@@ -72,9 +72,10 @@ def _inflate(body: bytes, wbits: int, limit: int, coding: str) -> bytes:
         if not inflater.eof:
             raise CorruptBody(f"the {coding} body is cut short; {_RESEND}")
         rest = inflater.unused_data
-        if wbits != GZIP or not rest:
-            break
-    return b"".join(parts)
+        if not rest:
+            return b"".join(parts)
+        if wbits != GZIP:  # one deflate stream, then bytes that are not part of it
+            raise CorruptBody(f"the body is not valid {coding} (data after its end); {_RESEND}")
 
 
 def _has_zlib_header(body: bytes) -> bool:
