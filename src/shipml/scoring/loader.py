@@ -26,6 +26,7 @@ from shipml.scoring.onnx import OnnxScorer, is_converted
 from shipml.scoring.predictor import PredictorScorer
 from shipml.scoring.schema import infer_schema
 from shipml.store.manifest import FileEntry, Manifest, library_versions, sha256_digest
+from shipml.store.reference import MLMODEL
 from shipml.store.store import LocalModel
 
 log = logging.getLogger("shipml")
@@ -113,6 +114,10 @@ def model_from_file(path: Path, probe: bool = True) -> LocalModel:
     makes before it forks its workers, where a model's first call would start OpenMP's
     threads in the master (serving/preload.py says why that must not happen).
     """
+    if path.name == MLMODEL:  # an MLflow model folder (scoring/mlflow_model.py)
+        from shipml.scoring.mlflow_model import mlflow_model  # it uses this module's checks
+
+        return mlflow_model(path, probe)
     data = path.read_bytes()
     flavour, model = flavours.from_file(path)
     schema = infer_schema(model_fields=flavour.feature_types(model))
@@ -143,10 +148,11 @@ def open_model_file(path: Path, probe: bool = True) -> LocalModel:
     own = sorted({suffix for flavour in flavours.REGISTRY for suffix in flavour.file_suffixes})
     what = (
         "a model file is a fitted model saved with joblib.dump or pickle (.joblib, .pkl, "
-        f".pickle, .sav, or compressed: .pkl.gz …), skops (.skops) or a format a flavour "
-        f"reads ({', '.join(own)}); a model in the store is named NAME, NAME:N or NAME@ALIAS"
+        f".pickle, .sav, or compressed: .pkl.gz …), skops (.skops), a format a flavour "
+        f"reads ({', '.join(own)}) or an MLflow model folder (with its {MLMODEL} file); a "
+        "model in the store is named NAME, NAME:N or NAME@ALIAS"
     )
-    if not is_pickle_file(path) and path.suffix not in own:
+    if not is_pickle_file(path) and path.suffix not in own and path.name != MLMODEL:
         raise ShipmlError(f"{path} is not a model file: {what}")
     try:
         return model_from_file(path, probe)

@@ -20,6 +20,7 @@ LATEST = "latest"
 # lowest layer that needs them; flavours/pickling.py reads and writes by them too.
 # .sav: pickle.dump(model, open("finalized_model.sav", "wb")), as many tutorials save one
 PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle", ".skops", ".sav")
+MLMODEL = "MLmodel"  # the file that makes a folder an MLflow model (scoring/mlflow_model.py)
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,11 @@ def parse_reference(text: str) -> Reference:
     candidate = Path(text)
     # os.path: False, not an error, behind a folder this user cannot read.
     exists = os.path.isfile(text)  # noqa: PTH113
+    if not exists and os.path.isfile(os.path.join(text, MLMODEL)):  # noqa: PTH113, PTH118
+        # an MLflow model folder is named by its folder and read through its MLmodel file
+        return Reference(
+            name=_name_from_path(candidate.resolve()), path=(candidate / MLMODEL).resolve()
+        )
     if candidate.suffix in PICKLE_SUFFIXES or exists:
         if not exists:
             raise ModelReferenceError(f"model file {text!r} does not exist")
