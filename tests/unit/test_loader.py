@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from shipml.scoring import check_libraries
-from shipml.scoring.loader import LibraryMismatch
+from shipml.scoring.versions import LibraryMismatch
 from shipml.store import Manifest, library_versions
 
 

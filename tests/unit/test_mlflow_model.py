@@ -16,7 +16,8 @@ import sklearn
 from sklearn.linear_model import LogisticRegression
 
 from shipml.errors import ProjectError
-from shipml.scoring.loader import LibraryMismatch, load_scorer, model_from_file
+from shipml.scoring.loader import load_scorer, model_from_file
+from shipml.scoring.versions import LibraryMismatch
 from shipml.store.reference import parse_reference
 
 COLUMNS = [

@@ -39,7 +39,6 @@ import orjson
 from shipml import flavours
 from shipml.errors import InvalidInput, ShipmlError
 from shipml.flavours import Flavour, Loaded
-from shipml.scoring.loader import check_libraries
 from shipml.scoring.onnx import (
     CONVERSION,
     GRAPH,
@@ -49,6 +48,7 @@ from shipml.scoring.onnx import (
     import_onnxruntime,
 )
 from shipml.scoring.schema import InputSchema
+from shipml.scoring.versions import check_libraries
 from shipml.store import LocalModel, Manifest, Store, library_versions, sha256_digest
 from shipml.store.cache import TEMP_PREFIX, default_cache_dir
 from shipml.store.paths import inside

@@ -26,9 +26,9 @@ import yaml
 from shipml import flavours
 from shipml.errors import ProjectError
 from shipml.flavours.pickling import load_pickle
-from shipml.scoring.loader import check_libraries
 from shipml.scoring.nulls import with_nulls
 from shipml.scoring.schema import allow_null, infer_schema, properties_schema
+from shipml.scoring.versions import check_libraries
 from shipml.store.manifest import FileEntry, Manifest, sha256_digest
 from shipml.store.store import LocalModel
 
