@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
 import socket
 
 import httptools
 import uvloop
+from forking import run_workers  # beside this file
 
 BODY = (
     b'{"label":"virginica","probabilities":'
@@ -66,22 +66,7 @@ def main() -> None:
     sock.bind((args.host, args.port))
     sock.listen(2048)
     sock.setblocking(False)
-    children = []
-    for _ in range(args.workers):
-        pid = os.fork()
-        if pid == 0:
-            serve(sock)
-            os._exit(0)
-        children.append(pid)
-
-    def stop(*_: object) -> None:
-        for pid in children:
-            os.kill(pid, signal.SIGTERM)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    for pid in children:
-        os.waitpid(pid, 0)
+    run_workers(args.workers, lambda: serve(sock))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import os
 import signal
 from typing import Any
 
+from forking import run_workers  # beside this file
 from socketify import App, AppListenOptions
 
 BODY = (
@@ -55,23 +56,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--defer", action="store_true")
     args = parser.parse_args()
-    children = []
-    for _ in range(args.workers):  # each listens on the port itself (SO_REUSEPORT)
-        pid = os.fork()
-        if pid == 0:
-            signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
-            serve(args.port, args.defer)
-            os._exit(0)
-        children.append(pid)
 
-    def stop(*_: object) -> None:
-        for pid in children:
-            os.kill(pid, signal.SIGTERM)
+    def worker() -> None:  # each listens on the port itself (SO_REUSEPORT)
+        signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+        serve(args.port, args.defer)
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    for pid in children:
-        os.waitpid(pid, 0)
+    run_workers(args.workers, worker)
 
 
 if __name__ == "__main__":

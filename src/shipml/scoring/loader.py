@@ -18,6 +18,7 @@ from shipml.errors import ProjectError, ShipmlError
 from shipml.flavours.pickling import is_pickle_file, load_pickle
 from shipml.scoring.azureml import AzureMLScorer
 from shipml.scoring.base import Scorer
+from shipml.scoring.mlflow_model import mlflow_model
 from shipml.scoring.model import ModelScorer
 from shipml.scoring.nulls import with_nulls
 from shipml.scoring.onnx import OnnxScorer, is_converted
@@ -66,9 +67,7 @@ def model_from_file(path: Path, probe: bool = True) -> LocalModel:
     makes before it forks its workers, where a model's first call would start OpenMP's
     threads in the master (serving/preload.py says why that must not happen).
     """
-    if path.name == MLMODEL:  # an MLflow model folder (scoring/mlflow_model.py)
-        from shipml.scoring.mlflow_model import mlflow_model  # it uses this module's checks
-
+    if path.name == MLMODEL:  # an MLflow model folder
         return mlflow_model(path, probe)
     data = path.read_bytes()
     flavour, model = flavours.from_file(path)

@@ -32,9 +32,12 @@ from shipml.scoring.versions import check_libraries
 from shipml.store.manifest import FileEntry, Manifest, sha256_digest
 from shipml.store.store import LocalModel
 
-# MLflow's column types, as the JSON Schema property of a field that takes them. The
-# dtypes are the ones MLflow's pyfunc gives the model (mlflow.models.utils'
-# _enforce_mlflow_datatype): strings stay Python objects.
+# MLflow's column types, as the JSON Schema property of a field that takes them, and the
+# dtype the model gets. MLflow's pyfunc casts numbers and booleans to these dtypes
+# (mlflow.models.utils' _enforce_mlflow_datatype). It leaves a string column as pandas
+# built it from the request: object, or pandas 3's str. Here it is object, with NaN for a
+# missing value, as pandas makes it. The answers are compared with MLflow's pyfunc in
+# tests/integration/test_mlflow_models.py.
 COLUMN_TYPES: dict[str, dict[str, Any]] = {
     "double": {"type": "number", "x-dtype": "float64"},
     "float": {"type": "number", "x-dtype": "float32"},
