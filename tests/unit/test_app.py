@@ -570,7 +570,7 @@ def test_other_servers_request_formats_get_a_422_saying_what_to_send(
     assert call(app, "POST", "/predict", json={"inputs": inputs}).status_code == 200  # as told
 
 
-def test_a_record_whose_field_is_named_like_an_envelope_is_a_record(tmp_path: Any) -> None:
+def test_a_record_whose_field_is_named_like_an_envelope_is_a_record() -> None:
     x = np.array([[0.0], [1.0], [2.0]])
     ref = shipml.save_model(
         LinearRegression().fit(x, x[:, 0]), training_data=x, feature_names=["instances"], name="i"
