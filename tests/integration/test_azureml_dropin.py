@@ -10,7 +10,9 @@ numbers within 1e-9 relative); every invalid one must get a 4xx JSON error from 
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import gzip
 import json
 import math
 import os
@@ -342,6 +344,23 @@ def with_headers(request: dict[str, Any], **headers: str) -> dict[str, Any]:
     return {**request, "headers": {**request.get("headers", {}), **headers}}
 
 
+MICROSOFT_INTERNAL = b"An unexpected internal error occurred"
+
+
+def gzipped(request: dict[str, Any]) -> dict[str, Any]:
+    """``request`` with its body gzip-compressed and ``Content-Encoding: gzip``: the body is
+    ``run()``'s as it came, under Microsoft's server and under shipml's ``/score``."""
+    if "body" in request:
+        body = json.dumps(request["body"]).encode()
+    elif "body_text" in request:
+        body = request["body_text"].encode()
+    else:
+        body = base64.b64decode(request.get("body_base64", ""))
+    rest = {k: v for k, v in request.items() if k not in ("body", "body_text", "body_base64")}
+    packed = {**rest, "body_base64": base64.b64encode(gzip.compress(body, mtime=0)).decode()}
+    return with_headers(packed, **{"Content-Encoding": "gzip"})
+
+
 @pytest.mark.parametrize("case", [c.name for c in CASES])
 def test_request_ids_and_run_headers_are_microsofts(servers: dict[str, Pair], case: str) -> None:
     """The tracing ids Microsoft's server answers with (x-ms-request-id, x-ms-client-request-id,
@@ -365,6 +384,7 @@ def test_request_ids_and_run_headers_are_microsofts(servers: dict[str, Pair], ca
         "client id at the limit": with_headers(valid, **{"x-ms-client-request-id": "c" * 100}),
         "options": {"method": "OPTIONS"},
         "put": {"method": "PUT", "body_text": "{}"},
+        "gzip body": gzipped(valid),
     }
     for name, request in probes.items():
         label = f"{case} {name}"
@@ -374,6 +394,11 @@ def test_request_ids_and_run_headers_are_microsofts(servers: dict[str, Pair], ca
                 f"{pair.reference_url}/score", request
             )
             status, headers, body = mine.result()
+        if name == "gzip body" and ref_status == 500 and MICROSOFT_INTERNAL in ref_body:
+            # The one difference (docs/scoring.md, "Errors"): an @input_schema body that is
+            # not UTF-8 fails inside Microsoft's server; shipml names it as the client's.
+            assert status == 400 and b"could not be decoded as JSON" in body, label
+            continue
         assert status == ref_status, f"{label}: {status} {body!r}, Microsoft {ref_status}"
         assert microsofts(headers) == microsofts(ref_headers), label
         if status == 431:
